@@ -1,0 +1,43 @@
+# ganaug: `make run` reproduces the pipeline, `make test` runs the tests. `make help` lists all.
+VENV ?= .venv
+BIN := $(VENV)/bin
+# stage commands (python -m ganaug.stages.*) must find the venv's python
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast ui bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install ganaug with its dev extras (about 4 min the first time)
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $@
+
+run: install ## dvc repro of the pipeline on the dataset in params.yaml (default Fashion-MNIST)
+	$(BIN)/dvc repro
+	@echo
+	@$(BIN)/dvc metrics show
+	@echo
+	@echo "Results: reports/metrics/*.json (metrics), reports/scorer/ (summary.csv, confusion.png),"
+	@echo "         models/scorer/ (classifier). Plots: dvc plots show -> dvc_plots/index.html."
+	@echo "Runs:    make ui, then open http://127.0.0.1:5000 (experiment 'ganaug')."
+
+test: install ## the whole test suite, integration tests included (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: install ## the unit tests only (skips the tests that run dvc repro)
+	$(BIN)/python -m pytest -m "not slow"
+
+ui: install ## MLflow UI on the project's tracking store, at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
+
+bench: install ## the benchmarks (by hand; results go in the README)
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean: ## remove the venv and Python caches (DVC outputs stay in the cache)
+	rm -rf $(VENV) .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

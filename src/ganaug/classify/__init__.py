@@ -1,0 +1,1 @@
+"""timm classifiers: backbone, albumentations pipelines, training and evaluation."""

@@ -1,0 +1,62 @@
+"""One classifier training run, end to end: train, evaluate on the real test set, write the
+model, the metrics JSON, summary.csv and the confusion matrix, and log it all to MLflow.
+Used by train_scorer (the real-only row) and reused by every augmented-training stage."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ganaug.classify.models import create_classifier, save_classifier
+from ganaug.classify.train import evaluate, fit
+from ganaug.data.store import Split
+from ganaug.device import pick_device, seed_everything
+from ganaug.plots import confusion_matrix_png
+
+
+@dataclass
+class RunOutputs:
+    model_dir: Path
+    metrics_path: Path
+    report_dir: Path  # summary.csv, confusion.png
+
+
+def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None) -> dict:
+    """Train ``cfg.model`` on ``train``; return (and write) the test metrics."""
+    seed_everything(cfg.seed)
+    device = pick_device()
+    classes = meta["classes"]
+    model = create_classifier(cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None)
+    started = time.perf_counter()
+    history, norm = fit(model, train, val, cfg, len(classes), device, on_epoch=log_epoch)
+    train_seconds = time.perf_counter() - started
+    test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
+
+    config = {
+        "model": cfg.model, "classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
+        "mean": norm.mean, "std": norm.std, "train": cfg.model_dump(), "device": device.type,
+    }
+    save_classifier(out.model_dir, model, config)
+    metrics = {
+        "name": name,
+        "test_accuracy": test_metrics["accuracy"],
+        "test_loss": test_metrics["loss"],
+        "per_class_accuracy": dict(zip(classes, test_metrics["per_class_accuracy"])),
+        "val_accuracy": history[-1]["val_acc"],
+        "n_train": len(train),
+        "n_test": len(test),
+        "epochs": cfg.epochs,
+        "train_seconds": round(train_seconds, 1),
+        "train_images_per_second": round(cfg.epochs * (len(train) // cfg.batch_size) * cfg.batch_size / train_seconds, 1),
+    }
+    out.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    out.report_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(history).to_csv(out.report_dir / "summary.csv", index=False, float_format="%.6g")
+    confusion_matrix_png(test_metrics["confusion"], classes, out.report_dir / "confusion.png",
+                         f"{name}: test accuracy {test_metrics['accuracy']:.4f}")
+    return metrics

@@ -1,0 +1,125 @@
+"""Training and evaluation of a classifier on in-memory uint8 arrays.
+
+The whole dataset stays uint8 in memory; each batch is augmented (albumentations, on uint8),
+moved to the device and converted to normalised float there. Read top to bottom: fit() is the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import timm.optim
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ganaug.classify.augment import augment_batch, build_augment
+from ganaug.data.store import Split
+from ganaug.device import autocast, memory_format, needs_grad_scaler
+
+
+@dataclass
+class Normalizer:
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def fit(cls, images: np.ndarray) -> "Normalizer":
+        x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+        return cls(x.mean(0).tolist(), np.maximum(x.std(0), 1e-3).tolist())
+
+    def to_input(self, images: np.ndarray, device: torch.device) -> torch.Tensor:
+        """uint8 B x H x W x C (numpy) -> normalised float B x C x H x W on ``device``."""
+        x = torch.from_numpy(images).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+        mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, -1, 1, 1)
+        return ((x - mean) / std).contiguous(memory_format=memory_format(device))
+
+
+def make_scheduler(optimizer, schedule: str, total_steps: int, lr: float):
+    if schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+@torch.inference_mode()
+def predict_logits(model, images: np.ndarray, norm: Normalizer, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        with autocast(device):
+            out.append(model(norm.to_input(images[start : start + batch_size], device)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate(model, split: Split, norm: Normalizer, device: torch.device, num_classes: int, batch_size: int = 512) -> dict:
+    """Loss, accuracy, per-class accuracy and the confusion matrix (rows: true, cols: predicted)."""
+    logits = predict_logits(model, split.images, norm, device, batch_size)
+    labels = torch.from_numpy(split.labels)
+    pred = logits.argmax(1)
+    confusion = torch.bincount(labels * num_classes + pred, minlength=num_classes**2).view(num_classes, num_classes)
+    per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1)).tolist()
+    return {
+        "loss": F.cross_entropy(logits, labels).item(),
+        "accuracy": (pred == labels).float().mean().item(),
+        "per_class_accuracy": per_class,
+        "confusion": confusion.numpy(),
+    }
+
+
+def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.device, on_epoch=None) -> tuple[list[dict], Normalizer]:
+    """Train ``model`` in place for ``cfg.epochs``; returns one row per epoch and the normaliser.
+    ``on_epoch(row)`` is called after each epoch (MLflow logging)."""
+    rng = np.random.default_rng(cfg.seed)
+    norm = Normalizer.fit(train.images)
+    augment = build_augment(cfg.augment, train.images.shape[1], cfg.seed)
+    model.to(device=device, memory_format=memory_format(device))
+    optimizer = timm.optim.create_optimizer_v2(
+        model, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
+        weight_decay=cfg.weight_decay, momentum=cfg.momentum,
+    )
+    steps_per_epoch = max(1, len(train) // cfg.batch_size)  # drop the ragged last batch (BatchNorm)
+    scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
+    labels_all = torch.from_numpy(train.labels)
+    history = []
+    bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch")
+    for epoch in bar:
+        model.train()
+        started = time.perf_counter()
+        order = rng.permutation(len(train))
+        loss_sum = correct = seen = 0
+        for step in range(steps_per_epoch):
+            idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
+            x = norm.to_input(augment_batch(augment, train.images[idx]), device)
+            y = labels_all[idx].to(device, non_blocking=True)
+            with autocast(device):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(idx)
+        val_metrics = evaluate(model, val, norm, device, num_classes, cfg.eval_batch_size)
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "val_loss": val_metrics["loss"],
+            "val_acc": val_metrics["accuracy"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
+        if on_epoch is not None:
+            on_epoch(row)
+    return history, norm

@@ -1,0 +1,1 @@
+"""Datasets: sources (fetch + load), splits and the prepared-array store."""

@@ -1,0 +1,57 @@
+"""The ``prepare`` logic: raw dataset -> resized, split, low-data train/val/test arrays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganaug.data.sources import get_source
+from ganaug.data.splits import split_indices
+from ganaug.data.store import Split, save_split
+from ganaug.errors import GanaugError
+
+
+def resize(images: np.ndarray, size: int, channels: int | None) -> np.ndarray:
+    """uint8 N x H x W x C -> uint8 N x size x size x channels (antialiased bilinear)."""
+    if channels is not None and images.shape[-1] != channels:
+        images = images.mean(-1, keepdims=True).round().astype(np.uint8) if channels == 1 else np.repeat(images, 3, axis=-1)
+    if images.shape[1:3] == (size, size):
+        return images
+    out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
+    for start in range(0, len(images), 4096):  # bounded memory for large sets
+        x = torch.from_numpy(images[start : start + 4096]).permute(0, 3, 1, 2).float()
+        y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start : start + 4096] = y.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
+    """Write ``out_dir/{train,val,test}.npz`` and ``classes.json``; return the summary written there."""
+    raw = get_source(params.name).load(raw_dir, params)
+    parts = split_indices(raw.labels, raw.is_test, raw.classes, params)
+    summary = {
+        "dataset": params.name,
+        "classes": raw.classes,
+        "image_size": params.image_size,
+        "channels": int(params.channels or raw.images.shape[-1]),
+        "official_test_split": raw.is_test is not None,
+        "skipped_corrupt": raw.skipped,
+        "counts": {},
+    }
+    for name, idx in parts.items():
+        split = Split(resize(raw.images[idx], params.image_size, params.channels), raw.labels[idx], raw.ids[idx])
+        save_split(out_dir / f"{name}.npz", split)
+        summary["counts"][name] = {c: int(n) for c, n in zip(raw.classes, np.bincount(split.labels, minlength=len(raw.classes)))}
+    (out_dir / "classes.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def load_classes(prepared_dir: Path) -> dict:
+    path = prepared_dir / "classes.json"
+    if not path.is_file():
+        raise GanaugError(f"{path}: not found (run `dvc repro prepare`)")
+    return json.loads(path.read_text())

@@ -1,0 +1,24 @@
+"""The in-memory form every source loads into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class RawDataset:
+    images: np.ndarray  # uint8, N x H x W x C
+    labels: np.ndarray  # int64, N
+    ids: np.ndarray  # str, N: stable across runs (archive + index, or relative file path)
+    classes: list[str]
+    is_test: np.ndarray | None = None  # bool, N: the official test split, None when the source has none
+    skipped: int = 0  # corrupt files skipped (data.skip_corrupt)
+
+    def __post_init__(self):
+        n = len(self.images)
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 N x H x W x C, got {self.images.dtype} {self.images.shape}")
+        if len(self.labels) != n or len(self.ids) != n or (self.is_test is not None and len(self.is_test) != n):
+            raise ValueError("images, labels, ids and is_test must have the same length")

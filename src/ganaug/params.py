@@ -1,0 +1,137 @@
+"""Typed, validated view of params.yaml: the one place that knows every key, its type and range.
+
+Unknown keys, wrong types and out-of-range values are refused with one line naming the key
+(e.g. ``params.yaml: data.per_class: must be a positive integer or 'all' (got -3)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ganaug.errors import GanaugError
+
+DATASETS = ("fashion-mnist", "mnist", "digits", "folder")
+
+
+class _Strict(BaseModel):
+    # extra="forbid": a misspelt key is an error, never a silently ignored setting
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    name: Literal["fashion-mnist", "mnist", "digits", "folder"] = "fashion-mnist"
+    root: Union[str, None] = None  # image folder <root>/<class>/*.png, only for name: folder
+    image_size: int = Field(32, ge=8, le=512)
+    channels: Union[Literal[1, 3], None] = None  # None: what the source has
+    per_class: Union[int, Literal["all"]] = 100
+    val_per_class: int = Field(50, ge=1)
+    test_per_class: int = Field(1000, ge=1)  # only for sources without an official test split
+    imbalance: Union[float, list[float], None] = None
+    skip_corrupt: bool = False
+    seed: int = Field(0, ge=0)
+
+    @field_validator("per_class")
+    @classmethod
+    def _positive_per_class(cls, v):
+        if v != "all" and v < 1:
+            raise ValueError(f"must be a positive integer or 'all' (got {v})")
+        return v
+
+    @field_validator("imbalance")
+    @classmethod
+    def _valid_imbalance(cls, v):
+        if isinstance(v, (int, float)) and v < 1:
+            raise ValueError(f"a ratio (largest / smallest class) must be >= 1 (got {v})")
+        if isinstance(v, list) and not all(0 < f <= 1 for f in v):
+            raise ValueError(f"per-class fractions must each be in (0, 1] (got {v})")
+        return v
+
+
+class AugmentParams(_Strict):
+    hflip: bool = True
+    crop_padding: int = Field(2, ge=0, le=16)  # pad-and-random-crop; 0 turns it off
+    rotate_degrees: float = Field(0.0, ge=0, le=180)
+
+
+class TrainParams(_Strict):
+    model: str = "resnet10t"
+    pretrained: bool = False
+    pretrained_path: Union[str, None] = None  # local weights file; never a hub download
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    augment: AugmentParams = AugmentParams()
+    eval_batch_size: int = Field(512, ge=1)
+    seed: int = Field(0, ge=0)
+
+
+class MlflowParams(_Strict):
+    experiment: str = Field("ganaug", min_length=1)
+
+
+class Params(_Strict):
+    data: DataParams = DataParams()
+    train: TrainParams = TrainParams()
+    mlflow: MlflowParams = MlflowParams()
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}' (check the spelling; see params.yaml for the known keys)"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {msg} (got {first.get('input')!r})"
+
+
+def parse_params(raw: dict, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise GanaugError naming the first bad key."""
+    try:
+        params = Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise GanaugError(_one_line(err, source)) from None
+    if params.data.name == "folder" and not params.data.root:
+        raise GanaugError(f"{source}: data.root: data.name 'folder' needs data.root, the image folder to read")
+    if params.train.pretrained and not params.train.pretrained_path:
+        raise GanaugError(
+            f"{source}: train.pretrained: true needs train.pretrained_path, a local weights file "
+            "(ganaug never downloads weights from a hub)"
+        )
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise GanaugError(f"{path}: params file not found (expected a YAML file in the project root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise GanaugError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise GanaugError(f"{path}: expected a mapping of sections (data, train, mlflow), got {type(raw).__name__}")
+    return parse_params(raw, str(path))
+
+
+def flatten(params: Params) -> dict[str, object]:
+    """'train.augment.hflip' -> value, for MLflow."""
+    out: dict[str, object] = {}
+
+    def walk(prefix: str, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = value
+
+    walk("", params.model_dump())
+    return out

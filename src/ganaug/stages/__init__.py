@@ -1,0 +1,18 @@
+"""One thin module per DVC stage: read params, call the library, write outputs.
+Run as ``python -m ganaug.stages.<stage>`` from the project root (dvc.yaml does)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from ganaug.errors import GanaugError
+
+
+def main(stage: Callable[[], None]) -> None:
+    """Run a stage; a GanaugError becomes one clear line on stderr and exit status 1."""
+    try:
+        stage()
+    except GanaugError as err:
+        print(f"ganaug: error: {err}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,33 @@
+"""Stage train_scorer: the real-only timm classifier -> models/scorer/, reports/metrics/real-only.json.
+
+It is both the 0x baseline row of every table and the scorer cl-sam ranks synthetic images with."""
+
+import mlflow
+
+from ganaug import paths
+from ganaug.classify.run import RunOutputs, train_and_report
+from ganaug.data.prepare import load_classes
+from ganaug.data.store import load_split
+from ganaug.params import load_params
+from ganaug.stages import main
+from ganaug.tracking import log_epoch, tracked_run
+
+
+def run() -> None:
+    params = load_params()
+    meta = load_classes(paths.PREPARED)
+    train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
+    out = RunOutputs(paths.SCORER, paths.METRICS / "real-only.json", paths.SCORER_REPORTS)
+    tags = {"run_name": "real-only", "mode": "real-only", "sampler": "none", "ratio": "0", "seed": str(params.train.seed)}
+    with tracked_run("train_scorer", params, {"data/prepared": paths.PREPARED}, tags):
+        metrics = train_and_report("real-only", train, val, test, meta, params.train, out, log_epoch=log_epoch)
+        mlflow.log_metrics({k: metrics[k] for k in ("test_accuracy", "test_loss", "train_seconds", "train_images_per_second")})
+        mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
+        mlflow.log_artifacts(str(paths.SCORER_REPORTS), "report")
+        mlflow.log_artifact(str(paths.SCORER / "config.json"), "model")
+    print(f"train_scorer: real-only {params.train.model} test accuracy {metrics['test_accuracy']:.4f} "
+          f"({metrics['n_train']} train images, {metrics['train_seconds']:.0f} s) -> {paths.SCORER}")
+
+
+if __name__ == "__main__":
+    main(run)
