@@ -90,7 +90,9 @@ def _one_line(err: ValidationError, source: str) -> str:
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}' (check the spelling; see params.yaml for the known keys)"
     msg = first["msg"].removeprefix("Value error, ")
-    return f"{source}: {key}: {msg} (got {first.get('input')!r})"
+    if "(got " not in msg:
+        msg += f" (got {first.get('input')!r})"
+    return f"{source}: {key}: {msg}"
 
 
 def parse_params(raw: dict, source: str = "params.yaml") -> Params:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 from ganaug.errors import GanaugError
@@ -65,7 +66,7 @@ def git_state(root: Path | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[str, str] | None = None):
+def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[str, str] | None = None, run_name: str | None = None):
     """One MLflow run for one DVC stage; yields the active run.
 
     ``inputs`` maps a name (e.g. 'data/prepared') to the path DVC tracks for it."""
@@ -80,11 +81,13 @@ def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[
         run_tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     digests = {name: dvc_md5(path) for name, path in inputs.items()}
     run_tags.update({f"input.{name}.md5": digest for name, digest in digests.items()})
-    with mlflow.start_run(run_name=tags.get("run_name", stage) if tags else stage) as run:
+    with mlflow.start_run(run_name=run_name or stage) as run:
         mlflow.log_params(flatten(params))
         mlflow.set_tags(run_tags)
         for name, path in inputs.items():
-            source = resolve_dataset_source(str(Path(path).resolve()))
+            with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are local files
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(str(Path(path).resolve()))
             mlflow.log_input(MetaDataset(source=source, name=name, digest=digests[name]), context=stage)
         yield run
 

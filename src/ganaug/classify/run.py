@@ -25,8 +25,8 @@ class RunOutputs:
     report_dir: Path  # summary.csv, confusion.png
 
 
-def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None) -> dict:
-    """Train ``cfg.model`` on ``train``; return (and write) the test metrics."""
+def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None) -> tuple[dict, dict]:
+    """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings."""
     seed_everything(cfg.seed)
     device = pick_device()
     classes = meta["classes"]
@@ -43,20 +43,24 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
     save_classifier(out.model_dir, model, config)
     metrics = {
         "name": name,
-        "test_accuracy": test_metrics["accuracy"],
-        "test_loss": test_metrics["loss"],
-        "per_class_accuracy": dict(zip(classes, test_metrics["per_class_accuracy"])),
-        "val_accuracy": history[-1]["val_acc"],
+        "test_accuracy": round(test_metrics["accuracy"], 5),
+        "test_loss": round(test_metrics["loss"], 5),
+        "per_class_accuracy": {c: round(a, 5) for c, a in zip(classes, test_metrics["per_class_accuracy"])},
+        "val_accuracy": round(history[-1]["val_acc"], 5),
         "n_train": len(train),
         "n_test": len(test),
         "epochs": cfg.epochs,
+    }
+    # timings vary run to run: MLflow gets them, the DVC metrics file stays deterministic
+    timing = {
         "train_seconds": round(train_seconds, 1),
         "train_images_per_second": round(cfg.epochs * (len(train) // cfg.batch_size) * cfg.batch_size / train_seconds, 1),
     }
     out.metrics_path.parent.mkdir(parents=True, exist_ok=True)
     out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     out.report_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(history).to_csv(out.report_dir / "summary.csv", index=False, float_format="%.6g")
+    pd.DataFrame(history).drop(columns="seconds").to_csv(  # seconds: MLflow only (not deterministic)
+out.report_dir / "summary.csv", index=False, float_format="%.6g")
     confusion_matrix_png(test_metrics["confusion"], classes, out.report_dir / "confusion.png",
                          f"{name}: test accuracy {test_metrics['accuracy']:.4f}")
-    return metrics
+    return metrics, timing

@@ -31,6 +31,8 @@ def file_digest(path: Path, algorithm: str) -> str:
 def verify(path: Path, expected: str) -> None:
     """``expected`` is 'sha256:<hex>' or 'md5:<hex>'; raise naming the file if it differs."""
     algorithm, _, want = expected.partition(":")
+    if not path.is_file():
+        raise GanaugError(f"{path}: not found (run the fetch stage: `dvc repro fetch`)")
     got = file_digest(path, algorithm)
     if got != want:
         raise GanaugError(f"{path}: {algorithm} checksum mismatch (expected {want}, got {got})")

@@ -31,6 +31,8 @@ def resize(images: np.ndarray, size: int, channels: int | None) -> np.ndarray:
 
 def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
     """Write ``out_dir/{train,val,test}.npz`` and ``classes.json``; return the summary written there."""
+    if not raw_dir.is_dir():
+        raise GanaugError(f"{raw_dir}: raw data not found (run the fetch stage: `dvc repro fetch`)")
     raw = get_source(params.name).load(raw_dir, params)
     parts = split_indices(raw.labels, raw.is_test, raw.classes, params)
     summary = {

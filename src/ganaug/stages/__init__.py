@@ -16,3 +16,6 @@ def main(stage: Callable[[], None]) -> None:
     except GanaugError as err:
         print(f"ganaug: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:  # a file a stage needs
+        print(f"ganaug: error: {err.filename}: {err.strerror}", file=sys.stderr)
+        sys.exit(1)

@@ -18,15 +18,15 @@ def run() -> None:
     meta = load_classes(paths.PREPARED)
     train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
     out = RunOutputs(paths.SCORER, paths.METRICS / "real-only.json", paths.SCORER_REPORTS)
-    tags = {"run_name": "real-only", "mode": "real-only", "sampler": "none", "ratio": "0", "seed": str(params.train.seed)}
-    with tracked_run("train_scorer", params, {"data/prepared": paths.PREPARED}, tags):
-        metrics = train_and_report("real-only", train, val, test, meta, params.train, out, log_epoch=log_epoch)
-        mlflow.log_metrics({k: metrics[k] for k in ("test_accuracy", "test_loss", "train_seconds", "train_images_per_second")})
+    tags = {"mode": "real-only", "sampler": "none", "ratio": "0", "seed": str(params.train.seed)}
+    with tracked_run("train_scorer", params, {"data/prepared": paths.PREPARED}, tags, run_name="real-only"):
+        metrics, timing = train_and_report("real-only", train, val, test, meta, params.train, out, log_epoch=log_epoch)
+        mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"], **timing})
         mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
         mlflow.log_artifacts(str(paths.SCORER_REPORTS), "report")
         mlflow.log_artifact(str(paths.SCORER / "config.json"), "model")
     print(f"train_scorer: real-only {params.train.model} test accuracy {metrics['test_accuracy']:.4f} "
-          f"({metrics['n_train']} train images, {metrics['train_seconds']:.0f} s) -> {paths.SCORER}")
+          f"({metrics['n_train']} train images, {timing['train_seconds']:.0f} s) -> {paths.SCORER}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny params on scikit-learn's digits (no network anywhere in the tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ganaug.params import parse_params
+
+# Small enough for seconds of CPU, big enough that a real classifier clearly beats chance.
+TINY = {
+    "data": {"name": "digits", "image_size": 16, "per_class": 30, "val_per_class": 10, "test_per_class": 50},
+    "train": {
+        "epochs": 12, "batch_size": 32, "lr": 0.05,
+        "augment": {"hflip": False, "crop_padding": 1, "rotate_degrees": 0},
+    },
+    "mlflow": {"experiment": "ganaug-tests"},
+}
+
+
+@pytest.fixture
+def tiny_params():
+    return parse_params(TINY)
+
+
+@pytest.fixture(autouse=True)
+def _no_external_tracking(monkeypatch, tmp_path):
+    """Tests never write to a user's MLflow server or the project's mlflow.db."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow-tests.db'}")
+    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")

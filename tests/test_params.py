@@ -1,0 +1,59 @@
+import pytest
+
+from ganaug.errors import GanaugError
+from ganaug.params import flatten, load_params, parse_params
+
+
+def test_defaults_match_the_documented_pipeline():
+    p = parse_params({})
+    assert p.data.name == "fashion-mnist" and p.data.per_class == 100 and p.train.model == "resnet10t"
+
+
+def test_the_project_params_file_is_valid():
+    from pathlib import Path
+
+    p = load_params(Path(__file__).parents[1] / "params.yaml")
+    assert p.data.name == "fashion-mnist"
+
+
+@pytest.mark.parametrize(
+    "raw, named",
+    [
+        ({"data": {"per_clas": 10}}, "unknown key 'data.per_clas'"),
+        ({"trian": {}}, "unknown key 'trian'"),
+        ({"data": {"per_class": -3}}, "data.per_class"),
+        ({"data": {"per_class": "some"}}, "data.per_class"),
+        ({"data": {"name": "cifar100"}}, "data.name"),
+        ({"data": {"image_size": 4}}, "data.image_size"),
+        ({"data": {"imbalance": 0.5}}, "data.imbalance"),
+        ({"data": {"imbalance": [1.0, 0.0]}}, "data.imbalance"),
+        ({"train": {"lr": 0}}, "train.lr"),
+        ({"train": {"epochs": "many"}}, "train.epochs"),
+        ({"train": {"augment": {"crop_padding": -1}}}, "train.augment.crop_padding"),
+        ({"train": {"optimizer": "lbfgs"}}, "train.optimizer"),
+        ({"data": {"name": "folder"}}, "data.root"),
+        ({"train": {"pretrained": True}}, "train.pretrained_path"),
+    ],
+)
+def test_bad_params_are_refused_with_one_line_naming_the_key(raw, named):
+    with pytest.raises(GanaugError) as err:
+        parse_params(raw)
+    message = str(err.value)
+    assert named in message and "\n" not in message
+
+
+def test_missing_and_malformed_params_files(tmp_path):
+    with pytest.raises(GanaugError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(GanaugError, match="not valid YAML"):
+        load_params(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(GanaugError, match="expected a mapping"):
+        load_params(bad)
+
+
+def test_flatten_gives_dotted_keys():
+    flat = flatten(parse_params({}))
+    assert flat["train.augment.hflip"] is True and flat["data.per_class"] == 100

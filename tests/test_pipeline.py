@@ -1,0 +1,112 @@
+"""The real pipeline: `dvc repro` on digits with tiny params in a fresh git + DVC repository,
+then a no-op repro, a DVC experiment, and a push/pull round trip through a local remote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from ganaug.params import parse_params
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def sh(cwd: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the project's own mlflow.db
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def dvc(cwd: Path, *args: str) -> str:
+    return sh(cwd, str(BIN / "dvc"), *args)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project, tiny params, after one real `dvc repro`."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (root / "params.yaml").write_text(yaml.safe_dump(parse_params(TINY).model_dump(), sort_keys=False))
+    sh(root, "git", "init", "-q")
+    sh(root, "git", "config", "user.email", "tests@ganaug")
+    sh(root, "git", "config", "user.name", "ganaug tests")
+    dvc(root, "init", "-q")
+    dvc(root, "config", "core.autostage", "true")
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", "tiny project")
+    dvc(root, "repro")
+    sh(root, "git", "commit", "-qam", "repro")
+    return root
+
+
+def test_repro_writes_parseable_outputs_above_chance(project):
+    for path in ("data/raw/digits/digits.csv.gz", "data/prepared/train.npz", "data/prepared/classes.json",
+                 "models/scorer/model.safetensors", "models/scorer/config.json",
+                 "reports/scorer/summary.csv", "reports/scorer/confusion.png"):
+        assert (project / path).is_file(), path
+    metrics = json.loads((project / "reports/metrics/real-only.json").read_text())
+    per_class = metrics["per_class_accuracy"]
+    assert len(per_class) == 10 and metrics["test_accuracy"] > 0.6  # chance: 0.1
+    assert sum(a > 0.3 for a in per_class.values()) >= 8
+    summary = (project / "reports/scorer/summary.csv").read_text().splitlines()
+    assert summary[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc") and len(summary) == 1 + TINY["train"]["epochs"]
+    assert "real-only.json" in dvc(project, "metrics", "show")
+
+
+def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    prepared_md5 = next(d["md5"] for d in lock["stages"]["train_scorer"]["deps"] if d["path"] == "data/prepared")
+    commit = sh(project, "git", "rev-list", "-1", "HEAD~1").strip()  # the commit the run was made from
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    [run] = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
+    assert run.data.tags["dvc.stage"] == "train_scorer" and run.data.tags["git.commit"] == commit
+    assert run.data.tags["input.data/prepared.md5"] == prepared_md5
+    assert [i.dataset.digest for i in run.inputs.dataset_inputs] == [prepared_md5]
+    assert run.data.params["train.epochs"] == str(TINY["train"]["epochs"])
+    assert run.data.metrics["test_accuracy"] > 0.6
+
+
+def test_second_repro_does_nothing(project):
+    out = dvc(project, "repro")
+    assert "Data and pipelines are up to date." in out and "Running stage" not in out
+
+
+def test_push_delete_pull_restores_identical_bytes(project, tmp_path):
+    outputs = ["data/raw/digits", "data/prepared", "models/scorer"]  # the DVC outputs
+    before = {p: p_.read_bytes() for o in outputs for p_ in (project / o).rglob("*") if p_.is_file() for p in [str(p_.relative_to(project))]}
+    dvc(project, "remote", "add", "-d", "-f", "storage", str(tmp_path / "remote"))
+    dvc(project, "push")
+    shutil.rmtree(project / ".dvc" / "cache")
+    for o in outputs:
+        shutil.rmtree(project / o)
+    dvc(project, "pull")
+    after = {str(p.relative_to(project)): p.read_bytes() for o in outputs for p in (project / o).rglob("*") if p.is_file()}
+    assert after.keys() == before.keys() and all(after[k] == before[k] for k in before)
+    assert "up to date" in dvc(project, "status")
+
+
+def test_exp_run_records_an_experiment(project):
+    dvc(project, "exp", "run", "-S", "train.epochs=1")
+    experiments = json.loads(dvc(project, "exp", "show", "--json"))
+    epochs = [
+        exp["data"]["params"]["params.yaml"]["data"]["train"]["epochs"]
+        for entry in experiments
+        for exp in (entry.get("experiments") or [])
+        for exp in (exp.get("revs") or [])
+    ]
+    assert 1 in epochs
