@@ -22,8 +22,8 @@ run: install ## dvc repro of the pipeline on the dataset in params.yaml (default
 	@echo
 	@$(BIN)/dvc metrics show
 	@echo
-	@echo "Results: reports/metrics/*.json (metrics), reports/scorer/ (summary.csv, confusion.png),"
-	@echo "         models/scorer/ (classifier). Plots: dvc plots show -> dvc_plots/index.html."
+	@echo "Results: reports/metrics/*.json (metrics); reports/{scorer,gan,projection,cas}/ (curves, grids);"
+	@echo "         models/ (classifier, GAN); data/synthetic/ (pools). Plots: dvc plots show -> dvc_plots/index.html."
 	@echo "Runs:    make ui, then open http://127.0.0.1:5000 (experiment 'ganaug')."
 
 test: install ## the whole test suite, integration tests included (what CI runs)
@@ -37,6 +37,8 @@ ui: install ## MLflow UI on the project's tracking store, at http://127.0.0.1:50
 
 bench: install ## the benchmarks (by hand; results go in the README)
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/gan_throughput.py
+	$(BIN)/python benchmarks/pool_memory.py --count 1000000
 
 clean: ## remove the venv and Python caches (DVC outputs stay in the cache)
 	rm -rf $(VENV) .pytest_cache

@@ -3,6 +3,7 @@ then a no-op repro, a DVC experiment, and a push/pull round trip through a local
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import yaml
 
@@ -73,12 +75,38 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     prepared_md5 = next(d["md5"] for d in lock["stages"]["train_scorer"]["deps"] if d["path"] == "data/prepared")
     commit = sh(project, "git", "rev-list", "-1", "HEAD~1").strip()  # the commit the run was made from
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    [run] = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
+    runs = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
+    assert sorted(r.data.tags["dvc.stage"] for r in runs) == ["cas", "train_gan", "train_scorer"]
+    [run] = [r for r in runs if r.data.tags["dvc.stage"] == "train_scorer"]
     assert run.data.tags["dvc.stage"] == "train_scorer" and run.data.tags["git.commit"] == commit
     assert run.data.tags["input.data/prepared.md5"] == prepared_md5
     assert [i.dataset.digest for i in run.inputs.dataset_inputs] == [prepared_md5]
     assert run.data.params["train.epochs"] == str(TINY["train"]["epochs"])
     assert run.data.metrics["test_accuracy"] > 0.6
+    [gan_run] = [r for r in runs if r.data.tags["dvc.stage"] == "train_gan"]
+    scorer_md5 = next(o["md5"] for o in lock["stages"]["train_scorer"]["outs"] if o["path"] == "models/scorer")
+    assert gan_run.data.tags["input.models/scorer.md5"] == scorer_md5
+    assert "fid" in gan_run.data.metrics and "d_loss" in gan_run.data.metrics
+
+
+def test_gan_pool_projection_and_cas_outputs(project):
+    from ganaug.gan.export import load_gan
+    from ganaug.gan.pool import open_pool
+
+    gan = json.loads((project / "reports/metrics/gan.json").read_text())
+    assert gan["steps"] == TINY["gan"]["steps"] and gan["best_step"] in (10, 20) and gan["fid"] > 0
+    G, D, config = load_gan(project / "models/gan")
+    assert config["best"]["step"] == gan["best_step"]
+    pool = open_pool(project / "data/synthetic/pool")
+    assert len(pool) == 2 * 300 and pool.images.shape[1:] == (16, 16, 1) and np.bincount(pool.labels).tolist() == [60] * 10
+    assert pool.meta["generator_md5"] == hashlib.md5((project / "models/gan/generator.safetensors").read_bytes()).hexdigest()
+    projection = open_pool(project / "data/synthetic/projection")
+    assert len(projection) == 10 * 2 * (1 + 2)  # 2 per class projected, reconstruction + 2 variants each
+    assert np.load(project / "data/synthetic/projection/recon_error.npy").shape == (len(projection),)
+    cas = json.loads((project / "reports/metrics/cas.json").read_text())
+    assert cas["n_train"] == 300 and 0 <= cas["test_accuracy"] <= 1
+    for png in ("reports/gan/samples.png", "reports/projection/grid.png", "reports/cas/confusion.png"):
+        assert (project / png).stat().st_size > 1000
 
 
 def test_second_repro_does_nothing(project):
@@ -87,7 +115,8 @@ def test_second_repro_does_nothing(project):
 
 
 def test_push_delete_pull_restores_identical_bytes(project, tmp_path):
-    outputs = ["data/raw/digits", "data/prepared", "models/scorer"]  # the DVC outputs
+    outputs = ["data/raw/digits", "data/prepared", "models/scorer", "models/gan", "data/synthetic/pool",
+               "data/synthetic/projection"]  # the DVC outputs
     before = {p: p_.read_bytes() for o in outputs for p_ in (project / o).rglob("*") if p_.is_file() for p in [str(p_.relative_to(project))]}
     dvc(project, "remote", "add", "-d", "-f", "storage", str(tmp_path / "remote"))
     dvc(project, "push")

@@ -74,6 +74,64 @@ class TrainParams(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class GanParams(_Strict):
+    steps: int = Field(1500, ge=1)  # generator steps (training is by steps, not epochs)
+    batch_size: int = Field(32, ge=2)
+    z_dim: int = Field(128, ge=1)
+    g_width: int = Field(64, ge=4)
+    d_width: int = Field(32, ge=4)
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.0, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    n_dis: int = Field(2, ge=1)  # D steps per G step
+    diffaugment: str = "color,translation,cutout"  # '' = off
+    ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA generator used for sampling; 0 = off
+    lecam: float = Field(0.0, ge=0)  # LeCam regulariser weight; 0 = off
+    ckpt_every: int = Field(250, ge=1)
+    eval_every: int = Field(250, ge=1)
+    eval_samples: int = Field(1000, ge=20)
+    inception_fid: bool = False  # also standard Inception FID (needs inception_weights)
+    inception_weights: Union[str, None] = None  # local torch-fidelity Inception weights file
+    seed: int = Field(0, ge=0)
+
+    @field_validator("diffaugment")
+    @classmethod
+    def _known_policy(cls, v):
+        unknown = [p for p in (q.strip() for q in v.split(",")) if p and p not in ("color", "translation", "cutout")]
+        if unknown:
+            raise ValueError(f"unknown DiffAugment part(s) {unknown}; expected a comma list of color, translation, cutout")
+        return v
+
+
+class GenerateParams(_Strict):
+    pool_multiple: float = Field(10.0, gt=0)  # pool size = this x the real training set, balanced per class
+    truncation: Union[float, None] = Field(None, gt=0)  # truncation trick; null = plain normal latents
+    batch_size: int = Field(1000, ge=1)
+    seed: int = Field(0, ge=0)
+
+
+class ProjectionParams(_Strict):
+    per_class: Union[int, Literal["all"]] = 20  # real training images per class to project
+    steps: int = Field(100, ge=1)  # optimisation steps per image
+    lr: float = Field(0.05, gt=0)
+    feature_weight: float = Field(0.1, ge=0)  # feature loss (classifier space) next to the pixel loss
+    variants: int = Field(4, ge=1)  # perturbed images per projected image
+    method: Literal["random", "directions"] = "directions"
+    sigma: float = Field(0.5, gt=0)  # for method: random
+    directions: int = Field(5, ge=1)  # top SeFa directions, for method: directions
+    coefficients: list[float] = [-3.0, -1.5, 1.5, 3.0]
+    include_reconstruction: bool = True  # the reconstruction itself is a pool row too
+    seed: int = Field(0, ge=0)
+
+    @field_validator("per_class")
+    @classmethod
+    def _positive(cls, v):
+        if v != "all" and v < 1:
+            raise ValueError(f"must be a positive integer or 'all' (got {v})")
+        return v
+
+
 class MlflowParams(_Strict):
     experiment: str = Field("ganaug", min_length=1)
 
@@ -81,6 +139,9 @@ class MlflowParams(_Strict):
 class Params(_Strict):
     data: DataParams = DataParams()
     train: TrainParams = TrainParams()
+    gan: GanParams = GanParams()
+    generate: GenerateParams = GenerateParams()
+    projection: ProjectionParams = ProjectionParams()
     mlflow: MlflowParams = MlflowParams()
 
 
@@ -107,6 +168,11 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         raise GanaugError(
             f"{source}: train.pretrained: true needs train.pretrained_path, a local weights file "
             "(ganaug never downloads weights from a hub)"
+        )
+    if params.gan.inception_fid and not params.gan.inception_weights:
+        raise GanaugError(
+            f"{source}: gan.inception_fid: true needs gan.inception_weights, a local Inception weights file "
+            "(ganaug never downloads weights)"
         )
     return params
 

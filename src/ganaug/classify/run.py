@@ -20,7 +20,7 @@ from ganaug.plots import confusion_matrix_png
 
 @dataclass
 class RunOutputs:
-    model_dir: Path
+    model_dir: Path | None  # None: the model is not kept
     metrics_path: Path
     report_dir: Path  # summary.csv, confusion.png
 
@@ -40,7 +40,8 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
         "model": cfg.model, "classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
         "mean": norm.mean, "std": norm.std, "train": cfg.model_dump(), "device": device.type,
     }
-    save_classifier(out.model_dir, model, config)
+    if out.model_dir is not None:
+        save_classifier(out.model_dir, model, config)
     metrics = {
         "name": name,
         "test_accuracy": round(test_metrics["accuracy"], 5),

@@ -1,0 +1,1 @@
+"""Class-conditional GAN for small data: networks, DiffAugment, losses, training, projection."""

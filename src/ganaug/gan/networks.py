@@ -1,0 +1,107 @@
+"""A small BigGAN-style pair for 8-128 px images.
+
+Generator: class-conditional BatchNorm (a class embedding gives each BN its gain and bias),
+ResNet up-blocks. Discriminator: spectral-norm ResNet down-blocks, global sum pooling, and a
+projection class term <embed(y), h> (Miyato & Koyama 2018). Depth follows the image size:
+``size = base * 2**blocks`` with base in 4..7 (32 -> 4x4 and 3 blocks, 28 -> 7x7 and 2 blocks).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils import spectral_norm
+
+from ganaug.errors import GanaugError
+
+
+def layout(image_size: int) -> tuple[int, int]:
+    """(base resolution, number of 2x blocks) for an image size."""
+    blocks = max(1, int(math.floor(math.log2(image_size / 4))))
+    base = image_size / 2**blocks
+    if base != int(base) or not 4 <= base <= 7:
+        raise GanaugError(f"data.image_size: the GAN needs base * 2**k with base in 4..7 (e.g. 16, 28, 32, 64), got {image_size}")
+    return int(base), blocks
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.embed = nn.Embedding(num_classes, 2 * channels)
+        nn.init.ones_(self.embed.weight[:, :channels])
+        nn.init.zeros_(self.embed.weight[:, channels:])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gain, bias = self.embed(y).chunk(2, dim=1)
+        return self.bn(x) * gain[:, :, None, None] + bias[:, :, None, None]
+
+
+class GBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, num_classes: int):
+        super().__init__()
+        self.bn1 = ConditionalBatchNorm2d(cin, num_classes)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.bn2 = ConditionalBatchNorm2d(cout, num_classes)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x, y):
+        h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2)
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        return h + self.skip(F.interpolate(x, scale_factor=2))
+
+
+class Generator(nn.Module):
+    def __init__(self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64):
+        super().__init__()
+        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "z_dim": z_dim, "width": width}
+        self.num_classes, self.channels, self.image_size, self.z_dim = num_classes, channels, image_size, z_dim
+        self.base, blocks = layout(image_size)
+        # channels halve as resolution doubles (cost stays flat per block): 256, 128, 64, 32 for width 64
+        widths = [max(4 * width // 2**i, 8) for i in range(blocks + 1)]
+        self.linear = nn.Linear(z_dim, widths[0] * self.base**2)
+        self.blocks = nn.ModuleList(GBlock(a, b, num_classes) for a, b in zip(widths[:-1], widths[1:]))
+        self.out_bn = nn.BatchNorm2d(widths[-1])
+        self.out_conv = nn.Conv2d(widths[-1], channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1], B x C x H x W."""
+        h = self.linear(z).view(len(z), -1, self.base, self.base)
+        for block in self.blocks:
+            h = block(h, y)
+        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+
+
+class DBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, first: bool):
+        super().__init__()
+        self.first = first
+        self.conv1 = spectral_norm(nn.Conv2d(cin, cout, 3, padding=1))
+        self.conv2 = spectral_norm(nn.Conv2d(cout, cout, 3, padding=1))
+        self.skip = spectral_norm(nn.Conv2d(cin, cout, 1))
+
+    def forward(self, x):
+        h = x if self.first else F.relu(x)
+        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(h))), 2)
+        skip = self.skip(F.avg_pool2d(x, 2)) if self.first else F.avg_pool2d(self.skip(x), 2)
+        return h + skip
+
+
+class Discriminator(nn.Module):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64):
+        super().__init__()
+        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width}
+        _, blocks = layout(image_size)
+        widths = [channels] + [width * 2 ** min(i, 2) for i in range(blocks)]  # e.g. 1, 64, 128, 256
+        self.blocks = nn.Sequential(*(DBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))))
+        self.linear = spectral_norm(nn.Linear(widths[-1], 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, widths[-1]))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Realism score for (image, label), B; higher = more real."""
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)

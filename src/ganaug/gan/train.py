@@ -1,0 +1,211 @@
+"""Training the class-conditional GAN: hinge loss, DiffAugment on real and fake in D and G steps,
+``n_dis`` D steps per G step, an EMA generator for sampling, optional LeCam regulariser.
+By steps, with checkpoints and resume; the kept generator is the best by FID, not the last.
+Read top to bottom: train_gan() is the loop."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.utils import ModelEmaV3
+from tqdm import tqdm
+
+from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
+from ganaug.gan.diffaugment import diff_augment
+from ganaug.gan.networks import Discriminator, Generator
+from ganaug.errors import GanaugError
+
+# keys of gan params that do not change what a checkpoint holds (so a run can resume with them changed)
+SCHEDULE_KEYS = {"steps", "ckpt_every", "eval_every", "eval_samples", "inception_fid", "inception_weights"}
+
+
+@dataclass
+class Gan:
+    G: Generator
+    D: Discriminator
+    ema: ModelEmaV3 | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    step: int = 0
+    losses: list = field(default_factory=list)  # every log_every steps
+    window: list = field(default_factory=list)  # per-step losses since the last losses row
+    evals: list = field(default_factory=list)  # every eval_every steps
+    best: dict = field(default_factory=lambda: {"fid": float("inf"), "step": 0})
+    best_weights: dict = field(default_factory=dict)  # sampler G + D at the best step
+    lecam_ema: torch.Tensor = field(default_factory=lambda: torch.zeros(2))  # EMA of D(real), D(fake)
+
+    @property
+    def sampler(self) -> Generator:
+        """The generator used for sampling: the EMA copy when EMA is on."""
+        return self.ema.module if self.ema is not None else self.G
+
+
+def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: torch.device) -> Gan:
+    G = Generator(num_classes, channels, image_size, cfg.z_dim, cfg.g_width).to(device)
+    D = Discriminator(num_classes, channels, image_size, cfg.d_width).to(device)
+    ema = ModelEmaV3(G, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
+    betas = (cfg.beta1, cfg.beta2)
+    return Gan(G, D, ema, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
+               torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas))
+
+
+def fingerprint(cfg, data_digest: str, num_classes: int, channels: int, image_size: int) -> str:
+    """What a checkpoint is a checkpoint *of*: the networks, the optimisation and the data."""
+    what = {k: v for k, v in cfg.model_dump().items() if k not in SCHEDULE_KEYS}
+    what.update(data=data_digest, num_classes=num_classes, channels=channels, image_size=image_size)
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[-1, 1] B x C x H x W -> uint8 B x H x W x C."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def generate(G: Generator, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """uint8 N x H x W x C images for latents ``z`` and ``labels`` (on G's device)."""
+    G.eval()
+    device = next(G.parameters()).device
+    out = [to_uint8(G(z[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)))
+           for i in range(0, len(z), batch_size)]
+    return np.concatenate(out) if out else np.empty((0, G.image_size, G.image_size, G.channels), np.uint8)
+
+
+def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
+    return torch.arange(n) % num_classes
+
+
+def d_loss_fn(gan: Gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, dict]:
+    d_real = gan.D(diff_augment(real, cfg.diffaugment), y_real)
+    d_fake = gan.D(diff_augment(fake, cfg.diffaugment), y_fake)
+    loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    if cfg.lecam > 0:  # LeCam (Tseng et al. 2021): keep D's outputs near their running means
+        gan.lecam_ema.mul_(0.99).add_(0.01 * torch.stack([d_real.mean(), d_fake.mean()]).detach().cpu())
+        ema_real, ema_fake = gan.lecam_ema.to(real.device)
+        loss = loss + cfg.lecam * (F.relu(d_real - ema_fake).pow(2).mean() + F.relu(ema_real - d_fake).pow(2).mean())
+    return loss, {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+
+
+def _tensors(gan: Gan) -> dict[str, torch.Tensor]:
+    out = {f"G.{k}": v for k, v in gan.G.state_dict().items()}
+    out.update({f"D.{k}": v for k, v in gan.D.state_dict().items()})
+    if gan.ema is not None:
+        out.update({f"ema.{k}": v for k, v in gan.ema.state_dict().items()})
+    out.update({f"best.{k}": v for k, v in gan.best_weights.items()})
+    out["rng"] = torch.get_rng_state()
+    out["lecam_ema"] = gan.lecam_ema
+    return out
+
+
+def save(gan: Gan, folder: Path) -> None:
+    meta = {"step": gan.step, "losses": gan.losses, "window": gan.window, "evals": gan.evals, "best": gan.best}
+    save_checkpoint(folder, _tensors(gan), {"opt_g": gan.opt_g.state_dict(), "opt_d": gan.opt_d.state_dict()}, meta)
+
+
+def resume(gan: Gan, folder: Path) -> bool:
+    loaded = load_checkpoint(folder)
+    if loaded is None:
+        return False
+    tensors, optim, meta = loaded
+    load_state(gan.G, tensors, "G.", folder)
+    load_state(gan.D, tensors, "D.", folder)
+    if gan.ema is not None:
+        load_state(gan.ema, tensors, "ema.", folder)
+    try:
+        gan.opt_g.load_state_dict(optim["opt_g"])
+        gan.opt_d.load_state_dict(optim["opt_d"])
+    except (KeyError, ValueError) as err:
+        raise GanaugError(f"{folder}: optimizer state does not match ({err}); delete that folder to start afresh") from None
+    gan.best_weights = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    gan.step, gan.losses, gan.window, gan.evals, gan.best = meta["step"], meta["losses"], meta.get("window", []), meta["evals"], meta["best"]
+    torch.set_rng_state(tensors["rng"])
+    gan.lecam_ema = tensors["lecam_ema"]
+    return True
+
+
+def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, device: torch.device, ckpt_dir: Path,
+              evaluate=None, on_log=None, on_eval=None, log_every: int = 50, stop_at: int | None = None) -> Gan:
+    """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
+
+    images: uint8 N x H x W x C; evaluate(fake_uint8, fake_labels) -> dict with 'fid' (or None to skip);
+    on_log(row) / on_eval(row, grid_images) are called as rows are made; stop_at simulates a kill (tests)."""
+    torch.manual_seed(cfg.seed)
+    gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
+    resumed = resume(gan, ckpt_dir)
+    real_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
+    labels_all = torch.from_numpy(labels).to(device)
+    n = len(real_all)
+    # fixed latents for evaluation, so successive FIDs compare the same draws
+    eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    eval_labels = balanced_labels(cfg.eval_samples, num_classes)
+    eval_z = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)
+    started = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=gan.step, desc="train_gan" + (" (resumed)" if resumed else ""), unit="step")
+    while gan.step < cfg.steps:
+        gan.G.train()
+        for _ in range(cfg.n_dis):
+            idx = torch.randint(n, (cfg.batch_size,), device=device)
+            y_fake = labels_all[torch.randint(n, (cfg.batch_size,), device=device)]
+            with torch.no_grad():
+                fake = gan.G(torch.randn(cfg.batch_size, cfg.z_dim, device=device), y_fake)
+            d_loss, d_out = d_loss_fn(gan, real_all[idx], labels_all[idx], fake, y_fake, cfg)
+            gan.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            gan.opt_d.step()
+        y_fake = labels_all[torch.randint(n, (cfg.batch_size,), device=device)]
+        fake = gan.G(torch.randn(cfg.batch_size, cfg.z_dim, device=device), y_fake)
+        g_loss = -gan.D(diff_augment(fake, cfg.diffaugment), y_fake).mean()
+        gan.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        gan.opt_g.step()
+        gan.step += 1
+        if gan.ema is not None:
+            gan.ema.update(gan.G, step=gan.step)
+        bar.update(1)
+        gan.window.append({"d_loss": d_loss.item(), "g_loss": g_loss.item(), **d_out})
+
+        if gan.step % log_every == 0 or gan.step == cfg.steps:
+            row = {"step": gan.step, **{k: float(np.mean([w[k] for w in gan.window])) for k in gan.window[0]}}
+            gan.losses.append(row)
+            gan.window = []
+            bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}")
+            if on_log:
+                on_log(row)
+        if evaluate is not None and (gan.step % cfg.eval_every == 0 or gan.step == cfg.steps):
+            fake_images = generate(gan.sampler, eval_z, eval_labels)
+            row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **evaluate(fake_images, eval_labels.numpy())}
+            gan.evals.append(row)
+            if row["fid"] < gan.best["fid"]:
+                gan.best = {"fid": row["fid"], "step": gan.step}
+                gan.best_weights = {**{f"G.{k}": v.detach().cpu().clone() for k, v in gan.sampler.state_dict().items()},
+                                    **{f"D.{k}": v.detach().cpu().clone() for k, v in gan.D.state_dict().items()}}
+            bar.write(f"step {gan.step}: FID {row['fid']:.1f}  KID {row['kid']:.4f}  diversity {row['diversity_ratio']:.2f}  "
+                      f"label agreement {row['label_agreement']:.2f}")
+            if on_eval:
+                on_eval(row, fake_images)
+        if gan.step % cfg.ckpt_every == 0 or gan.step == cfg.steps:
+            save(gan, ckpt_dir)
+        if stop_at is not None and gan.step >= stop_at:
+            raise KeyboardInterrupt(f"stopped at step {gan.step} (stop_at)")
+    bar.close()
+    return gan
+
+
+def best_networks(gan: Gan) -> tuple[Generator, Discriminator]:
+    """The sampler generator and the discriminator at the best-FID step (the last ones if never evaluated)."""
+    # fresh networks + state dicts: spectral-norm modules cannot be deep-copied
+    G, D = Generator(**gan.G.kwargs), Discriminator(**gan.D.kwargs)
+    if gan.best_weights:
+        G.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("G.")})
+        D.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("D.")})
+    else:
+        G.load_state_dict({k: v.cpu() for k, v in gan.sampler.state_dict().items()})
+        D.load_state_dict({k: v.cpu() for k, v in gan.D.state_dict().items()})
+    return G.eval(), D.eval()

@@ -1,0 +1,1 @@
+"""Quality of synthetic images measured in a domain classifier's feature space."""

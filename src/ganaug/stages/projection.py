@@ -1,0 +1,78 @@
+"""Stage projection (DAPPER, paper 003): real training images -> latents of the GAN -> perturbed
+variants -> data/synthetic/projection/ (a second pool: same format, plus source_ids.npy,
+variant.npy -- 0 the reconstruction, 1.. the variants -- and recon_error.npy per row)."""
+
+import json
+import shutil
+
+import numpy as np
+import torch
+
+from ganaug import paths
+from ganaug.data.prepare import load_classes
+from ganaug.data.splits import stratified_take
+from ganaug.data.store import load_split
+from ganaug.device import pick_device
+from ganaug.gan.export import load_gan
+from ganaug.gan.pool import save_pool
+from ganaug.gan.projection import latent_directions, perturb, project
+from ganaug.gan.train import generate
+from ganaug.metrics.features import load_feature_extractor
+from ganaug.params import load_params
+from ganaug.plots import projection_grid
+from ganaug.stages import main
+from ganaug.tracking import dvc_md5
+
+
+def run() -> None:
+    params = load_params()
+    cfg = params.projection
+    meta = load_classes(paths.PREPARED)
+    n_classes = len(meta["classes"])
+    train = load_split(paths.PREPARED / "train.npz")
+    device = pick_device()
+    G, _, _ = load_gan(paths.GAN)
+    G.to(device)
+    extractor, _ = load_feature_extractor(paths.SCORER)
+    extractor.to(device)
+
+    counts = np.bincount(train.labels, minlength=n_classes)
+    take = counts if cfg.per_class == "all" else np.minimum(counts, cfg.per_class)
+    idx = stratified_take(train.labels, np.arange(len(train)), take.tolist(), np.random.default_rng(cfg.seed))
+    images, labels, ids = train.images[idx], train.labels[idx], train.ids[idx]
+
+    feature_fn = extractor.features if cfg.feature_weight > 0 else None
+    z, errors = project(G, images, labels, cfg.steps, cfg.lr, feature_fn, cfg.feature_weight, seed=cfg.seed)
+    dirs = latent_directions(G, cfg.directions) if cfg.method == "directions" else None
+    z_var, source = perturb(z, cfg.variants, cfg.method, cfg.sigma, dirs, cfg.coefficients, cfg.seed)
+    variant = np.tile(np.arange(1, cfg.variants + 1), len(z))
+    if cfg.include_reconstruction:
+        z_var, source = np.concatenate([z, z_var]), np.concatenate([np.arange(len(z)), source])
+        variant = np.concatenate([np.zeros(len(z), np.int64), variant])
+    z_t = torch.from_numpy(z_var)
+    pool_images = generate(G, z_t, torch.from_numpy(labels[source]))
+
+    tmp = paths.PROJECTION.with_name(paths.PROJECTION.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_pool(tmp, pool_images, labels[source], z_var,
+              {"method": cfg.method, "variants": cfg.variants, "projected": len(z), "classes": meta["classes"],
+               "generator_md5": dvc_md5(paths.GAN / "generator.safetensors")},
+              {"source_ids": ids[source], "variant": variant, "recon_error": errors[source].astype(np.float32)})
+    shutil.rmtree(paths.PROJECTION, ignore_errors=True)
+    tmp.rename(paths.PROJECTION)
+
+    recon = generate(G, torch.from_numpy(z), torch.from_numpy(labels))
+    per_image = [np.flatnonzero((source == i) & (variant > 0)) for i in range(len(z))]
+    show = np.concatenate([np.flatnonzero(labels == c)[:1] for c in range(n_classes)])
+    projection_grid(images[show], recon[show], np.stack([pool_images[per_image[i]] for i in show]),
+                    [meta["classes"][labels[i]] for i in show], paths.PROJECTION_REPORTS / "grid.png")
+    metrics = {"projected": int(len(z)), "pool_size": int(len(z_var)), "recon_mse_mean": round(float(errors.mean()), 5),
+               "recon_mse_median": round(float(np.median(errors)), 5), "method": cfg.method}
+    paths.METRICS.mkdir(parents=True, exist_ok=True)
+    (paths.METRICS / "projection.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"projection: {len(z)} real images projected (mean reconstruction MSE {errors.mean():.4f}), "
+          f"{len(z_var)} images -> {paths.PROJECTION}")
+
+
+if __name__ == "__main__":
+    main(run)

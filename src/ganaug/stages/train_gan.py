@@ -1,0 +1,90 @@
+"""Stage train_gan: the class-conditional GAN on the real training set -> models/gan/.
+
+FID/KID, diversity and label agreement are measured every gan.eval_every steps in the feature space
+of the real-only classifier (models/scorer), against the real train + val images; the generator kept
+is the best by FID. Resume state lives in models/gan-checkpoints/<fingerprint>/ (git- and
+DVC-ignored): a killed run continues from there on the next `dvc repro`, and a run with other
+networks or data gets another folder, so nothing is ever resumed into the wrong model."""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+
+from ganaug import paths
+from ganaug.data.prepare import load_classes
+from ganaug.data.splits import stratified_take
+from ganaug.data.store import load_split
+from ganaug.device import pick_device
+from ganaug.gan.export import save_gan
+from ganaug.gan.train import best_networks, fingerprint, generate, train_gan
+from ganaug.metrics.features import load_feature_extractor
+from ganaug.metrics.quality import QualityEvaluator
+from ganaug.params import load_params
+from ganaug.plots import image_grid
+from ganaug.stages import main
+from ganaug.tracking import dvc_md5, tracked_run
+
+
+def run() -> None:
+    params = load_params()
+    cfg = params.gan
+    meta = load_classes(paths.PREPARED)
+    classes, n_classes = meta["classes"], len(meta["classes"])
+    train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
+    device = pick_device()
+    extractor, _ = load_feature_extractor(paths.SCORER)
+    reference = np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels])
+    evaluator = QualityEvaluator(extractor, *reference, n_classes, device, fake_count=cfg.eval_samples)
+    # the scorer is part of the fingerprint: FID history and the best-step choice are measured with it
+    data_digest = dvc_md5(paths.PREPARED / "train.npz") + dvc_md5(paths.SCORER / "model.safetensors")
+    ckpt_dir = paths.GAN_CHECKPOINTS / fingerprint(cfg, data_digest, n_classes, meta["channels"], meta["image_size"])
+    scalar = lambda row: {k: v for k, v in row.items() if k != "step" and np.isscalar(v)}  # noqa: E731
+
+    def on_eval(row, images):
+        mlflow.log_metrics(scalar(row), step=row["step"])
+        image_grid(images, np.arange(len(images)) % n_classes, classes, paths.GAN_REPORTS / "samples-latest.png",
+                   title=f"step {row['step']}: FID {row['fid']:.1f}")
+        mlflow.log_artifact(str(paths.GAN_REPORTS / "samples-latest.png"), f"samples/step-{row['step']:06d}")
+
+    inputs = {"data/prepared": paths.PREPARED, "models/scorer": paths.SCORER}
+    with tracked_run("train_gan", params, inputs, {"mode": "gan"}, run_name="gan"):
+        gan = train_gan(train.images, train.labels, n_classes, cfg, device, ckpt_dir, evaluate=evaluator.evaluate,
+                        on_log=lambda row: mlflow.log_metrics(scalar(row), step=row["step"]), on_eval=on_eval)
+        G, D = best_networks(gan)
+        save_gan(paths.GAN, G, D, {"classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
+                                   "gan": cfg.model_dump(), "best": gan.best, "fingerprint": ckpt_dir.name})
+        # the real floor: held-out real test images scored exactly like generated ones
+        per_class = [cfg.eval_samples // n_classes] * n_classes  # class-balanced, like the generated sample
+        held_out = stratified_take(test.labels, np.arange(len(test)), per_class, np.random.default_rng(cfg.seed))
+        floor = evaluator.evaluate(test.images[held_out], test.labels[held_out])
+        best = next(r for r in gan.evals if r["step"] == gan.best["step"])
+        metrics = {
+            "best_step": gan.best["step"], "steps": gan.step,
+            **{k: round(best[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
+            "real_test": {k: round(floor[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
+            "diversity_per_class": dict(zip(classes, (round(v, 4) for v in best["diversity_per_class"]))),
+        }
+        paths.METRICS.mkdir(parents=True, exist_ok=True)
+        (paths.METRICS / "gan.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        paths.GAN_REPORTS.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{k: v for k, v in r.items() if k not in ("seconds", "diversity_per_class")} for r in gan.evals]
+                     ).to_csv(paths.GAN_REPORTS / "quality.csv", index=False, float_format="%.6g")
+        pd.DataFrame(gan.losses).to_csv(paths.GAN_REPORTS / "losses.csv", index=False, float_format="%.6g")
+        z = torch.randn(10 * n_classes, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        labels = torch.arange(10 * n_classes) % n_classes
+        image_grid(generate(G, z, labels), labels.numpy(), classes, paths.GAN_REPORTS / "samples.png",
+                   title=f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})")
+        (paths.GAN_REPORTS / "samples-latest.png").unlink(missing_ok=True)
+        mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items() if np.isscalar(v)})
+        mlflow.log_metrics({f"real_test_{k}": v for k, v in metrics["real_test"].items()})
+        mlflow.log_artifacts(str(paths.GAN_REPORTS), "report")
+    print(f"train_gan: {gan.step} steps, best FID {metrics['fid']:.1f} at step {gan.best['step']} "
+          f"(real test images: {metrics['real_test']['fid']:.1f}), diversity {metrics['diversity_ratio']:.2f}, "
+          f"label agreement {metrics['label_agreement']:.2f} -> {paths.GAN}")
+
+
+if __name__ == "__main__":
+    main(run)

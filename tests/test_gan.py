@@ -1,0 +1,194 @@
+"""The conditional GAN: shapes, DiffAugment, learning, checkpoints and resume, the pool on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ganaug.errors import GanaugError
+from ganaug.gan.diffaugment import diff_augment
+from ganaug.gan.export import load_gan, save_gan
+from ganaug.gan.networks import Discriminator, Generator, layout
+from ganaug.gan.pool import open_pool, write_pool
+from ganaug.gan.train import best_networks, build_gan, d_loss_fn, train_gan
+from ganaug.params import parse_params
+
+
+def gan_params(**kw):
+    base = {"steps": 6, "batch_size": 16, "g_width": 8, "d_width": 8, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20}
+    return parse_params({"gan": {**base, **kw}}).gan
+
+
+@pytest.fixture(scope="module")
+def digits16():
+    from sklearn.datasets import load_digits
+
+    from ganaug.data.prepare import resize
+
+    d = load_digits()
+    images = resize(np.rint(d.images * 255 / 16).astype(np.uint8)[..., None], 16, None)
+    return images[:300], d.target[:300].astype(np.int64)
+
+
+@pytest.mark.parametrize("channels, size", [(1, 16), (3, 16), (1, 28), (3, 32)])
+def test_shapes_and_gradients_for_gray_and_rgb(channels, size):
+    G, D = Generator(5, channels, size, z_dim=16, width=8), Discriminator(5, channels, size, width=8)
+    y = torch.tensor([0, 1, 4])
+    x = G(torch.randn(3, 16), y)
+    assert x.shape == (3, channels, size, size) and x.min() >= -1 and x.max() <= 1
+    score = D(x, y)
+    assert score.shape == (3,)
+    score.sum().backward()
+    assert all(p.grad is not None for p in G.parameters() if p.requires_grad)
+
+
+def test_layout_rejects_sizes_it_cannot_build():
+    assert layout(32) == (4, 3) and layout(28) == (7, 2) and layout(8) == (4, 1)
+    with pytest.raises(GanaugError, match="data.image_size"):
+        layout(30)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_diffaugment_keeps_shape_and_is_differentiable(channels):
+    x = torch.rand(4, channels, 16, 16, requires_grad=True)
+    out = diff_augment(x, "color,translation,cutout")
+    assert out.shape == x.shape and not torch.equal(out, x)
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.equal(diff_augment(x, ""), x)
+
+
+def test_discriminator_learns_on_digits(digits16):
+    images, labels = digits16
+    torch.manual_seed(0)
+    cfg = gan_params(diffaugment="")
+    gan = build_gan(10, 1, 16, cfg, torch.device("cpu"))
+    real = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    y = torch.from_numpy(labels)
+
+    def d_loss():
+        with torch.no_grad():
+            fake = gan.G(torch.randn(64, cfg.z_dim), y[:64])
+            return d_loss_fn(gan, real[:64], y[:64], fake, y[:64], cfg)[0].item()
+
+    start = d_loss()
+    for step in range(30):
+        idx = torch.randint(len(real), (32,))
+        with torch.no_grad():
+            fake = gan.G(torch.randn(32, cfg.z_dim), y[idx])
+        loss, _ = d_loss_fn(gan, real[idx], y[idx], fake, y[idx], cfg)
+        gan.opt_d.zero_grad()
+        loss.backward()
+        gan.opt_d.step()
+    assert d_loss() < start - 0.2
+
+
+def fake_fid(images, labels):
+    """A deterministic stand-in for FID in these tests: distance of the mean image from mid-grey."""
+    return {"fid": float(abs(images.mean() - 127.5)), "kid": 0.0, "diversity_ratio": 1.0, "label_agreement": 0.0}
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
+    images, labels = digits16
+    cfg = gan_params()
+    straight = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "a", evaluate=fake_fid, log_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2, stop_at=4)
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
+    resumed = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2)
+    assert resumed.step == straight.step == cfg.steps
+    for (k, a), b in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert resumed.losses == straight.losses and resumed.best == straight.best
+
+
+def test_more_steps_continue_from_the_checkpoint(tmp_path, digits16):
+    images, labels = digits16
+    train_gan(images, labels, 10, gan_params(steps=3), torch.device("cpu"), tmp_path, log_every=1)
+    more = train_gan(images, labels, 10, gan_params(steps=5), torch.device("cpu"), tmp_path, log_every=1)
+    assert [r["step"] for r in more.losses] == [1, 2, 3, 4, 5]
+
+
+def test_corrupt_or_mismatched_checkpoint_is_an_error_and_kept(tmp_path, digits16):
+    images, labels = digits16
+    train_gan(images, labels, 10, gan_params(steps=3), torch.device("cpu"), tmp_path / "ck")
+    with pytest.raises(GanaugError, match="does not match the networks"):
+        train_gan(images, labels, 10, gan_params(steps=4, g_width=16), torch.device("cpu"), tmp_path / "ck")
+    (tmp_path / "ck" / "weights.safetensors").write_bytes(b"garbage")
+    with pytest.raises(GanaugError, match="GAN checkpoint is unreadable"):
+        train_gan(images, labels, 10, gan_params(steps=4), torch.device("cpu"), tmp_path / "ck")
+    assert (tmp_path / "ck" / "weights.safetensors").read_bytes() == b"garbage"  # not overwritten
+
+
+def test_best_generator_is_kept_not_the_last(tmp_path, digits16):
+    images, labels = digits16
+    fids = iter([5.0, 1.0, 3.0])
+    gan = train_gan(images, labels, 10, gan_params(steps=9), torch.device("cpu"), tmp_path,
+                    evaluate=lambda im, lb: {**fake_fid(im, lb), "fid": next(fids)})
+    assert gan.best == {"fid": 1.0, "step": 6}
+    G, D = best_networks(gan)
+    last = gan.sampler.state_dict()
+    assert any(not torch.equal(v, last[k]) for k, v in G.state_dict().items())
+    save_gan(tmp_path / "out", G, D, {"classes": list("0123456789"), "channels": 1, "image_size": 16, "gan": gan_params().model_dump()})
+    G2, _, _ = load_gan(tmp_path / "out")
+    z, y = torch.randn(4, 128), torch.arange(4)
+    assert torch.equal(G(z, y), G2(z, y))
+
+
+def test_pool_round_trip_is_memory_mapped_and_seeded(tmp_path):
+    G = Generator(3, 1, 16, z_dim=8, width=8)
+    pool = write_pool(tmp_path / "a", G, per_class=7, num_classes=3, seed=1, batch_size=4)
+    assert len(pool) == 21 and isinstance(pool.images, np.memmap) and pool.images.shape == (21, 16, 16, 1)
+    assert np.bincount(pool.labels).tolist() == [7, 7, 7] and pool.latents.shape == (21, 8)
+    again = write_pool(tmp_path / "b", G, per_class=7, num_classes=3, seed=1, batch_size=10)
+    assert np.array_equal(pool.images, again.images) and np.array_equal(pool.latents, again.latents)
+    with torch.no_grad():
+        direct = G.eval()(torch.from_numpy(np.array(pool.latents[:2])), torch.tensor([0, 1]))
+    assert np.abs(((direct + 1) * 127.5).round().permute(0, 2, 3, 1).numpy() - pool.images[:2]).max() <= 1
+    truncated = write_pool(tmp_path / "c", G, per_class=7, num_classes=3, seed=1, truncation=0.5)
+    assert np.abs(truncated.latents).max() <= 0.5
+
+
+def test_pool_with_files_of_different_lengths_is_refused(tmp_path):
+    G = Generator(2, 1, 8, z_dim=4, width=8)
+    write_pool(tmp_path, G, per_class=3, num_classes=2, seed=0)
+    np.save(tmp_path / "labels.npy", np.zeros(5, np.int64))
+    with pytest.raises(GanaugError, match="pool files disagree in length .*labels.npy 5"):
+        open_pool(tmp_path)
+    shutil.rmtree(tmp_path)
+    with pytest.raises(GanaugError, match="images.npy: not found"):
+        open_pool(tmp_path)
+
+
+@pytest.mark.parametrize("raw, key", [({"n_dis": 0}, "gan.n_dis"), ({"diffaugment": "color,blur"}, "gan.diffaugment"),
+                                      ({"ema_decay": 1.0}, "gan.ema_decay"), ({"inception_fid": True}, "gan.inception_weights")])
+def test_gan_params_out_of_range_are_named(raw, key):
+    with pytest.raises(GanaugError, match=key):
+        parse_params({"gan": raw})
+
+
+def test_projection_recovers_an_image_the_generator_can_make():
+    from ganaug.gan.projection import latent_directions, perturb, project
+
+    torch.manual_seed(0)
+    G = Generator(3, 1, 16, z_dim=8, width=8).eval()
+    z_true = torch.randn(6, 8)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    with torch.no_grad():
+        target = ((G(z_true, y) + 1) * 127.5).round().permute(0, 2, 3, 1).to(torch.uint8).numpy()
+        start_error = ((G(torch.zeros(6, 8), y) - G(z_true, y)) / 2).pow(2).mean().item()
+    z, errors = project(G, target, y.numpy(), steps=150, lr=0.05, batch_size=3, seed=0)
+    assert z.shape == (6, 8) and errors.shape == (6,)
+    assert errors.max() < 1e-3 and errors.mean() < start_error / 10
+
+    dirs = latent_directions(G, 2)
+    assert torch.allclose(dirs @ dirs.T, torch.eye(2), atol=1e-5)
+    moved, source = perturb(z, 4, "directions", 0.5, dirs, [-1.0, 1.0], seed=0)
+    assert moved.shape == (24, 8) and source.tolist() == [i for i in range(6) for _ in range(4)]
+    assert np.allclose(moved[0] - z[0], -dirs[0].numpy(), atol=1e-6) and np.allclose(moved[3] - z[0], dirs[1].numpy(), atol=1e-6)
+    noisy, _ = perturb(z, 2, "random", 0.5, None, [], seed=0)
+    assert 0.2 < np.std(noisy - np.repeat(z, 2, axis=0)) < 0.8
