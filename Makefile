@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 run: install ## dvc repro of the pipeline on the dataset in params.yaml (default Fashion-MNIST)
 	$(BIN)/dvc repro
 	@echo
-	@$(BIN)/dvc metrics show
+	@$(BIN)/python -m ganaug.summary
 	@echo
 	@echo "Results: reports/metrics/*.json (metrics); reports/{scorer,gan,projection,cas}/ (curves, grids);"
 	@echo "         models/ (classifier, GAN); data/synthetic/ (pools). Plots: dvc plots show -> dvc_plots/index.html."

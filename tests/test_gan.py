@@ -165,7 +165,7 @@ def test_pool_with_files_of_different_lengths_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("raw, key", [({"n_dis": 0}, "gan.n_dis"), ({"diffaugment": "color,blur"}, "gan.diffaugment"),
-                                      ({"ema_decay": 1.0}, "gan.ema_decay"), ({"inception_fid": True}, "gan.inception_weights")])
+                                      ({"ema_decay": 1.0}, "gan.ema_decay"), ({"eval_samples": 5}, "gan.eval_samples")])
 def test_gan_params_out_of_range_are_named(raw, key):
     with pytest.raises(GanaugError, match=key):
         parse_params({"gan": raw})

@@ -75,10 +75,10 @@ class TrainParams(_Strict):
 
 
 class GanParams(_Strict):
-    steps: int = Field(1500, ge=1)  # generator steps (training is by steps, not epochs)
+    steps: int = Field(800, ge=1)  # generator steps (training is by steps, not epochs)
     batch_size: int = Field(32, ge=2)
     z_dim: int = Field(128, ge=1)
-    g_width: int = Field(64, ge=4)
+    g_width: int = Field(48, ge=4)
     d_width: int = Field(32, ge=4)
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
@@ -88,11 +88,9 @@ class GanParams(_Strict):
     diffaugment: str = "color,translation,cutout"  # '' = off
     ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA generator used for sampling; 0 = off
     lecam: float = Field(0.0, ge=0)  # LeCam regulariser weight; 0 = off
-    ckpt_every: int = Field(250, ge=1)
-    eval_every: int = Field(250, ge=1)
+    ckpt_every: int = Field(200, ge=1)
+    eval_every: int = Field(200, ge=1)
     eval_samples: int = Field(1000, ge=20)
-    inception_fid: bool = False  # also standard Inception FID (needs inception_weights)
-    inception_weights: Union[str, None] = None  # local torch-fidelity Inception weights file
     seed: int = Field(0, ge=0)
 
     @field_validator("diffaugment")
@@ -168,11 +166,6 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         raise GanaugError(
             f"{source}: train.pretrained: true needs train.pretrained_path, a local weights file "
             "(ganaug never downloads weights from a hub)"
-        )
-    if params.gan.inception_fid and not params.gan.inception_weights:
-        raise GanaugError(
-            f"{source}: gan.inception_fid: true needs gan.inception_weights, a local Inception weights file "
-            "(ganaug never downloads weights)"
         )
     return params
 

@@ -23,7 +23,7 @@ from ganaug.gan.networks import Discriminator, Generator
 from ganaug.errors import GanaugError
 
 # keys of gan params that do not change what a checkpoint holds (so a run can resume with them changed)
-SCHEDULE_KEYS = {"steps", "ckpt_every", "eval_every", "eval_samples", "inception_fid", "inception_weights"}
+SCHEDULE_KEYS = {"steps", "ckpt_every", "eval_every", "eval_samples"}
 
 
 @dataclass

@@ -3,8 +3,11 @@ Run as ``python -m ganaug.stages.<stage>`` from the project root (dvc.yaml does)
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ganaug.errors import GanaugError
 
@@ -19,3 +22,14 @@ def main(stage: Callable[[], None]) -> None:
     except (FileNotFoundError, PermissionError, IsADirectoryError) as err:  # a file a stage needs
         print(f"ganaug: error: {err.filename}: {err.strerror}", file=sys.stderr)
         sys.exit(1)
+
+
+@contextlib.contextmanager
+def staged_output(path: Path):
+    """Yield a temporary sibling folder that replaces ``path`` only when the block succeeds,
+    so a failed stage never leaves a half-written output behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    yield tmp
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)

@@ -3,7 +3,6 @@ variants -> data/synthetic/projection/ (a second pool: same format, plus source_
 variant.npy -- 0 the reconstruction, 1.. the variants -- and recon_error.npy per row)."""
 
 import json
-import shutil
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from ganaug.gan.train import generate
 from ganaug.metrics.features import load_feature_extractor
 from ganaug.params import load_params
 from ganaug.plots import projection_grid
-from ganaug.stages import main
+from ganaug.stages import main, staged_output
 from ganaug.tracking import dvc_md5
 
 
@@ -52,14 +51,11 @@ def run() -> None:
     z_t = torch.from_numpy(z_var)
     pool_images = generate(G, z_t, torch.from_numpy(labels[source]))
 
-    tmp = paths.PROJECTION.with_name(paths.PROJECTION.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_pool(tmp, pool_images, labels[source], z_var,
-              {"method": cfg.method, "variants": cfg.variants, "projected": len(z), "classes": meta["classes"],
-               "generator_md5": dvc_md5(paths.GAN / "generator.safetensors")},
-              {"source_ids": ids[source], "variant": variant, "recon_error": errors[source].astype(np.float32)})
-    shutil.rmtree(paths.PROJECTION, ignore_errors=True)
-    tmp.rename(paths.PROJECTION)
+    with staged_output(paths.PROJECTION) as out:
+        save_pool(out, pool_images, labels[source], z_var,
+                  {"method": cfg.method, "variants": cfg.variants, "projected": len(z), "classes": meta["classes"],
+                   "generator_md5": dvc_md5(paths.GAN / "generator.safetensors")},
+                  {"source_ids": ids[source], "variant": variant, "recon_error": errors[source].astype(np.float32)})
 
     recon = generate(G, torch.from_numpy(z), torch.from_numpy(labels))
     per_image = [np.flatnonzero((source == i) & (variant > 0)) for i in range(len(z))]
