@@ -16,7 +16,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from ganaug.classify.train import Normalizer, fit
+from ganaug.classify.train import fit
 from ganaug.data.store import Split, load_split
 from ganaug.device import pick_device, seed_everything
 from ganaug.params import parse_params
