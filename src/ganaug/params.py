@@ -17,6 +17,12 @@ from ganaug.errors import GanaugError
 DATASETS = ("fashion-mnist", "mnist", "digits", "folder")
 
 
+def _positive_or_all(v):
+    if v != "all" and v < 1:
+        raise ValueError(f"must be a positive integer or 'all' (got {v})")
+    return v
+
+
 class _Strict(BaseModel):
     # extra="forbid": a misspelt key is an error, never a silently ignored setting
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,12 +40,7 @@ class DataParams(_Strict):
     skip_corrupt: bool = False
     seed: int = Field(0, ge=0)
 
-    @field_validator("per_class")
-    @classmethod
-    def _positive_per_class(cls, v):
-        if v != "all" and v < 1:
-            raise ValueError(f"must be a positive integer or 'all' (got {v})")
-        return v
+    _per_class = field_validator("per_class")(_positive_or_all)
 
     @field_validator("imbalance")
     @classmethod
@@ -122,12 +123,7 @@ class ProjectionParams(_Strict):
     include_reconstruction: bool = True  # the reconstruction itself is a pool row too
     seed: int = Field(0, ge=0)
 
-    @field_validator("per_class")
-    @classmethod
-    def _positive(cls, v):
-        if v != "all" and v < 1:
-            raise ValueError(f"must be a positive integer or 'all' (got {v})")
-        return v
+    _per_class = field_validator("per_class")(_positive_or_all)
 
 
 class MlflowParams(_Strict):

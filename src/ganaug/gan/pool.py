@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ganaug.errors import GanaugError
+from ganaug.gan.train import to_uint8
 
 FILES = ("images.npy", "labels.npy", "latents.npy", "meta.json")
 
@@ -74,7 +75,7 @@ def write_pool(out_dir: Path, G, per_class: int, num_classes: int, seed: int, tr
             z = sample_latents(stop - start, G.z_dim, truncation, gen)
             y = torch.from_numpy(labels[start:stop])
             x = G(z.to(device), y.to(device))
-            images.write(((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+            images.write(to_uint8(x))
             latents.write(z.numpy())
     images.close()
     latents.close()
