@@ -16,6 +16,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
+from ganaug.data.download import file_digest
 from ganaug.errors import GanaugError
 from ganaug.params import Params, flatten
 
@@ -27,24 +28,16 @@ def tracking_uri(root: Path | None = None) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or Path.cwd()).resolve() / DEFAULT_DB}"
 
 
-def _md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def dvc_md5(path: Path) -> str:
     """The md5 DVC 3 records for ``path``: a file's md5, or for a folder the md5 of the sorted
     JSON list of {md5, relpath} of its files, suffixed '.dir' (as dvc_data's Tree.digest)."""
     path = Path(path)
     if path.is_file():
-        return _md5_file(path)
+        return file_digest(path, "md5")
     if not path.is_dir():
         raise GanaugError(f"{path}: input not found (run the stage that produces it)")
     entries = sorted(
-        ({"md5": _md5_file(p), "relpath": p.relative_to(path).as_posix()} for p in path.rglob("*") if p.is_file()),
+        ({"md5": file_digest(p, "md5"), "relpath": p.relative_to(path).as_posix()} for p in path.rglob("*") if p.is_file()),
         key=lambda e: e["relpath"],
     )
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"

@@ -34,8 +34,7 @@ class ClassifierFeatures(nn.Module):
 
     @torch.no_grad()
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.model.eval()
-        feats = self.model.forward_head(self.model.forward_features(self._input(images)), pre_logits=True)
+        feats = self.features(images)
         return feats, self.model.get_classifier()(feats)
 
 
