@@ -76,7 +76,10 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     commit = sh(project, "git", "rev-list", "-1", "HEAD~1").strip()  # the commit the run was made from
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
-    assert sorted(r.data.tags["dvc.stage"] for r in runs) == ["cas", "train_gan", "train_scorer"]
+    assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted([
+        "train_scorer", "train_gan", "rl_policy", "baseline@real-0",
+        *(f"train@{s}-1-0" for s in TINY["experiments"]["samplers"]),
+        "replace@1.0-0", "count@30-0", "lowdata@10-real-0", "lowdata@10-synthetic-0"])  # = the dvc.yaml stage names
     [run] = [r for r in runs if r.data.tags["dvc.stage"] == "train_scorer"]
     assert run.data.tags["dvc.stage"] == "train_scorer" and run.data.tags["git.commit"] == commit
     assert run.data.tags["input.data/prepared.md5"] == prepared_md5
@@ -87,9 +90,15 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     scorer_md5 = next(o["md5"] for o in lock["stages"]["train_scorer"]["outs"] if o["path"] == "models/scorer")
     assert gan_run.data.tags["input.models/scorer.md5"] == scorer_md5
     assert "fid" in gan_run.data.metrics and "d_loss" in gan_run.data.metrics
+    # an augmented run leads to its exact selection: the md5 DVC locked for that stage's dependency
+    [aug] = [r for r in runs if r.data.tags["dvc.stage"] == "train@cl-sam-1-0"]
+    deps = {d["path"]: d["md5"] for d in lock["stages"]["train@cl-sam-1-0"]["deps"]}
+    for path in ("data/selected/cl-sam-1.parquet", "data/synthetic/pool", "data/prepared"):
+        assert aug.data.tags[f"input.{path}.md5"] == deps[path]
+    assert (aug.data.tags["sampler"], aug.data.tags["ratio"], aug.data.tags["seed"], aug.data.tags["mode"]) == ("cl-sam", "1", "0", "augment")
 
 
-def test_gan_pool_projection_and_cas_outputs(project):
+def test_gan_pool_and_projection_outputs(project):
     from ganaug.gan.export import load_gan
     from ganaug.gan.pool import open_pool
 
@@ -103,10 +112,47 @@ def test_gan_pool_projection_and_cas_outputs(project):
     projection = open_pool(project / "data/synthetic/projection")
     assert len(projection) == 10 * 2 * (1 + 2)  # 2 per class projected, reconstruction + 2 variants each
     assert np.load(project / "data/synthetic/projection/recon_error.npy").shape == (len(projection),)
-    cas = json.loads((project / "reports/metrics/cas.json").read_text())
-    assert cas["n_train"] == 300 and 0 <= cas["test_accuracy"] <= 1
-    for png in ("reports/gan/samples.png", "reports/projection/grid.png", "reports/cas/confusion.png"):
+    for png in ("reports/gan/samples.png", "reports/projection/grid.png"):
         assert (project / png).stat().st_size > 1000
+
+
+def test_scores_selections_runs_and_report(project):
+    import pandas as pd
+
+    pool = pd.read_parquet(project / "data/scores/pool.parquet")
+    assert len(pool) == 600 and pool["id"].tolist() == list(range(600))
+    assert np.load(project / "data/scores/pool_features.npy", mmap_mode="r").shape[0] == 600
+    assert len(pd.read_parquet(project / "data/scores/projection.parquet")) == 60
+    for sampler in TINY["experiments"]["samplers"]:
+        chosen = pd.read_parquet(project / f"data/selected/{sampler}-1.parquet")
+        assert np.bincount(chosen["label"]).tolist() == [30] * 10 and chosen["id"].is_unique, sampler
+    rl = json.loads((project / "reports/metrics/rl.json").read_text())
+    assert rl["episodes"] == 3 and 0 <= rl["kept"] <= 600
+    replaced = json.loads((project / "reports/runs/replace/cl-sam-1.0-s0/metrics.json").read_text())
+    assert replaced["n_real"] == 0 and replaced["n_synthetic"] == 300  # replace 100 %: synthetic only (CAS)
+    table = pd.read_csv(project / "reports/summary.csv")
+    assert {"0x real", "cl-sam 1x", "rl 1x", "cl-sam replace 100%", "dapper +30",
+            "10/class real", "10/class synthetic"} <= set(table["row"])
+    assert "| 0x real |" in (project / "reports/summary.md").read_text()
+    head = json.loads((project / "reports/metrics/summary.json").read_text())
+    assert head["real_only"] == table.set_index("row").loc["0x real", "mean"].round(5)
+    for png in ("accuracy_vs_ratio", "replacement", "fixed_counts", "low_data", "loss_curves", "hist_confidence",
+                "hist_realism", "extremes_confidence", "extremes_realism", "gradcam"):
+        assert (project / f"reports/figures/{png}.png").stat().st_size > 1000, png
+
+
+@pytest.mark.parametrize("notebook", ["01-explore-pool.ipynb", "02-compare-runs.ipynb"])
+def test_notebooks_execute_on_the_pipeline_outputs(project, notebook, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    nb = nbformat.read(ROOT / "notebooks" / notebook, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project)}}).execute()
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/markdown", ""))
+                     for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
+    assert "Error" not in text
+    assert ("600 pool images" in text) if notebook.startswith("01") else ("cl-sam 1x" in text and "augment" in text)
 
 
 def test_second_repro_does_nothing(project):
@@ -116,24 +162,28 @@ def test_second_repro_does_nothing(project):
 
 def test_push_delete_pull_restores_identical_bytes(project, tmp_path):
     outputs = ["data/raw/digits", "data/prepared", "models/scorer", "models/gan", "data/synthetic/pool",
-               "data/synthetic/projection"]  # the DVC outputs
-    before = {p: p_.read_bytes() for o in outputs for p_ in (project / o).rglob("*") if p_.is_file() for p in [str(p_.relative_to(project))]}
+               "data/synthetic/projection", "data/scores", "data/rl", "data/selected", "models/rl_policy",
+               "models/classifiers"]  # the DVC outputs
+    def files(o):  # the data files (data/selected also holds DVC's git-tracked .gitignore files)
+        return [p for p in (project / o).rglob("*") if p.is_file() and p.name != ".gitignore"]
+
+    before = {str(p.relative_to(project)): p.read_bytes() for o in outputs for p in files(o)}
     dvc(project, "remote", "add", "-d", "-f", "storage", str(tmp_path / "remote"))
     dvc(project, "push")
     shutil.rmtree(project / ".dvc" / "cache")
     for o in outputs:
         shutil.rmtree(project / o)
     dvc(project, "pull")
-    after = {str(p.relative_to(project)): p.read_bytes() for o in outputs for p in (project / o).rglob("*") if p.is_file()}
+    after = {str(p.relative_to(project)): p.read_bytes() for o in outputs for p in files(o)}
     assert after.keys() == before.keys() and all(after[k] == before[k] for k in before)
     assert "up to date" in dvc(project, "status")
 
 
 def test_exp_run_records_an_experiment(project):
-    dvc(project, "exp", "run", "-S", "train.epochs=1")
+    dvc(project, "exp", "run", "-S", "experiments.epochs=1")  # re-runs the experiment stages only
     experiments = json.loads(dvc(project, "exp", "show", "--json"))
     epochs = [
-        exp["data"]["params"]["params.yaml"]["data"]["train"]["epochs"]
+        exp["data"]["params"]["params.yaml"]["data"]["experiments"]["epochs"]
         for entry in experiments
         for exp in (entry.get("experiments") or [])
         for exp in (exp.get("revs") or [])

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ganaug.errors import GanaugError
 
 DATASETS = ("fashion-mnist", "mnist", "digits", "folder")
+# the sampler registry's names (ganaug.sampling.samplers.SAMPLERS; kept here so params load without torch)
+SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper")
 
 
 def _positive_or_all(v):
@@ -111,7 +113,7 @@ class GenerateParams(_Strict):
 
 
 class ProjectionParams(_Strict):
-    per_class: Union[int, Literal["all"]] = 20  # real training images per class to project
+    per_class: Union[int, Literal["all"]] = 10  # real training images per class to project
     steps: int = Field(100, ge=1)  # optimisation steps per image
     lr: float = Field(0.05, gt=0)
     feature_weight: float = Field(0.1, ge=0)  # feature loss (classifier space) next to the pixel loss
@@ -126,6 +128,64 @@ class ProjectionParams(_Strict):
     _per_class = field_validator("per_class")(_positive_or_all)
 
 
+class ScoreParams(_Strict):
+    batch_size: int = Field(500, ge=1)  # pool images per scoring batch (memory stays bounded by this)
+
+
+class SelectParams(_Strict):
+    diverse_keep: float = Field(0.5, gt=0, le=1)  # diverse: keep this top fraction of a class by confidence, then cover it
+    combined_realism_weight: float = Field(0.5, ge=0, le=1)  # combined: weight of the realism rank (rest: confidence)
+    balance: bool = True  # with data.imbalance set: synthetic quotas fill under-represented classes first
+    seed: int = Field(0, ge=0)
+
+
+class RlParams(_Strict):
+    episodes: int = Field(30, ge=1)
+    candidates_per_class: int = Field(40, ge=1)  # pool images the policy judges per episode, per class
+    real_per_class: int = Field(10, ge=1)  # the child's small real subset (the paper's ~1% of the real data)
+    child_epochs: int = Field(8, ge=1)
+    child_lr: float = Field(3e-3, gt=0)
+    policy_lr: float = Field(1e-3, gt=0)
+    window: int = Field(5, ge=1)  # reward +1 when the child's validation score beats the mean of the last `window`
+    entropy_weight: float = Field(0.01, ge=0)
+    seed: int = Field(0, ge=0)
+
+
+class ExperimentParams(_Strict):
+    samplers: list[Literal[SAMPLER_NAMES]] = ["random", "cl-sam", "cr-sam", "rl", "diverse"]
+    # Union[int, float]: 1 stays 1 (not 1.0), so names built here match the stage names DVC builds from the YAML
+    ratios: list[Union[int, float]] = [1, 2]  # synthetic images added, x the real training set
+    seeds: list[int] = [0]
+    baselines: list[Literal["real", "rotate"]] = ["real"]  # real-only rows: plain, and + rotation augmentation
+    rotate_degrees: float = Field(15.0, gt=0, le=180)  # for the rotate baseline
+    replace: list[Union[int, float]] = []  # replace these fractions of the real set by synthetic, set size constant
+    replace_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
+    counts: list[int] = []  # fixed numbers of synthetic images added (paper 004)
+    count_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
+    per_class: list[int] = []  # low-data sweep: real images per class (<= data.per_class)
+    lowdata_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
+    lowdata_ratio: Union[int, float] = Field(1.0, gt=0)
+    epochs: Union[int, None] = Field(None, ge=1)  # training epochs for every experiment run; null = train.epochs
+    match: Literal["steps", "real_epochs"] = "steps"  # same optimiser steps as real-only, or same epochs over the real set
+    synthetic_weight: float = Field(1.0, ge=0)  # loss weight of a synthetic image (real images weigh 1)
+    synthetic_labels: Literal["hard", "confidence", "soft"] = "hard"  # soft: the scorer's distribution as target
+    finetune_epochs: int = Field(0, ge=0)  # final epochs on real images only (lr / 10)
+
+    @field_validator("ratios", "replace")
+    @classmethod
+    def _fractions(cls, v, info):
+        if any(x <= 0 for x in v) or (info.field_name == "replace" and any(x > 1 for x in v)):
+            raise ValueError(f"expected {'fractions in (0, 1]' if info.field_name == 'replace' else 'positive ratios'} (got {v})")
+        return v
+
+    @field_validator("counts", "per_class", "seeds")
+    @classmethod
+    def _non_negative(cls, v, info):
+        if any(x < (0 if info.field_name == "seeds" else 1) for x in v):
+            raise ValueError(f"expected {'non-negative' if info.field_name == 'seeds' else 'positive'} integers (got {v})")
+        return v
+
+
 class MlflowParams(_Strict):
     experiment: str = Field("ganaug", min_length=1)
 
@@ -136,6 +196,10 @@ class Params(_Strict):
     gan: GanParams = GanParams()
     generate: GenerateParams = GenerateParams()
     projection: ProjectionParams = ProjectionParams()
+    score: ScoreParams = ScoreParams()
+    select: SelectParams = SelectParams()
+    rl: RlParams = RlParams()
+    experiments: ExperimentParams = ExperimentParams()
     mlflow: MlflowParams = MlflowParams()
 
 
@@ -163,6 +227,10 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
             f"{source}: train.pretrained: true needs train.pretrained_path, a local weights file "
             "(ganaug never downloads weights from a hub)"
         )
+    per_class = params.data.per_class
+    if per_class != "all" and any(n > per_class for n in params.experiments.per_class):
+        raise GanaugError(f"{source}: experiments.per_class: every value must be <= data.per_class ({per_class}); "
+                          f"the sweep subsamples the prepared real set (got {params.experiments.per_class})")
     return params
 
 

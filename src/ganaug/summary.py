@@ -21,11 +21,20 @@ def summary_lines() -> list[str]:
         lines.append(f"GAN (step {gan['best_step']}/{gan['steps']})     FID {gan['fid']:.1f} (real test images: {floor['fid']:.1f})  "
                      f"KID {gan['kid']:.4f}  diversity {gan['diversity_ratio']:.2f}  label agreement {gan['label_agreement']:.2f} "
                      f"(real: {floor['label_agreement']:.2f})")
-    if cas := _load("cas"):
-        lines.append(f"synthetic only (CAS)   test accuracy {cas['test_accuracy']:.4f}  ({cas['n_train']} synthetic training images)")
     if proj := _load("projection"):
         lines.append(f"DAPPER projection      {proj['projected']} images, mean reconstruction MSE {proj['recon_mse_mean']:.4f}, "
                      f"pool of {proj['pool_size']}")
+    if rl := _load("rl"):
+        lines.append(f"RL sampler             keeps {rl['kept']} of {rl['pool_size']} pool images on its own "
+                     f"= {rl['chosen_ratio']:.2f}x the real set")
+    if head := _load("summary"):
+        if "best_augmented" in head and "real_only" in head:
+            best = head["best_augmented"]
+            lines.append(f"best augmentation      {best['row']}: {best['accuracy']:.4f} vs real-only {head['real_only']:.4f} "
+                         f"({100 * head['best_minus_real_only']:+.2f} points)")
+    table = paths.REPORT / "summary.md"
+    if table.is_file():
+        lines += ["", table.read_text().rstrip()]
     return lines
 
 

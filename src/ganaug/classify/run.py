@@ -25,14 +25,33 @@ class RunOutputs:
     report_dir: Path  # summary.csv, confusion.png
 
 
-def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None) -> tuple[dict, dict]:
-    """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings."""
+def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None,
+                     fit_options: dict | None = None, finetune: tuple[Split, int] | None = None) -> tuple[dict, dict]:
+    """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings.
+
+    ``fit_options`` go to fit() (steps_per_epoch, weights, targets); ``finetune = (real, epochs)``
+    continues on the real images alone at a tenth of the learning rate, cosine-annealed."""
     seed_everything(cfg.seed)
     device = pick_device()
     classes = meta["classes"]
+    fit_options = fit_options or {}
     model = create_classifier(cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None)
     started = time.perf_counter()
-    history, norm = fit(model, train, val, cfg, len(classes), device, on_epoch=log_epoch)
+    history, norm = fit(model, train, val, cfg, len(classes), device, on_epoch=log_epoch, **fit_options)
+    steps = cfg.epochs * min(fit_options.get("steps_per_epoch") or len(train), len(train) // cfg.batch_size)
+    for row in history:
+        row["phase"] = "train"
+    if finetune is not None and finetune[1] > 0:
+        real, epochs = finetune
+        ft_cfg = cfg.model_copy(update={"epochs": epochs, "lr": cfg.lr / 10, "schedule": "cosine"})
+
+        def log_offset(row):
+            if log_epoch is not None:
+                log_epoch({**row, "epoch": row["epoch"] + cfg.epochs})
+
+        ft_history, _ = fit(model, real, val, ft_cfg, len(classes), device, on_epoch=log_offset, norm=norm)
+        history += [{**row, "epoch": row["epoch"] + cfg.epochs, "phase": "finetune"} for row in ft_history]
+        steps += epochs * (len(real) // cfg.batch_size)
     train_seconds = time.perf_counter() - started
     test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
 
@@ -51,11 +70,12 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
         "n_train": len(train),
         "n_test": len(test),
         "epochs": cfg.epochs,
+        "steps": steps,
     }
     # timings vary run to run: MLflow gets them, the DVC metrics file stays deterministic
     timing = {
         "train_seconds": round(train_seconds, 1),
-        "train_images_per_second": round(cfg.epochs * (len(train) // cfg.batch_size) * cfg.batch_size / train_seconds, 1),
+        "train_images_per_second": round(steps * cfg.batch_size / train_seconds, 1),
     }
     out.metrics_path.parent.mkdir(parents=True, exist_ok=True)
     out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -71,18 +71,37 @@ def evaluate(model, split: Split, norm: Normalizer, device: torch.device, num_cl
     }
 
 
-def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.device, on_epoch=None) -> tuple[list[dict], Normalizer]:
+def batch_loss(logits, y, idx, weights, targets, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy; per-image ``weights`` (synthetic images may weigh less) and soft ``targets``
+    (rows of class probabilities) apply when given: a weighted mean, so the loss scale stays put."""
+    if weights is None and targets is None:
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    target = y if targets is None else torch.from_numpy(targets[idx]).to(logits.device, torch.float32)
+    per_image = F.cross_entropy(logits, target, reduction="none", label_smoothing=label_smoothing)
+    w = torch.ones_like(per_image) if weights is None else torch.from_numpy(weights[idx]).to(logits.device, per_image.dtype)
+    return (per_image * w).sum() / w.sum().clamp_min(1e-8)
+
+
+def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.device, on_epoch=None,
+        steps_per_epoch: int | None = None, norm: Normalizer | None = None, weights: np.ndarray | None = None,
+        targets: np.ndarray | None = None) -> tuple[list[dict], Normalizer]:
     """Train ``model`` in place for ``cfg.epochs``; returns one row per epoch and the normaliser.
+
+    An epoch is ``steps_per_epoch`` batches from a fresh permutation of ``train`` (default: one pass,
+    dropping the ragged last batch); fewer steps than a pass trains on a random part of it per epoch,
+    which is how an augmented run matches a real-only run's number of steps. ``weights`` (N) and
+    ``targets`` (N x classes) are optional per-image loss weights and soft labels.
     ``on_epoch(row)`` is called after each epoch (MLflow logging)."""
     rng = np.random.default_rng(cfg.seed)
-    norm = Normalizer.fit(train.images)
+    norm = norm or Normalizer.fit(train.images)
     augment = build_augment(cfg.augment, train.images.shape[1], cfg.seed)
     model.to(device=device, memory_format=memory_format(device))
     optimizer = timm.optim.create_optimizer_v2(
         model, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
         weight_decay=cfg.weight_decay, momentum=cfg.momentum,
     )
-    steps_per_epoch = max(1, len(train) // cfg.batch_size)  # drop the ragged last batch (BatchNorm)
+    full_pass = max(1, len(train) // cfg.batch_size)  # drop the ragged last batch (BatchNorm)
+    steps_per_epoch = min(steps_per_epoch or full_pass, full_pass)
     scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
     labels_all = torch.from_numpy(train.labels)
@@ -99,7 +118,7 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
             y = labels_all[idx].to(device, non_blocking=True)
             with autocast(device):
                 logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                loss = batch_loss(logits, y, idx, weights, targets, cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

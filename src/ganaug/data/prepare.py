@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ganaug.data.sources import get_source
 from ganaug.data.splits import split_indices
-from ganaug.data.store import Split, save_split
+from ganaug.data.store import Split, load_classes, save_split  # noqa: F401 (load_classes: re-exported)
 from ganaug.errors import GanaugError
 
 
@@ -50,10 +50,3 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
         summary["counts"][name] = {c: int(n) for c, n in zip(raw.classes, np.bincount(split.labels, minlength=len(raw.classes)))}
     (out_dir / "classes.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def load_classes(prepared_dir: Path) -> dict:
-    path = prepared_dir / "classes.json"
-    if not path.is_file():
-        raise GanaugError(f"{path}: not found (run `dvc repro prepare`)")
-    return json.loads(path.read_text())

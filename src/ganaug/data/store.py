@@ -7,6 +7,7 @@ the same params gives the same DVC hash and nothing downstream re-runs.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,3 +52,11 @@ def load_split(path: Path) -> Split:
     if split.images.dtype != np.uint8 or split.images.ndim != 4 or len(split.images) != len(split.labels):
         raise GanaugError(f"{path}: expected uint8 N x H x W x C images and N labels, got {split.images.shape} / {split.labels.shape}")
     return split
+
+
+def load_classes(prepared_dir: Path) -> dict:
+    """``classes.json``: class names, channels, image size, per-split counts."""
+    path = prepared_dir / "classes.json"
+    if not path.is_file():
+        raise GanaugError(f"{path}: not found (run `dvc repro prepare`)")
+    return json.loads(path.read_text())

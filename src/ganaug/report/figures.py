@@ -1,0 +1,123 @@
+"""The report's figures (PNG): accuracy vs ratio, replacement and low-data curves, loss curves,
+per-class score histograms (paper 000 Fig. 4), highest/lowest-scored images (paper 000 Fig. 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ganaug.plots import image_grid  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _baseline(table: pd.DataFrame) -> pd.Series | None:
+    base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
+    return base.iloc[0] if len(base) else None
+
+
+def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
+    """One line per sampler, x = synthetic ratio (0 = real only), error bars = std over seeds."""
+    aug, base = table[table["mode"] == "augment"], _baseline(table)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for sampler, rows in aug.groupby("sampler", sort=True):
+        x = [0.0] + rows["amount"].astype(float).tolist() if base is not None else rows["amount"].astype(float).tolist()
+        y = ([base["mean"]] if base is not None else []) + rows["mean"].tolist()
+        e = ([base["std"]] if base is not None else []) + rows["std"].tolist()
+        ax.errorbar(x, 100 * np.array(y), yerr=100 * np.array(e), marker="o", capsize=3, label=sampler)
+    if base is not None:
+        ax.axhline(100 * base["mean"], color="gray", ls="--", lw=1, label="real only")
+    ax.set(xlabel="synthetic images (x the real set)", ylabel="test accuracy (%)", title="Augmentation: accuracy vs ratio")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def curve(table: pd.DataFrame, mode: str, path: Path, xlabel: str, title: str) -> bool:
+    """Accuracy vs amount for one mode (replacement fraction, fixed count); False if no such runs."""
+    rows = table[table["mode"] == mode]
+    if rows.empty:
+        return False
+    rows = rows.assign(x=rows["amount"].astype(float)).sort_values("x")
+    base = _baseline(table)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x, y, e = rows["x"].tolist(), rows["mean"].tolist(), rows["std"].tolist()
+    if base is not None:
+        x, y, e = [0.0, *x], [base["mean"], *y], [base["std"], *e]
+    ax.errorbar(x, 100 * np.array(y), yerr=100 * np.array(e), marker="o", capsize=3, label=rows["sampler"].iloc[0])
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return True
+
+
+def lowdata_curve(table: pd.DataFrame, path: Path, reference: float | None) -> bool:
+    rows = table[table["mode"] == "lowdata"]
+    if rows.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm, r in rows.groupby("sampler"):
+        r = r.sort_values("per_class")
+        ax.errorbar(r["per_class"], 100 * r["mean"], yerr=100 * r["std"], marker="o", capsize=3,
+                    label="real only" if arm == "real" else f"real + synthetic ({arm})")
+    if reference is not None:
+        ax.axhline(100 * reference, color="gray", ls="--", lw=1, label="real only, full real set")
+    ax.set(xscale="log", xlabel="real images per class", ylabel="test accuracy (%)", title="Low-data sweep")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return True
+
+
+def loss_curves(run_dirs: dict[str, Path], path: Path) -> None:
+    """Train and validation loss per epoch for the named runs (paper 004 Fig. 6)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for name, run_dir in run_dirs.items():
+        hist = pd.read_csv(run_dir / "summary.csv")
+        axes[0].plot(hist["epoch"], hist["train_loss"], label=name)
+        axes[1].plot(hist["epoch"], hist["val_loss"], label=name)
+    axes[0].set(title="train loss (real + synthetic)", xlabel="epoch", ylabel="cross-entropy")
+    axes[1].set(title="validation loss (real)", xlabel="epoch")
+    axes[1].legend(fontsize=8)
+    _save(fig, path)
+
+
+def score_histograms(scores: pd.DataFrame, column: str, classes: list[str], path: Path, bins: int = 20) -> None:
+    """Per-class distribution of a score over the pool, in % of the class (paper 000 Fig. 4)."""
+    cols = min(5, len(classes))
+    rows = int(np.ceil(len(classes) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.0 * rows), squeeze=False, sharex=True)
+    values = scores[column].to_numpy(np.float64)
+    edges = np.linspace(values.min(), values.max(), bins + 1) if len(values) else np.linspace(0, 1, bins + 1)
+    for c, name in enumerate(classes):
+        ax = axes[c // cols][c % cols]
+        v = values[scores["label"].to_numpy() == c]
+        ax.hist(v, bins=edges, weights=np.full(len(v), 100 / max(len(v), 1)), color="tab:blue")
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    for k in range(len(classes), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle(f"{column} of the synthetic pool, per class (% of the class)", fontsize=9)
+    _save(fig, path)
+
+
+def extremes_grid(images: np.ndarray, scores: pd.DataFrame, column: str, classes: list[str], path: Path, n: int = 8) -> None:
+    """Per class: the ``n`` highest-scored images, then the ``n`` lowest (paper 000 Fig. 5)."""
+    picked, labels = [], []
+    for c in range(len(classes)):
+        rows = scores[scores["label"] == c].sort_values([column, "id"], ascending=[False, True])
+        ids = np.concatenate([rows["id"].to_numpy()[:n], rows["id"].to_numpy()[::-1][:n][::-1]]) if len(rows) else []
+        picked.extend(ids)
+        labels.extend([c] * len(ids))
+    picked = np.asarray(picked, np.int64)
+    image_grid(np.asarray(images[picked]), np.asarray(labels), classes, path, per_class=2 * n,
+               title=f"{column}: {n} highest (left) | {n} lowest (right) per class")

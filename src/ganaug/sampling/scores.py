@@ -1,0 +1,108 @@
+"""Per-image scores of a synthetic pool, computed in batches from the memory-mapped images.
+
+For each pool image: the real-only classifier's confidence on the target (generated-for) label,
+its predicted label and prediction entropy, and the discriminator's realism score for the target
+label. The classifier's penultimate features (float16) and class probabilities go to separate .npy
+files for the diversity-aware sampler and soft labels. Memory is bounded by one batch: rows are
+appended to the .npy files as they are computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from ganaug.errors import GanaugError
+
+COLUMNS = ("id", "label", "confidence", "predicted", "entropy", "realism")
+
+
+@dataclass
+class Scores:
+    table: pd.DataFrame  # one row per pool image: COLUMNS (+ rl_keep once the RL policy has run)
+    features: np.ndarray | None = None  # float16 N x F, memory-mapped, row i = table row i
+    probs: np.ndarray | None = None  # float16 N x C
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
+                  batch_size: int = 500, desc: str = "score"):
+    """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
+    import torch  # here, not at the top: samplers and the select stage read scores without torch
+
+    extractor.to(device).eval()
+    discriminator.to(device).eval()
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch"):
+        x = torch.from_numpy(np.array(images[start : start + batch_size])).to(device).permute(0, 3, 1, 2)  # a writable copy
+        y = torch.from_numpy(np.asarray(labels[start : start + batch_size], dtype=np.int64)).to(device)
+        with torch.inference_mode():
+            feats, logits = extractor.features_and_logits(x)
+            probs = logits.float().softmax(1)
+            realism = discriminator(x.float().div(127.5).sub(1), y)  # D sees images in [-1, 1], as in training
+        rows = {
+            "id": np.arange(start, start + len(y), dtype=np.int64),
+            "label": y.cpu().numpy(),
+            "confidence": probs.gather(1, y[:, None]).squeeze(1).cpu().numpy(),
+            "predicted": probs.argmax(1).cpu().numpy(),
+            "entropy": (-(probs * probs.clamp_min(1e-12).log()).sum(1)).cpu().numpy(),
+            "realism": realism.float().cpu().numpy(),
+        }
+        yield rows, feats.float().cpu().numpy(), probs.cpu().numpy()
+
+
+def score_pool(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
+               out_dir: Path, name: str, batch_size: int = 500) -> pd.DataFrame:
+    """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``."""
+    from ganaug.gan.pool import NpyWriter
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n, num_classes = len(images), extractor.model.get_classifier().out_features
+    feats_out = NpyWriter(out_dir / f"{name}_features.npy", np.float16, (n, extractor.num_features))
+    probs_out = NpyWriter(out_dir / f"{name}_probs.npy", np.float16, (n, num_classes))
+    parts = []
+    try:
+        for rows, feats, probs in score_batches(images, labels, extractor, discriminator, device, batch_size, desc=f"score {name}"):
+            parts.append(pd.DataFrame(rows))
+            feats_out.write(feats)
+            probs_out.write(probs)
+    finally:
+        feats_out.file.close(), probs_out.file.close()
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in COLUMNS})
+    table = table.astype({"confidence": "float32", "entropy": "float32", "realism": "float32"})
+    table.to_parquet(out_dir / f"{name}.parquet", index=False)
+    return table
+
+
+def load_scores(scores_dir: Path, name: str = "pool", rl_keep: Path | None = None) -> Scores:
+    """The score table (+ memory-mapped features/probs); ``rl_keep`` adds the RL policy's column."""
+    path = scores_dir / f"{name}.parquet"
+    if not path.is_file():
+        raise GanaugError(f"{path}: score table not found (run `dvc repro score`)")
+    table = pd.read_parquet(path)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise GanaugError(f"{path}: missing score columns {missing} (expected {list(COLUMNS)})")
+    features = probs = None
+    for attr, suffix in (("features", "features"), ("probs", "probs")):
+        p = scores_dir / f"{name}_{suffix}.npy"
+        if p.is_file():
+            arr = np.load(p, mmap_mode="r")
+            if len(arr) != len(table):
+                raise GanaugError(f"{p}: {len(arr)} rows, but {path.name} has {len(table)}")
+            if attr == "features":
+                features = arr
+            else:
+                probs = arr
+    if rl_keep is not None:
+        if not rl_keep.is_file():
+            raise GanaugError(f"{rl_keep}: RL keep-probabilities not found (run `dvc repro rl_policy`)")
+        keep = pd.read_parquet(rl_keep)
+        if len(keep) != len(table) or not np.array_equal(keep["id"].to_numpy(), table["id"].to_numpy()):
+            raise GanaugError(f"{rl_keep}: ids do not match {path} (re-run `dvc repro rl_policy`)")
+        table = table.assign(rl_keep=keep["keep_prob"].to_numpy())
+    return Scores(table, features, probs)

@@ -1,0 +1,44 @@
+"""A selection on disk: the chosen ids of a pool (and the scores they were chosen by) as parquet,
+never a copy of the images. Torch-free, so the select stages start fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ganaug import paths
+from ganaug.errors import GanaugError
+from ganaug.sampling.samplers import SOURCE
+from ganaug.sampling.scores import Scores, load_scores
+
+
+def source_of(sampler: str) -> str:
+    return SOURCE.get(sampler, "pool")
+
+
+def load_source_scores(sampler: str) -> Scores:
+    rl_keep = paths.RL_KEEP if sampler == "rl" else None
+    return load_scores(paths.SCORES, source_of(sampler), rl_keep=rl_keep)
+
+
+def save_selection(path: Path, sampler: str, source: str, scores: Scores, ids: np.ndarray) -> pd.DataFrame:
+    """The selection as an index list (with the scores it was chosen by), never a copy of images."""
+    rows = scores.table.set_index("id").loc[ids].reset_index()
+    rows.insert(1, "source", source)
+    rows.insert(2, "sampler", sampler)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    rows.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return rows
+
+
+def read_selection(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise GanaugError(f"{path}: selection not found (run its select@ stage: `dvc repro select`)")
+    rows = pd.read_parquet(path)
+    if not {"id", "label", "source"} <= set(rows.columns):
+        raise GanaugError(f"{path}: expected columns id, label, source (a selection written by ganaug)")
+    return rows

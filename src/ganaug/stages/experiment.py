@@ -1,0 +1,24 @@
+"""Stage baseline@ / train@ / replace@ / count@ / lowdata@: one experiment run (see ganaug.experiment).
+
+Usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed> [per_class]"""
+
+import sys
+
+from ganaug.errors import GanaugError
+from ganaug.experiment import RunSpec, run_experiment
+from ganaug.params import load_params
+from ganaug.stages import main
+
+
+def run() -> None:
+    if len(sys.argv) not in (5, 6):
+        raise GanaugError("usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed> [per_class]")
+    mode, sampler, amount, seed = sys.argv[1:5]
+    spec = RunSpec(mode, sampler, amount, int(seed), int(sys.argv[5]) if len(sys.argv) == 6 else None)
+    metrics = run_experiment(spec, load_params())
+    print(f"{mode}@{spec.key}: test accuracy {metrics['test_accuracy']:.4f} "
+          f"({metrics['n_real']} real + {metrics['n_synthetic']} synthetic, {metrics['steps']} steps)")
+
+
+if __name__ == "__main__":
+    main(run)

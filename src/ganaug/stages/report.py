@@ -1,0 +1,57 @@
+"""Stage report: reports/summary.{md,csv}, reports/metrics/summary.json, reports/figures/*.png
+(accuracy vs ratio, replacement / low-data curves, loss curves, score histograms, highest/lowest
+grids, Grad-CAM of real-only vs the best augmented classifier)."""
+
+import json
+
+from ganaug import paths
+from ganaug.classify.models import load_classifier
+from ganaug.data.store import load_classes
+from ganaug.data.store import load_split
+from ganaug.gan.pool import open_pool
+from ganaug.params import load_params
+from ganaug.report.build import best_augmented, build_figures, build_tables, gradcam_images
+from ganaug.report.figures import loss_curves
+from ganaug.report.gradcam import gradcam_figure
+from ganaug.sampling.scores import load_scores
+from ganaug.stages import main
+
+
+def run() -> None:
+    params = load_params()
+    meta = load_classes(paths.PREPARED)
+    classes = meta["classes"]
+    rl_path = paths.METRICS / "rl.json"
+    extra = {"rl_chosen_ratio": json.loads(rl_path.read_text())["chosen_ratio"]} if rl_path.is_file() else {}
+    table = build_tables(paths.RUNS, paths.REPORT, paths.METRICS / "summary.json", extra)
+    scores = load_scores(paths.SCORES, "pool").table
+    build_figures(table, paths.FIGURES, classes, open_pool(paths.POOL).images, scores)
+
+    # loss curves and Grad-CAM: real-only (first seed) against the best augmented row (same seed)
+    seed = params.experiments.seeds[0] if params.experiments.seeds else 0
+    real_key = f"real-0-s{seed}"
+    runs = {"real only": paths.RUNS / "baseline" / real_key}
+    best = best_augmented(table)
+    if best is not None:
+        runs[f"{best['row']} (best)"] = paths.RUNS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}"
+        random_rows = table[(table["mode"] == "augment") & (table["sampler"] == "random")]
+        if len(random_rows) and best["sampler"] != "random":
+            r = random_rows.iloc[0]
+            runs[r["row"]] = paths.RUNS / "augment" / f"random-{r['amount']}-s{seed}"
+    runs = {k: v for k, v in runs.items() if (v / "summary.csv").is_file()}
+    if runs:
+        loss_curves(runs, paths.FIGURES / "loss_curves.png")
+    models = {}
+    if (paths.CLASSIFIERS / "baseline" / real_key).is_dir():
+        models["real only"] = load_classifier(paths.CLASSIFIERS / "baseline" / real_key)
+    if best is not None and (d := paths.CLASSIFIERS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}").is_dir():
+        models[best["row"]] = load_classifier(d)
+    if models:
+        test = load_split(paths.PREPARED / "test.npz")
+        images, labels = gradcam_images(test.images, test.labels)
+        gradcam_figure(images, labels, classes, models, paths.FIGURES / "gradcam.png")
+    print((paths.REPORT / "summary.md").read_text())
+
+
+if __name__ == "__main__":
+    main(run)
