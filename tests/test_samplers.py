@@ -148,3 +148,16 @@ def test_load_scores_refuses_a_missing_table_or_mismatched_features(tmp_path):
     np.save(tmp_path / "pool_features.npy", np.zeros((3, 4), np.float16))
     with pytest.raises(GanaugError, match="pool_features.npy: 3 rows"):
         load_scores(tmp_path, "pool")
+
+
+def test_read_rows_from_a_memory_map_equals_slicing(tmp_path):
+    from ganaug.sampling.scores import read_rows
+
+    a = np.random.default_rng(0).integers(0, 255, (57, 5, 5, 2), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", a)
+    m = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for start, stop in [(0, 10), (10, 57), (50, 80), (56, 57)]:
+        rows = read_rows(m, start, stop)
+        np.testing.assert_array_equal(rows, a[start:stop])
+        assert rows.flags.writeable and not isinstance(rows, np.memmap)
+    np.testing.assert_array_equal(read_rows(a, 3, 9), a[3:9])  # an in-memory array too

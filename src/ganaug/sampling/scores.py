@@ -31,6 +31,19 @@ class Scores:
         return len(self.table)
 
 
+def read_rows(images: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) as a fresh, writable array. From a memory-mapped .npy they are read with
+    plain file reads: pages touched through a memory map stay in this process's resident memory
+    (1M 28x28 images = 0.8 GB of RSS by the end of a pass), file reads do not."""
+    if isinstance(images, np.memmap) and images.filename and images.flags.c_contiguous and images.offset is not None:
+        row = int(np.prod(images.shape[1:])) * images.dtype.itemsize
+        stop = min(stop, len(images))
+        flat = np.fromfile(images.filename, dtype=images.dtype, count=(stop - start) * row // images.dtype.itemsize,
+                           offset=images.offset + start * row)
+        return flat.reshape((stop - start, *images.shape[1:]))
+    return np.array(images[start:stop])
+
+
 def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
                   batch_size: int = 500, desc: str = "score"):
     """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
@@ -39,7 +52,7 @@ def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminat
     extractor.to(device).eval()
     discriminator.to(device).eval()
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch"):
-        x = torch.from_numpy(np.array(images[start : start + batch_size])).to(device).permute(0, 3, 1, 2)  # a writable copy
+        x = torch.from_numpy(read_rows(images, start, start + batch_size)).to(device).permute(0, 3, 1, 2)
         y = torch.from_numpy(np.asarray(labels[start : start + batch_size], dtype=np.int64)).to(device)
         with torch.inference_mode():
             feats, logits = extractor.features_and_logits(x)
