@@ -69,11 +69,17 @@ def real_split():
 
 
 @pytest.mark.parametrize("fraction, n_synthetic", [(0.2, 40), (0.5, 100), (1.0, 200)])
-def test_replacement_keeps_the_set_size(project, fraction, n_synthetic):
+@pytest.mark.parametrize("imbalance", [None, 5])  # quotas that favour small classes must not apply here
+def test_replacement_keeps_the_set_size(project, fraction, n_synthetic, imbalance):
     spec = RunSpec("replace", "cl-sam", str(fraction), seed=0)
-    data = build_training_set(spec, real_split(), make_params())
-    assert len(data.split) == 200 and data.n_real == 200 - n_synthetic and data.reference_size == 200
-    assert np.bincount(data.split.labels, minlength=10).tolist() == [20] * 10  # per class too
+    params = parse_params({**TINY, "data": {**TINY["data"], "imbalance": imbalance}, "experiments": {"epochs": 2}})
+    real = real_split()
+    keep = np.flatnonzero((real.labels != 0) | (np.cumsum(real.labels == 0) <= 10))  # class 0: 10 images, others 20
+    real = Split(real.images[keep], real.labels[keep], real.ids[keep])
+    data = build_training_set(spec, real, params)
+    n_synthetic -= round(fraction * 10)  # class 0 has half as many to replace
+    assert len(data.split) == 190 and data.n_real == 190 - n_synthetic and data.reference_size == 190
+    assert np.bincount(data.split.labels, minlength=10).tolist() == [10] + [20] * 9  # per class too
     synthetic = data.split.ids[data.n_real :]
     assert len(synthetic) == n_synthetic and all(s.startswith("pool-") for s in synthetic)
     recorded = pd.read_parquet(spec.selection_path)  # the selection is recorded as ids, with scores

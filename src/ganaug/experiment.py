@@ -104,11 +104,13 @@ def sampler_of(spec: RunSpec, params) -> str:
     return params.experiments.lowdata_sampler if spec.sampler == "synthetic" else spec.sampler
 
 
-def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params) -> tuple[pd.DataFrame, Scores]:
-    """Select inline (replace / count / lowdata) and record the selection at spec.selection_path."""
+def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True) -> tuple[pd.DataFrame, Scores]:
+    """Select inline (replace / count / lowdata) and record the selection at spec.selection_path.
+    ``balance=False`` keeps the quotas proportional even under data.imbalance (replacement swaps
+    exactly what it removed from each class)."""
     sampler = sampler_of(spec, params)
     scores = load_source_scores(sampler)
-    balance = params.select.balance and params.data.imbalance is not None
+    balance = balance and params.select.balance and params.data.imbalance is not None
     quota = class_quotas(real_counts, ratio, balance)
     ids = select(sampler, scores, quota, params.select.seed, **sampler_options(sampler, params.select))
     return save_selection(spec.selection_path, sampler, source_of(sampler), scores, ids), scores
@@ -130,13 +132,13 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     counts = np.bincount(real.labels, minlength=num_classes)
     if spec.mode == "augment":
         selection = read_selection(spec.selection_path)
-        scores = load_source_scores(spec.sampler) if params.experiments.synthetic_labels != "hard" else None
+        scores = load_source_scores(spec.sampler) if params.experiments.synthetic_labels == "soft" else None
     elif spec.mode == "replace":
         rng = np.random.default_rng(spec.seed)
         drop = np.round(amount * counts).astype(np.int64)
         keep = stratified_take(real.labels, np.arange(len(real)), list(counts - drop), rng)
         real = Split(real.images[keep], real.labels[keep], real.ids[keep])
-        selection, scores = choose(spec, drop, 1.0, params)
+        selection, scores = choose(spec, drop, 1.0, params, balance=False)
     elif spec.mode == "count":
         selection, scores = choose(spec, counts, amount / counts.sum(), params)
     else:  # lowdata + synthetic
@@ -157,7 +159,7 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     weights = targets = None
     w_synth = np.full(len(synth), exp.synthetic_weight, np.float32)
     if exp.synthetic_labels == "confidence":
-        w_synth *= scores.table.set_index("id").loc[ids, "confidence"].to_numpy(np.float32)
+        w_synth *= selection["confidence"].to_numpy(np.float32)  # the selection carries the scores it was chosen by
     if exp.synthetic_weight != 1.0 or exp.synthetic_labels == "confidence":
         weights = np.concatenate([np.ones(len(real), np.float32), w_synth])
     if exp.synthetic_labels == "soft":
