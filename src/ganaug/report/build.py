@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ganaug.report import figures
-from ganaug.report.tables import collect_runs, data_saved, headline, summary_table, to_markdown
+from ganaug.report.tables import collect_runs, data_saved, headline, real_only_row, summary_table, to_markdown
 
 
 def build_tables(runs_dir: Path, out_dir: Path, metrics_path: Path, extra: dict | None = None) -> pd.DataFrame:
@@ -50,8 +50,8 @@ def build_figures(table: pd.DataFrame, figures_dir: Path, classes: list[str], po
         made.append(figures_dir / "replacement.png")
     if figures.curve(table, "count", figures_dir / "fixed_counts.png", "synthetic images added", "Fixed synthetic counts"):
         made.append(figures_dir / "fixed_counts.png")
-    base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
-    if figures.lowdata_curve(table, figures_dir / "low_data.png", float(base["mean"].iloc[0]) if len(base) else None):
+    base = real_only_row(table)
+    if figures.lowdata_curve(table, figures_dir / "low_data.png", None if base is None else float(base["mean"])):
         made.append(figures_dir / "low_data.png")
     if scores is not None:
         for column in ("confidence", "realism"):
@@ -59,11 +59,6 @@ def build_figures(table: pd.DataFrame, figures_dir: Path, classes: list[str], po
             figures.extremes_grid(pool_images, scores, column, classes, figures_dir / f"extremes_{column}.png")
             made += [figures_dir / f"hist_{column}.png", figures_dir / f"extremes_{column}.png"]
     return made
-
-
-def best_augmented(table: pd.DataFrame) -> pd.Series | None:
-    aug = table[table["mode"] == "augment"]
-    return aug.loc[aug["mean"].idxmax()] if len(aug) else None
 
 
 def gradcam_images(test_images: np.ndarray, test_labels: np.ndarray, per_class: int = 1, max_classes: int = 10):

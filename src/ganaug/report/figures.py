@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ganaug.plots import image_grid  # noqa: E402
+from ganaug.report.tables import real_only_row  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -22,14 +23,9 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _baseline(table: pd.DataFrame) -> pd.Series | None:
-    base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
-    return base.iloc[0] if len(base) else None
-
-
 def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
     """One line per sampler, x = synthetic ratio (0 = real only), error bars = std over seeds."""
-    aug, base = table[table["mode"] == "augment"], _baseline(table)
+    aug, base = table[table["mode"] == "augment"], real_only_row(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     for sampler, rows in aug.groupby("sampler", sort=True):
         x = [0.0] + rows["amount"].astype(float).tolist() if base is not None else rows["amount"].astype(float).tolist()
@@ -49,7 +45,7 @@ def curve(table: pd.DataFrame, mode: str, path: Path, xlabel: str, title: str) -
     if rows.empty:
         return False
     rows = rows.assign(x=rows["amount"].astype(float)).sort_values("x")
-    base = _baseline(table)
+    base = real_only_row(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     x, y, e = rows["x"].tolist(), rows["mean"].tolist(), rows["std"].tolist()
     if base is not None:

@@ -95,16 +95,26 @@ def data_saved(table: pd.DataFrame, reference: float) -> dict | None:
     }
 
 
-def headline(table: pd.DataFrame) -> dict:
-    """The numbers `make run` prints and DVC tracks: real-only, the best augmented row, random."""
-    out: dict = {"rows": {r: round(float(m), 5) for r, m in zip(table["row"], table["mean"])}}
+def real_only_row(table: pd.DataFrame) -> pd.Series | None:
+    """The 0x real row (first seed group), or None when no baseline ran."""
     base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
+    return base.iloc[0] if len(base) else None
+
+
+def best_augmented(table: pd.DataFrame) -> pd.Series | None:
+    """The augmentation row with the highest mean accuracy, or None."""
     aug = table[table["mode"] == "augment"]
-    if len(base):
-        out["real_only"] = round(float(base["mean"].iloc[0]), 5)
-    if len(aug):
-        best = aug.loc[aug["mean"].idxmax()]
+    return aug.loc[aug["mean"].idxmax()] if len(aug) else None
+
+
+def headline(table: pd.DataFrame) -> dict:
+    """The numbers `make run` prints and DVC tracks: real-only, the best augmented row."""
+    out: dict = {"rows": {r: round(float(m), 5) for r, m in zip(table["row"], table["mean"])}}
+    base, best = real_only_row(table), best_augmented(table)
+    if base is not None:
+        out["real_only"] = round(float(base["mean"]), 5)
+    if best is not None:
         out["best_augmented"] = {"row": best["row"], "accuracy": round(float(best["mean"]), 5)}
-        if len(base):
-            out["best_minus_real_only"] = round(float(best["mean"] - base["mean"].iloc[0]), 5)
+        if base is not None:
+            out["best_minus_real_only"] = round(float(best["mean"] - base["mean"]), 5)
     return out

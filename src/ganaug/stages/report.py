@@ -10,7 +10,8 @@ from ganaug.data.store import load_classes
 from ganaug.data.store import load_split
 from ganaug.gan.pool import open_pool
 from ganaug.params import load_params
-from ganaug.report.build import best_augmented, build_figures, build_tables, gradcam_images
+from ganaug.report.build import build_figures, build_tables, gradcam_images
+from ganaug.report.tables import best_augmented
 from ganaug.report.figures import loss_curves
 from ganaug.report.gradcam import gradcam_figure
 from ganaug.sampling.scores import load_scores
