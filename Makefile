@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-paper test test-fast ui bench clean
+.PHONY: help install run run-paper budget test test-fast ui bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,12 +26,15 @@ run: install ## dvc repro of the pipeline on the dataset in params.yaml (default
 	@echo "         reports/runs/<mode>/<run>/ (one per training run). Plots: dvc plots show -> dvc_plots/index.html."
 	@echo "Runs:    make ui, then open http://127.0.0.1:5000 (experiment 'ganaug')."
 
-run-paper: install ## the paper-scale grid as a DVC experiment: ratios 1/2/5, 3 seeds, full epochs (for a GPU)
-	$(BIN)/dvc exp run -n paper-grid -S 'experiments.ratios=[1,2,5]' -S 'experiments.seeds=[0,1,2]' \
+run-paper: install ## the paper-scale grid as a DVC experiment: ratios 1/2/5, 5 seeds, full epochs (for a GPU)
+	$(BIN)/dvc exp run -n paper-grid -S 'experiments.ratios=[1,2,5]' -S 'experiments.seeds=[0,1,2,3,4]' \
 		-S 'experiments.samplers=[random,cl-sam,cr-sam,rl,combined,diverse,dapper]' -S 'experiments.epochs=null' \
-		-S 'experiments.replace=[0.2,0.5,1.0]' -S 'experiments.counts=[500,1000,2000]' -S 'experiments.per_class=[10,25,50]' \
+		-S 'experiments.replace=[0.2,0.5,1.0]' -S 'experiments.counts=[500,1000,2000]' \
 		-S 'experiments.baselines=[real,rotate]' -S gan.steps=3000 -S projection.per_class=all
 	@$(BIN)/python -m ganaug.summary
+
+budget: install ## real-only at 6..40 epochs x 3 seeds: where validation accuracy stops improving (reports/budget/)
+	$(BIN)/python -m ganaug.budget
 
 test: install ## the whole test suite, integration tests included (what CI runs)
 	$(BIN)/python -m pytest

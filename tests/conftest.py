@@ -18,9 +18,9 @@ TINY = {
     "projection": {"per_class": 2, "steps": 10, "variants": 2},
     "rl": {"episodes": 3, "candidates_per_class": 5, "real_per_class": 3, "child_epochs": 3},
     "experiments": {
-        "samplers": ["random", "cl-sam", "rl", "diverse"], "ratios": [1], "seeds": [0],
+        "samplers": ["random", "cl-sam", "rl", "diverse"], "ratios": [1], "seeds": [0, 1],
         "baselines": ["real"], "replace": [1.0], "counts": [30], "count_sampler": "dapper",
-        "per_class": [10], "epochs": 3,
+        "epochs": 3,
     },
     "mlflow": {"experiment": "ganaug-tests"},
 }

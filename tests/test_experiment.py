@@ -13,12 +13,9 @@ import pytest
 from ganaug import paths
 from ganaug.data.store import Split, save_split
 from ganaug.errors import GanaugError
-from ganaug.experiment import RunSpec, build_training_set, run_experiment
-from ganaug.sampling.selection import save_selection
+from ganaug.experiment import RunSpec, build_training_set, planned_runs, run_experiment
 from ganaug.gan.pool import save_pool
 from ganaug.params import parse_params
-from ganaug.sampling.samplers import class_quotas, select
-from ganaug.sampling.scores import Scores, load_scores
 from tests.conftest import TINY
 
 CLASSES = [str(c) for c in range(10)]
@@ -86,24 +83,24 @@ def test_replacement_keeps_the_set_size(project, fraction, n_synthetic, imbalanc
     assert sorted(recorded["id"]) == sorted(int(s.split("-")[1]) for s in synthetic)
 
 
-def test_augment_reads_the_select_stage_output_and_refuses_a_stale_one(project):
-    scores = load_scores(paths.SCORES, "pool")
-    ids = select("cl-sam", scores, class_quotas(np.full(10, 20), 2.0), seed=0)
-    save_selection(paths.SELECTED / "cl-sam-2.parquet", "cl-sam", "pool", scores, ids)
-    data = build_training_set(RunSpec("augment", "cl-sam", "2", 0), real_split(), make_params())
-    assert len(data.split) == 600 and data.n_real == 200 and data.weights is None and data.targets is None
-    # the chosen images are the pool's, with the pool's labels
-    pool_images = np.load(paths.POOL / "images.npy")
-    np.testing.assert_array_equal(data.split.images[200:], pool_images[ids])
-    stale = Scores(pd.DataFrame({"id": [9999], "label": [0], "confidence": [1.0], "realism": [0.0]}))
-    save_selection(paths.SELECTED / "cl-sam-2.parquet", "cl-sam", "pool", stale, np.array([9999]))
-    with pytest.raises(GanaugError, match="stale selection"):
-        build_training_set(RunSpec("augment", "cl-sam", "2", 0), real_split(), make_params())
-
-
-def test_missing_selection_names_the_stage_to_run(project):
-    with pytest.raises(GanaugError, match="random-1.parquet: selection not found"):
-        build_training_set(RunSpec("augment", "random", "1", 0), real_split(), make_params())
+def test_augment_selects_per_seed_a_new_random_draw_and_the_same_ranking(project):
+    params = make_params()
+    draws = {}
+    for sampler in ("random", "cl-sam"):
+        for seed in (0, 1):
+            spec = RunSpec("augment", sampler, "2", seed)
+            data = build_training_set(spec, real_split(), params)
+            assert len(data.split) == 600 and data.n_real == 200 and data.weights is None and data.targets is None
+            ids = pd.read_parquet(spec.selection_path)["id"].to_numpy()  # recorded as the run's own selection
+            assert spec.selection_path == paths.SELECTED / "augment" / f"{sampler}-2-s{seed}.parquet"
+            pool_images = np.load(paths.POOL / "images.npy")  # the chosen images are the pool's, with its labels
+            np.testing.assert_array_equal(data.split.images[200:], pool_images[ids])
+            draws[sampler, seed] = ids
+    assert not np.array_equal(draws["random", 0], draws["random", 1])  # a stochastic sampler draws anew per seed
+    np.testing.assert_array_equal(draws["cl-sam", 0], draws["cl-sam", 1])  # a ranking does not depend on the seed
+    again = build_training_set(RunSpec("augment", "random", "2", 1), real_split(), params)  # reproducible
+    np.testing.assert_array_equal(pd.read_parquet(RunSpec("augment", "random", "2", 1).selection_path)["id"], draws["random", 1])
+    assert len(again.split) == 600
 
 
 def test_count_with_confidence_weights_and_soft_labels(project):
@@ -121,16 +118,6 @@ def test_count_with_confidence_weights_and_soft_labels(project):
     np.testing.assert_allclose(soft.targets[200:], probs[ids])
 
 
-def test_low_data_arms_share_the_real_subset(project):
-    params = make_params(lowdata_sampler="cr-sam")
-    real = build_training_set(RunSpec("lowdata", "real", "1.0", 0, per_class=5), real_split(), params)
-    synth = build_training_set(RunSpec("lowdata", "synthetic", "1.0", 3, per_class=5), real_split(), params)
-    assert len(real.split) == 50 and real.reference_size == 50
-    np.testing.assert_array_equal(real.split.ids, synth.split.ids[:50])  # same real images whatever the seed
-    assert len(synth.split) == 100 and pd.read_parquet(RunSpec("lowdata", "synthetic", "1.0", 3, 5).selection_path)["sampler"].iloc[0] == "cr-sam"
-    assert pd.read_parquet(RunSpec("lowdata", "real", "1.0", 0, 5).selection_path).empty
-
-
 def test_run_spec_rejects_bad_input():
     with pytest.raises(GanaugError, match="unknown experiment mode 'augmnet'"):
         RunSpec("augmnet", "random", "1", 0)
@@ -139,16 +126,14 @@ def test_run_spec_rejects_bad_input():
 
 
 def test_a_tracked_run_records_its_data(project, monkeypatch):
-    scores = load_scores(paths.SCORES, "pool")
-    save_selection(paths.SELECTED / "random-1.parquet", "random", "pool", scores,
-                   select("random", scores, class_quotas(np.full(10, 20), 1.0), seed=0))
     spec = RunSpec("augment", "random", "1", seed=0)
     metrics = run_experiment(spec, make_params(finetune_epochs=1))
-    assert metrics["n_real"] == 200 and metrics["n_synthetic"] == 200 and metrics["match"] == "steps"
+    assert metrics["n_real"] == 200 and metrics["n_synthetic"] == 200 and metrics["recipe"]["match"] == "steps"
     # match: steps -- as many steps as a real-only run: 2 epochs x 200 // 32, + 1 fine-tune epoch on real
     assert metrics["steps"] == 2 * 6 + 6
     saved = json.loads((spec.report_dir / "metrics.json").read_text())
-    assert saved["sampler"] == "random" and saved["selection"] == "data/selected/random-1.parquet"
+    assert saved["sampler"] == "random" and saved["selection"] == "data/selected/augment/random-1-s0.parquet"
+    assert saved["recipe"]["finetune_epochs"] == 1 and saved["inputs"]["data/prepared"].endswith(".dir")
     history = pd.read_csv(spec.report_dir / "summary.csv")
     assert history["phase"].tolist() == ["train", "train", "finetune"]
     assert (spec.model_dir / "model.safetensors").is_file()
@@ -156,8 +141,32 @@ def test_a_tracked_run_records_its_data(project, monkeypatch):
     tags = run.data.tags
     assert (tags["mode"], tags["sampler"], tags["ratio"], tags["seed"]) == ("augment", "random", "1", "0")
     assert tags["dvc.stage"] == "train@random-1-0"  # the dvc.yaml stage that makes this run
-    for name in ("data/prepared", "data/synthetic/pool", "data/selected/random-1.parquet"):
+    for name in ("data/prepared", "data/synthetic/pool", "data/selected/augment/random-1-s0.parquet"):
         assert len(tags[f"input.{name}.md5"].removesuffix(".dir")) == 32
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     again = run_experiment(spec, make_params(finetune_epochs=1), track=False)  # deterministic
     assert again["test_accuracy"] == metrics["test_accuracy"]
+
+
+@pytest.mark.parametrize("recipe, baseline_budget", [({"finetune_epochs": 1}, "0"), ({"match": "real_epochs", "baseline_at": [0, 1]}, "1")])
+def test_compared_rows_train_for_the_same_steps(project, recipe, baseline_budget):
+    """Real-only gets the augmented rows' fine-tune phase; under real_epochs a real-only row at the 1x budget."""
+    params = make_params(ratios=[1], **recipe)
+    base = run_experiment(RunSpec("baseline", "real", baseline_budget, 0), params, track=False)
+    aug = run_experiment(RunSpec("augment", "cl-sam", "1", 0), params, track=False)
+    assert base["steps"] == aug["steps"] and base["n_synthetic"] == 0 and aug["n_synthetic"] == 200
+    if recipe.get("match") == "real_epochs":
+        assert aug["steps"] == 2 * (400 // 32)  # 2 epochs over real + synthetic
+        own = run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)
+        assert own["steps"] == 2 * (200 // 32)  # the real set's own budget: fewer steps, compared with nothing augmented
+    else:
+        history = pd.read_csv(RunSpec("baseline", "real", "0", 0).report_dir / "summary.csv")
+        assert history["phase"].tolist() == ["train", "train", "finetune"]
+
+
+def test_planned_runs_follow_the_params(tiny_params):
+    params = make_params(samplers=["random", "cl-sam"], ratios=[1, 2], seeds=[0, 3], baselines=["real", "rotate"],
+                         replace=[0.5], counts=[30])
+    stages = [spec.dvc_stage for spec in planned_runs(params)]
+    assert len(stages) == 2 * 2 + 2 * 2 * 2 + 2 + 2 and len(set(stages)) == len(stages)
+    assert {"baseline@rotate-0-3", "train@cl-sam-2-3", "replace@0.5-0", "count@30-3"} <= set(stages)

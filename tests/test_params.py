@@ -33,6 +33,12 @@ def test_the_project_params_file_is_valid():
         ({"train": {"optimizer": "lbfgs"}}, "train.optimizer"),
         ({"data": {"name": "folder"}}, "data.root"),
         ({"train": {"pretrained": True}}, "train.pretrained_path"),
+        ({"experiments": {"seeds": []}}, "experiments.seeds"),
+        ({"experiments": {"seeds": [0, 0]}}, "experiments.seeds"),
+        ({"experiments": {"baseline_at": [-1]}}, "experiments.baseline_at"),
+        # real_epochs gives a 2x run 3x the steps of real-only: without a real-only row at 2x it is refused
+        ({"experiments": {"match": "real_epochs", "ratios": [1, 2], "baseline_at": [0, 1]}}, "experiments.baseline_at"),
+        ({"experiments": {"per_class": [10]}}, "unknown key 'experiments.per_class'"),  # the leaky in-pipeline sweep is gone
     ],
 )
 def test_bad_params_are_refused_with_one_line_naming_the_key(raw, named):
@@ -40,6 +46,11 @@ def test_bad_params_are_refused_with_one_line_naming_the_key(raw, named):
         parse_params(raw)
     message = str(err.value)
     assert named in message and "\n" not in message
+
+
+def test_real_epochs_with_matched_baselines_is_accepted():
+    p = parse_params({"experiments": {"match": "real_epochs", "ratios": [1, 2], "baseline_at": [0, 1, 2]}})
+    assert p.experiments.baseline_at == [0, 1, 2] and len(p.experiments.seeds) >= 3  # several seeds by default
 
 
 def test_missing_and_malformed_params_files(tmp_path):

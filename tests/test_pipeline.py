@@ -76,10 +76,17 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     commit = sh(project, "git", "rev-list", "-1", "HEAD~1").strip()  # the commit the run was made from
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
+    seeds = TINY["experiments"]["seeds"]
     assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted([
-        "train_scorer", "train_gan", "rl_policy", "baseline@real-0",
-        *(f"train@{s}-1-0" for s in TINY["experiments"]["samplers"]),
-        "replace@1.0-0", "count@30-0", "lowdata@10-real-0", "lowdata@10-synthetic-0"])  # = the dvc.yaml stage names
+        "train_scorer", "train_gan", "rl_policy", *(f"baseline@real-0-{k}" for k in seeds),
+        *(f"train@{s}-1-{k}" for s in TINY["experiments"]["samplers"] for k in seeds),
+        *(f"replace@1.0-{k}" for k in seeds), *(f"count@30-{k}" for k in seeds)])  # = the dvc.yaml stage names
+    # the runs the report reads are exactly the experiment stages dvc.yaml defines
+    from ganaug.experiment import planned_runs
+
+    listed = dvc(project, "stage", "list", "--name-only").split()
+    experiment_stages = [s for s in listed if s.split("@")[0] in ("baseline", "train", "replace", "count")]
+    assert sorted(spec.dvc_stage for spec in planned_runs(parse_params(TINY))) == sorted(experiment_stages)
     [run] = [r for r in runs if r.data.tags["dvc.stage"] == "train_scorer"]
     assert run.data.tags["dvc.stage"] == "train_scorer" and run.data.tags["git.commit"] == commit
     assert run.data.tags["input.data/prepared.md5"] == prepared_md5
@@ -93,7 +100,7 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     # an augmented run leads to its exact selection: the md5 DVC locked for that stage's dependency
     [aug] = [r for r in runs if r.data.tags["dvc.stage"] == "train@cl-sam-1-0"]
     deps = {d["path"]: d["md5"] for d in lock["stages"]["train@cl-sam-1-0"]["deps"]}
-    for path in ("data/selected/cl-sam-1.parquet", "data/synthetic/pool", "data/prepared"):
+    for path in ("data/selected/augment/cl-sam-1-s0.parquet", "data/synthetic/pool", "data/prepared"):
         assert aug.data.tags[f"input.{path}.md5"] == deps[path]
     assert (aug.data.tags["sampler"], aug.data.tags["ratio"], aug.data.tags["seed"], aug.data.tags["mode"]) == ("cl-sam", "1", "0", "augment")
 
@@ -124,19 +131,31 @@ def test_scores_selections_runs_and_report(project):
     assert np.load(project / "data/scores/pool_features.npy", mmap_mode="r").shape[0] == 600
     assert len(pd.read_parquet(project / "data/scores/projection.parquet")) == 60
     for sampler in TINY["experiments"]["samplers"]:
-        chosen = pd.read_parquet(project / f"data/selected/{sampler}-1.parquet")
+        chosen = pd.read_parquet(project / f"data/selected/augment/{sampler}-1-s0.parquet")
         assert np.bincount(chosen["label"]).tolist() == [30] * 10 and chosen["id"].is_unique, sampler
+    random_draws = [set(pd.read_parquet(project / f"data/selected/augment/random-1-s{k}.parquet")["id"]) for k in (0, 1)]
+    assert random_draws[0] != random_draws[1]  # a new draw per seed
+    # the scorer and the GAN learned from exactly the prepared training images (recorded ids)
+    from ganaug.data.store import ids_digest, load_split
+
+    train_ids = ids_digest(load_split(project / "data/prepared/train.npz").ids)
+    assert json.loads((project / "reports/metrics/real-only.json").read_text())["train_ids_md5"] == train_ids
+    assert json.loads((project / "reports/metrics/gan.json").read_text())["train_ids_md5"] == train_ids
     rl = json.loads((project / "reports/metrics/rl.json").read_text())
     assert rl["episodes"] == 3 and 0 <= rl["kept"] <= 600
     replaced = json.loads((project / "reports/runs/replace/cl-sam-1.0-s0/metrics.json").read_text())
     assert replaced["n_real"] == 0 and replaced["n_synthetic"] == 300  # replace 100 %: synthetic only (CAS)
     table = pd.read_csv(project / "reports/summary.csv")
-    assert {"0x real", "cl-sam 1x", "rl 1x", "cl-sam replace 100%", "dapper +30",
-            "10/class real", "10/class synthetic"} <= set(table["row"])
-    assert "| 0x real |" in (project / "reports/summary.md").read_text()
+    assert set(table["row"]) == {"0x real", "random 1x", "cl-sam 1x", "rl 1x", "diverse 1x", "cl-sam replace 100%", "dapper +30"}
+    assert (table["n"] == 2).all() and table["ci_low"].notna().all() and (table["ci_low"] <= table["mean"]).all()
+    md = (project / "reports/summary.md").read_text()
+    assert "| 0x real |" in md and "### Comparisons (paired over seeds, same optimiser steps)" in md
+    comp = pd.read_csv(project / "reports/comparisons.csv")
+    assert len(comp) == 6 + 3 and (comp["n"] == 2).all()  # 6 rows vs real-only, 3 samplers vs random
+    assert set(comp["verdict"]) <= {"better", "worse", "no clear difference"} and (comp["p_holm"] >= comp["p"]).all()
     head = json.loads((project / "reports/metrics/summary.json").read_text())
     assert head["real_only"] == table.set_index("row").loc["0x real", "mean"].round(5)
-    for png in ("accuracy_vs_ratio", "replacement", "fixed_counts", "low_data", "loss_curves", "hist_confidence",
+    for png in ("accuracy_vs_ratio", "replacement", "fixed_counts", "loss_curves", "hist_confidence",
                 "hist_realism", "extremes_confidence", "extremes_realism", "gradcam"):
         assert (project / f"reports/figures/{png}.png").stat().st_size > 1000, png
 
@@ -189,3 +208,44 @@ def test_exp_run_records_an_experiment(project):
         for exp in (exp.get("revs") or [])
     ]
     assert 1 in epochs
+
+
+def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, tmp_path):
+    """The sweep's 10/class experiment: scorer and GAN learned from exactly the 10/class ids, every row
+    of that size trained the full size's steps, its MLflow runs landed in the project's store."""
+    import dvc.api
+    import pandas as pd
+
+    from ganaug.data.prepare import prepare
+    from ganaug.data.store import ids_digest, load_split
+    from ganaug.sweep import experiment_name
+
+    sh(project, "git", "checkout", "--", ".")  # undo the workspace experiment of the test above
+    dvc(project, "checkout", "--force")
+    overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]"]
+    out = sh(project, str(BIN / "python"), "-m", "ganaug.sweep", "--per-class", "10", *(a for o in overrides for a in ("-S", o)))
+    assert "Low-data sweep" in out
+    small, full = experiment_name(10, overrides), experiment_name(TINY["data"]["per_class"], overrides)
+
+    # the ids 10/class prepare keeps: computed here, independently of the experiment
+    expected = prepare(project / "data/raw/digits", tmp_path / "prepared", parse_params({**TINY, "data": {**TINY["data"], "per_class": 10}}).data)
+    assert set(expected["counts"]["train"].values()) == {10}
+    ids10 = ids_digest(load_split(tmp_path / "prepared/train.npz").ids)
+    with dvc.api.open("reports/metrics/real-only.json", repo=str(project), rev=small) as f:
+        assert json.load(f)["train_ids_md5"] == ids10
+    with dvc.api.open("reports/metrics/gan.json", repo=str(project), rev=small) as f:
+        assert json.load(f)["train_ids_md5"] == ids10
+    with dvc.api.open("reports/metrics/gan.json", repo=str(project), rev=full) as f:
+        assert json.load(f)["train_ids_md5"] != ids10  # the full size learned from its 30/class
+
+    table = pd.read_csv(project / "reports/sweep/lowdata.csv")
+    assert sorted(table["per_class"].unique()) == [10, TINY["data"]["per_class"]]
+    assert table["steps"].nunique() == 1  # equal optimiser steps across sizes and rows
+    assert (table["n"] == len(TINY["experiments"]["seeds"])).all() and table["ci_low"].notna().all()
+    assert (project / "reports/sweep/low_data.png").stat().st_size > 1000
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")  # the project's store, not DVC's temporary copy
+    runs = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], filter_string=f"tags.`dvc.exp_name` = '{small}'",
+                              output_format="list")
+    stages = {r.data.tags["dvc.stage"] for r in runs}
+    assert {"train_scorer", "train_gan", "baseline@real-0-0", "train@cl-sam-1-1"} <= stages

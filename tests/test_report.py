@@ -1,4 +1,4 @@
-"""The report builds from fixture metrics: table values, best marks, data saved, figures."""
+"""The report builds from fixture metrics: only the planned runs, statistics and verdicts, figures."""
 
 from __future__ import annotations
 
@@ -9,83 +9,139 @@ import pandas as pd
 import pytest
 
 from ganaug.errors import GanaugError
+from ganaug.experiment import RunSpec
 from ganaug.report.build import build_figures, build_tables
 from ganaug.report.tables import collect_runs, summary_table
 
 CLASSES = ["a", "b"]
+RECIPE = {"epochs": 12, "match": "steps", "synthetic_weight": 1.0, "synthetic_labels": "hard", "finetune_epochs": 0,
+          "model": "resnet10t", "batch_size": 64, "lr": 0.05}
+SEEDS = (0, 1, 2)
+# test accuracy per seed: random 1x is clearly worse than real-only (5 points on every seed),
+# cl-sam 1x overlaps real-only, cl-sam 2x ran one seed
+ACCURACY = {
+    ("baseline", "real", "0"): [0.80, 0.82, 0.81],
+    ("augment", "random", "1"): [0.75, 0.77, 0.76],
+    ("augment", "cl-sam", "1"): [0.81, 0.815, 0.805],
+    ("augment", "cl-sam", "2"): [0.83],
+    ("replace", "cl-sam", "1.0"): [0.60, 0.61, 0.62],
+}
 
 
-def write_run(runs, mode, sampler, amount, seed, acc, per_class=None, a=None):
-    key = f"{sampler}-{amount}-s{seed}" if mode != "lowdata" else f"{per_class}-{sampler}-{amount}-s{seed}"
-    d = runs / mode / key
-    d.mkdir(parents=True)
-    pcs = {"a": a if a is not None else acc, "b": 2 * acc - (a if a is not None else acc)}
+def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="d41d8.dir"):
+    d = runs / spec.mode / spec.key
+    d.mkdir(parents=True, exist_ok=True)
+    a = acc if a is None else a
     (d / "metrics.json").write_text(json.dumps({
-        "mode": mode, "sampler": sampler, "amount": amount, "seed": seed, "per_class": per_class, "test_accuracy": acc,
-        "per_class_accuracy": pcs, "n_real": 100, "n_synthetic": int(100 * float(amount)), "match": "steps"}))
+        "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed, "test_accuracy": acc,
+        "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": int(100 * float(spec.amount)),
+        "steps": steps, "recipe": recipe, "inputs": {"data/prepared": data}}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).to_csv(d / "summary.csv", index=False)
 
 
 @pytest.fixture
 def runs(tmp_path):
     r = tmp_path / "runs"
-    write_run(r, "baseline", "real", "0", 0, 0.80, a=0.9)
-    write_run(r, "baseline", "real", "0", 1, 0.82, a=0.9)
-    write_run(r, "augment", "random", "1", 0, 0.78)
-    write_run(r, "augment", "random", "1", 1, 0.76)
-    write_run(r, "augment", "cl-sam", "1", 0, 0.84, a=0.7)
-    write_run(r, "augment", "cl-sam", "1", 1, 0.86, a=0.7)
-    write_run(r, "augment", "cl-sam", "2", 0, 0.83)
-    write_run(r, "replace", "cl-sam", "1.0", 0, 0.60)
-    for pc, real_acc, syn_acc in ((10, 0.6, 0.7), (25, 0.7, 0.815), (50, 0.78, 0.85)):
-        write_run(r, "lowdata", "real", "1.0", 0, real_acc, per_class=pc)
-        write_run(r, "lowdata", "synthetic", "1.0", 0, syn_acc, per_class=pc)
-    return r
+    specs = []
+    for (mode, sampler, amount), accs in ACCURACY.items():
+        for seed, acc in zip(SEEDS, accs):
+            spec = RunSpec(mode, sampler, amount, seed)
+            write_run(r, spec, acc, a=0.9 if mode == "baseline" else None)
+            specs.append(spec)
+    return r, specs
 
 
-def test_summary_rows_means_and_stds(runs):
-    table = summary_table(collect_runs(runs)).set_index("row")
+def test_summary_rows_means_stds_and_intervals(runs):
+    table = summary_table(collect_runs(*runs, RECIPE)).set_index("row")
     assert list(table.index[:4]) == ["0x real", "cl-sam 1x", "cl-sam 2x", "random 1x"]
-    assert table.loc["0x real", "mean"] == pytest.approx(0.81)
-    assert table.loc["0x real", "std"] == pytest.approx(np.std([0.80, 0.82], ddof=1))
-    assert table.loc["cl-sam 1x", "seeds"] == 2 and table.loc["cl-sam 2x", "std"] == 0.0
-    assert table.loc["random 1x", "acc.a"] == pytest.approx(0.77)
-    assert table.loc["cl-sam replace 100%", "n_synthetic"] == 100
+    assert table.loc["0x real", "mean"] == pytest.approx(0.81) and table.loc["0x real", "n"] == 3
+    assert table.loc["0x real", "std"] == pytest.approx(0.01)
+    half = 4.302653 * 0.01 / np.sqrt(3)
+    assert table.loc["0x real", "ci_low"] == pytest.approx(0.81 - half) and table.loc["0x real", "ci_high"] == pytest.approx(0.81 + half)
+    assert table.loc["cl-sam 2x", "n"] == 1 and np.isnan(table.loc["cl-sam 2x", "std"])  # not 0.00
+    assert table.loc["random 1x", "acc.a"] == pytest.approx(0.76) and table.loc["random 1x", "steps"] == 180
 
 
-def test_tables_mark_the_best_and_report_the_data_saved(runs, tmp_path):
-    table = build_tables(runs, tmp_path / "out", tmp_path / "summary.json", {"rl_chosen_ratio": 2.6})
+def test_tables_give_verdicts_with_holm(runs, tmp_path):
+    table, comp = build_tables(*runs, RECIPE, tmp_path / "out", tmp_path / "summary.json", {"rl_chosen_ratio": 2.6})
+    comp = comp.set_index(["row", "kind"])
+    assert comp.loc[("random 1x", "vs real-only"), "verdict"] == "worse"
+    assert comp.loc[("random 1x", "vs real-only"), "diff"] == pytest.approx(-0.05)
+    assert comp.loc[("cl-sam 1x", "vs real-only"), "verdict"] == "no clear difference"
+    assert comp.loc[("cl-sam 2x", "vs real-only"), "verdict"] == "n=1, not tested"
+    assert comp.loc[("cl-sam 1x", "vs random"), "n"] == 3 and comp.loc[("cl-sam 1x", "vs random"), "verdict"] == "better"
+    # Holm over the tested comparisons: every adjusted p >= its raw p, and 1 for the n=1 row is NaN
+    tested = comp.dropna(subset=["p"])
+    assert len(tested) == 4 and (tested["p_holm"] >= tested["p"]).all()
+    assert tested["p_holm"].min() == pytest.approx(4 * tested["p"].min())
     md = (tmp_path / "out/summary.md").read_text()
     lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
-    assert "**85.00 ± 1.41**" in lines["cl-sam 1x"]  # best mean
-    assert "**90.0**" in lines["0x real"] and "**90.0**" not in lines["cl-sam 1x"]  # best on class a: real-only
-    assert "**" not in lines["cl-sam replace 100%"]  # replacement rows are not in the comparison
-    csv = pd.read_csv(tmp_path / "out/summary.csv")
-    assert len(csv) == len(table) and {"row", "mean", "std", "acc.a", "acc.b"} <= set(csv.columns)
-    head = json.loads((tmp_path / "summary.json").read_text())
-    assert head["real_only"] == pytest.approx(0.81) and head["best_augmented"]["row"] == "cl-sam 1x"
-    assert head["best_minus_real_only"] == pytest.approx(0.04)
-    # 25/class augmented (0.815) reaches real-only at the full set (0.81); real alone never does
-    assert head["low_data"] == {"reference_accuracy": 0.81, "smallest_per_class_augmented": 25, "smallest_per_class_real_only": None}
-    assert head["rl_chosen_ratio"] == 2.6
+    assert "83.00 (n=1, spread not measured)" in lines["cl-sam 2x"] and "± 0.00" not in md
+    assert "| 81.00 ± 1.00 | [78.52, 83.48] | **90.0** |" in lines["0x real"]  # bold: per-class bests only
+    assert "**83.00" not in md  # the largest mean (one seed) is not crowned
+    assert "| random 1x vs real-only | 180 | 3 | -5.00 |" in md and md.count("| worse |") == 2  # + replace 100%
+    head = json.loads((tmp_path / "summary.json").read_text())  # the DVC metric: the headline only
+    assert head["real_only"] == pytest.approx(0.81) and head["best_augmented"]["row"] == "cl-sam 2x"
+    assert head["best_vs_real_only"]["verdict"] == "n=1, not tested" and head["rl_chosen_ratio"] == 2.6
+    # worse: random 1x and replace 100% vs real-only; better: cl-sam 1x vs random (+4.5 to +6 points on every seed)
+    assert head["verdicts"] == {"better": 1, "n=1, not tested": 1, "no clear difference": 1, "worse": 2}
+    full = json.loads((tmp_path / "out/summary.json").read_text())  # every statistic, for the sweep
+    assert full["rows"]["random 1x"]["seeds"] == {"0": 0.75, "1": 0.77, "2": 0.76} and full["recipe"] == RECIPE
+    assert {c["verdict"] for c in full["comparisons"] if c["row"] == "random 1x"} == {"worse"}
     assert "matched by **steps**" in md
 
 
+def test_a_stale_metrics_file_on_disk_is_not_read(runs, tmp_path):
+    r, specs = runs
+    write_run(r, RunSpec("augment", "rl", "1", 0), 0.99)  # left over from other params: not planned
+    write_run(r, RunSpec("augment", "random", "1", 5), 0.99)  # a seed the params no longer list
+    table = summary_table(collect_runs(r, specs, RECIPE)).set_index("row")
+    assert "rl 1x" not in table.index and table.loc["random 1x", "n"] == 3
+    assert table.loc["random 1x", "mean"] == pytest.approx(0.76)
+
+
+def test_runs_of_another_recipe_or_data_are_refused(runs):
+    r, specs = runs
+    write_run(r, specs[0], 0.80, recipe={**RECIPE, "finetune_epochs": 5})
+    with pytest.raises(GanaugError, match="finetune_epochs = 5 but params.yaml says 0"):
+        collect_runs(r, specs, RECIPE)
+    write_run(r, specs[0], 0.80, data="other.dir")
+    with pytest.raises(GanaugError, match="other real data"):
+        collect_runs(r, specs, RECIPE)
+
+
+def test_a_missing_planned_run_names_its_stage(runs):
+    r, specs = runs
+    with pytest.raises(GanaugError, match=r"random-1-s4/metrics.json: missing.*dvc repro train@random-1-4"):
+        collect_runs(r, [*specs, RunSpec("augment", "random", "1", 4)], RECIPE)
+    with pytest.raises(GanaugError, match="no experiment runs"):
+        collect_runs(r, [], RECIPE)
+
+
+def test_comparisons_across_budgets_are_refused(tmp_path):
+    r = tmp_path / "runs"
+    specs = [RunSpec("baseline", "real", "0", s) for s in SEEDS] + [RunSpec("augment", "cl-sam", "1", s) for s in SEEDS]
+    for spec in specs:  # match: real_epochs without a real-only row at the 1x run's steps
+        write_run(r, spec, 0.8 + 0.01 * spec.seed, steps=180 if spec.mode == "baseline" else 360)
+    table, comp = build_tables(r, specs, RECIPE, tmp_path / "out", tmp_path / "summary.json")
+    assert comp["verdict"].tolist() == ["not compared: no real-only row at the same steps"]
+    spec_matched = [RunSpec("baseline", "real", "1", s) for s in SEEDS]
+    for spec in spec_matched:
+        write_run(r, spec, 0.79 + 0.01 * spec.seed, steps=360)
+    table, comp = build_tables(r, specs + spec_matched, RECIPE, tmp_path / "out", tmp_path / "summary.json")
+    assert comp["reference"].tolist() == ["0x real (steps of 1x)"] and comp["diff"].iloc[0] == pytest.approx(0.01)
+
+
 def test_figures_are_written(runs, tmp_path):
-    table = build_tables(runs, tmp_path / "out", tmp_path / "summary.json")
+    table, _ = build_tables(*runs, RECIPE, tmp_path / "out", tmp_path / "summary.json")
     rng = np.random.default_rng(0)
     scores = pd.DataFrame({"id": np.arange(40), "label": np.arange(40) % 2, "confidence": rng.random(40), "realism": rng.normal(size=40)})
     images = rng.integers(0, 255, (40, 8, 8, 1), dtype=np.uint8)
     made = build_figures(table, tmp_path / "fig", CLASSES, images, scores)
     names = sorted(p.name for p in made)
-    assert names == sorted(["accuracy_vs_ratio.png", "replacement.png", "low_data.png", "hist_confidence.png",
+    assert names == sorted(["accuracy_vs_ratio.png", "replacement.png", "hist_confidence.png",
                             "hist_realism.png", "extremes_confidence.png", "extremes_realism.png"])
     assert all(p.stat().st_size > 1000 for p in made)
-
-
-def test_no_runs_is_a_clear_error(tmp_path):
-    with pytest.raises(GanaugError, match="no runs"):
-        collect_runs(tmp_path)
 
 
 def test_gradcam_maps_vary_over_the_image_and_use_a_wide_enough_layer():

@@ -7,7 +7,7 @@ import json
 
 import mlflow
 
-from ganaug.tracking import dvc_md5, log_epoch, tracked_run
+from ganaug.tracking import dvc_md5, log_epoch, tracked_run, tracking_uri
 
 
 def test_dvc_md5_of_a_file_and_a_folder(tmp_path):
@@ -20,6 +20,19 @@ def test_dvc_md5_of_a_file_and_a_folder(tmp_path):
         {"md5": hashlib.md5(b"ay").hexdigest(), "relpath": "sub/a.txt"},
     ]
     assert dvc_md5(tmp_path / "d") == hashlib.md5(json.dumps(listing, sort_keys=True).encode()).hexdigest() + ".dir"
+
+
+def test_the_store_is_the_projects_even_from_dvcs_temporary_copy(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    project, temp_copy = tmp_path / "project", tmp_path / "tmp-exp-copy"
+    temp_copy.mkdir()
+    monkeypatch.chdir(temp_copy)  # where `dvc exp run --temp` / --queue runs a stage
+    monkeypatch.setenv("DVC_ROOT", str(project))  # what DVC sets for it: the project's root
+    assert tracking_uri() == f"sqlite:///{project.resolve() / 'mlflow.db'}"
+    monkeypatch.delenv("DVC_ROOT")
+    assert tracking_uri() == f"sqlite:///{temp_copy.resolve() / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")  # an explicit store always wins
+    assert tracking_uri() == "http://tracking:5000"
 
 
 def test_tracked_run_logs_params_tags_inputs_and_metrics(tmp_path, tiny_params, monkeypatch):

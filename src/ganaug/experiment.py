@@ -2,11 +2,15 @@
 the classifier on it, test it on the real test set.
 
 Modes (``RunSpec.mode``):
-  baseline  real images only; variant ``real`` or ``rotate`` (+ rotation augmentation, paper 004)
-  augment   real + a selection of ``amount`` x the real set, chosen by the select@ stage
+  baseline  real images only; variant ``real`` or ``rotate`` (+ rotation augmentation, paper 004);
+            ``amount`` is the ratio whose optimiser steps it matches (0: the real set's own epochs)
+  augment   real + ``amount`` x the real set, chosen by ``sampler`` (paper 000)
   replace   ``amount`` (a fraction) of each class's real images swapped for synthetic; same set size (paper 001)
   count     real + ``amount`` synthetic images (a fixed number, paper 004)
-  lowdata   ``per_class`` real images per class, alone (``sampler`` real) or + lowdata_ratio x synthetic (paper 003)
+
+Every run selects its own synthetic images, seeded by its seed, so a stochastic sampler (random)
+draws anew per seed. The low-data sweep is not a mode: it reruns the whole pipeline (GAN, pool,
+scorer) per real-set size as DVC experiments (ganaug.sweep), so nothing it uses saw more real data.
 """
 
 from __future__ import annotations
@@ -24,18 +28,17 @@ from ganaug.errors import GanaugError
 from ganaug.gan.pool import open_pool
 from ganaug.sampling.samplers import class_quotas, sampler_options, select
 from ganaug.sampling.scores import Scores
-from ganaug.sampling.selection import load_source_scores, read_selection, save_selection, source_of
+from ganaug.sampling.selection import load_source_scores, save_selection, source_of
 
-MODES = ("baseline", "augment", "replace", "count", "lowdata")
+MODES = ("baseline", "augment", "replace", "count")
 
 
 @dataclass(frozen=True)
 class RunSpec:
     mode: str
-    sampler: str  # a sampler name; for baseline the variant (real | rotate); for lowdata also 'real'
+    sampler: str  # a sampler name; for baseline the variant (real | rotate)
     amount: str  # ratio / fraction / count exactly as params.yaml (and so the DVC stage name) writes it
     seed: int
-    per_class: int | None = None  # lowdata only
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -44,34 +47,25 @@ class RunSpec:
             float(self.amount)
         except ValueError:
             raise GanaugError(f"experiment amount '{self.amount}': expected a number") from None
-        if self.mode == "lowdata" and not self.per_class:
-            raise GanaugError("lowdata runs need per_class, the real images per class")
 
     @property
     def key(self) -> str:
         """Unique within the mode; the folder name under reports/runs/<mode>/ and models/classifiers/<mode>/."""
-        stem = f"{self.sampler}-{self.amount}-s{self.seed}"
-        return f"{self.per_class}-{stem}" if self.mode == "lowdata" else stem
+        return f"{self.sampler}-{self.amount}-s{self.seed}"
 
     @property
     def dvc_stage(self) -> str:
         """The dvc.yaml stage name of this run (matrix values joined by '-', as DVC names them)."""
-        if self.mode == "augment":
-            return f"train@{self.sampler}-{self.amount}-{self.seed}"
-        if self.mode == "baseline":
-            return f"baseline@{self.sampler}-{self.seed}"
-        if self.mode == "lowdata":
-            return f"lowdata@{self.per_class}-{self.sampler}-{self.seed}"
+        if self.mode in ("augment", "baseline"):  # train@<sampler>-<ratio>-<seed>, baseline@<variant>-<budget>-<seed>
+            return f"{'train' if self.mode == 'augment' else 'baseline'}@{self.sampler}-{self.amount}-{self.seed}"
         return f"{self.mode}@{self.amount}-{self.seed}"  # replace@<fraction>-<seed>, count@<n>-<seed>
 
     @property
     def synthetic(self) -> bool:
-        return self.mode != "baseline" and self.sampler != "real"
+        return self.mode != "baseline"
 
     @property
     def selection_path(self) -> Path:
-        if self.mode == "augment":  # written by the select@ stage, shared by all seeds
-            return paths.SELECTED / f"{self.sampler}-{self.amount}.parquet"
         return paths.SELECTED / self.mode / f"{self.key}.parquet"  # written by this run's own stage
 
     @property
@@ -81,6 +75,27 @@ class RunSpec:
     @property
     def model_dir(self) -> Path:
         return paths.CLASSIFIERS / self.mode / self.key
+
+
+def planned_runs(params) -> list[RunSpec]:
+    """Every experiment run the current params define: the same matrices dvc.yaml expands into
+    baseline@ / train@ / replace@ / count@ stages (a test checks the two agree). The report reads
+    exactly these runs, so a metrics.json left on disk by other params is never counted."""
+    exp = params.experiments
+    runs = [RunSpec("baseline", v, str(b), s) for v in exp.baselines for b in exp.baseline_at for s in exp.seeds]
+    runs += [RunSpec("augment", m, str(r), s) for m in exp.samplers for r in exp.ratios for s in exp.seeds]
+    runs += [RunSpec("replace", exp.replace_sampler, str(f), s) for f in exp.replace for s in exp.seeds]
+    runs += [RunSpec("count", exp.count_sampler, str(n), s) for n in exp.counts for s in exp.seeds]
+    return runs
+
+
+def recipe(params) -> dict:
+    """The knobs that change what a run learns besides its row (mode, sampler, amount) and seed:
+    runs that differ in any of them are different experiments, never averaged together."""
+    exp = params.experiments
+    return {"epochs": exp.epochs or params.train.epochs, "match": exp.match, "synthetic_weight": exp.synthetic_weight,
+            "synthetic_labels": exp.synthetic_labels, "finetune_epochs": exp.finetune_epochs,
+            "model": params.train.model, "batch_size": params.train.batch_size, "lr": params.train.lr}
 
 
 @dataclass
@@ -93,56 +108,37 @@ class TrainingSet:
     selection: pd.DataFrame | None  # the chosen synthetic rows (id, label, scores)
 
 
-def subsample_real(real: Split, per_class: int, seed: int) -> Split:
-    counts = [min(per_class, int(n)) for n in np.bincount(real.labels)]
-    idx = stratified_take(real.labels, np.arange(len(real)), counts, np.random.default_rng(seed))
-    return Split(real.images[idx], real.labels[idx], real.ids[idx])
-
-
-def sampler_of(spec: RunSpec, params) -> str:
-    """The sampler a run selects with; a low-data run's 'synthetic' arm uses experiments.lowdata_sampler."""
-    return params.experiments.lowdata_sampler if spec.sampler == "synthetic" else spec.sampler
-
-
 def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True) -> tuple[pd.DataFrame, Scores]:
-    """Select inline (replace / count / lowdata) and record the selection at spec.selection_path.
+    """Select this run's synthetic images and record them at spec.selection_path. The draw is seeded
+    by (select.seed, the run's seed): each seed of a stochastic sampler is a new draw.
     ``balance=False`` keeps the quotas proportional even under data.imbalance (replacement swaps
     exactly what it removed from each class)."""
-    sampler = sampler_of(spec, params)
-    scores = load_source_scores(sampler)
+    scores = load_source_scores(spec.sampler)
     balance = balance and params.select.balance and params.data.imbalance is not None
     quota = class_quotas(real_counts, ratio, balance)
-    ids = select(sampler, scores, quota, params.select.seed, **sampler_options(sampler, params.select))
-    return save_selection(spec.selection_path, sampler, source_of(sampler), scores, ids), scores
+    ids = select(spec.sampler, scores, quota, [params.select.seed, spec.seed], **sampler_options(spec.sampler, params.select))
+    return save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, ids), scores
 
 
 def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     """The run's training images, with per-image weights / soft targets for the synthetic part."""
     num_classes = int(real.labels.max()) + 1
     reference_size = len(real)
-    if spec.mode == "lowdata":
-        real = subsample_real(real, spec.per_class, params.data.seed)  # the same real subset for every arm and seed
-        reference_size = len(real)
-        if not spec.synthetic:  # the real arm records an empty selection, so every low-data run has one
-            save_selection(spec.selection_path, "real", "pool", Scores(pd.DataFrame({"id": np.empty(0, np.int64)})), np.empty(0, np.int64))
     if not spec.synthetic:
         return TrainingSet(real, len(real), reference_size, None, None, None)
 
     amount = float(spec.amount)
     counts = np.bincount(real.labels, minlength=num_classes)
     if spec.mode == "augment":
-        selection = read_selection(spec.selection_path)
-        scores = load_source_scores(spec.sampler) if params.experiments.synthetic_labels == "soft" else None
+        selection, scores = choose(spec, counts, amount, params)
     elif spec.mode == "replace":
         rng = np.random.default_rng(spec.seed)
         drop = np.round(amount * counts).astype(np.int64)
         keep = stratified_take(real.labels, np.arange(len(real)), list(counts - drop), rng)
         real = Split(real.images[keep], real.labels[keep], real.ids[keep])
         selection, scores = choose(spec, drop, 1.0, params, balance=False)
-    elif spec.mode == "count":
+    else:  # count
         selection, scores = choose(spec, counts, amount / counts.sum(), params)
-    else:  # lowdata + synthetic
-        selection, scores = choose(spec, counts, params.experiments.lowdata_ratio, params)
 
     source = str(selection["source"].iloc[0]) if len(selection) else "pool"
     pool = open_pool(paths.PROJECTION if source == "projection" else paths.POOL)
@@ -171,9 +167,21 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     return TrainingSet(train, len(real), reference_size, weights, targets, selection)
 
 
+def steps_per_epoch(spec: RunSpec, data: TrainingSet, params) -> int | None:
+    """Optimiser steps per epoch. ``match: steps``: an epoch of the real set, for every run.
+    ``match: real_epochs``: one pass over the whole training set (more steps with more synthetic
+    images); a baseline at budget r > 0 takes the steps a run at ratio r takes, so the two compare
+    at the same number of optimiser steps. None: one pass (fit's default)."""
+    batch = params.train.batch_size
+    if spec.mode == "baseline" and float(spec.amount) > 0:
+        return max(1, int(round((1 + float(spec.amount)) * data.reference_size)) // batch)
+    return max(1, data.reference_size // batch) if params.experiments.match == "steps" else None
+
+
 def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     """Train and test one run; writes ``spec.report_dir`` (metrics.json, summary.csv, confusion.png)
-    and the classifier to ``spec.model_dir`` (Grad-CAM in the report reads it). Returns the metrics."""
+    and the classifier to ``spec.model_dir`` (Grad-CAM in the report reads it). Returns the metrics.
+    Every run, the baseline included, gets the same fine-tune phase on real images (equal budgets)."""
     import json
 
     import mlflow
@@ -181,7 +189,7 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     from ganaug.classify.run import RunOutputs, train_and_report
     from ganaug.data.store import load_classes
     from ganaug.data.store import load_split
-    from ganaug.tracking import log_epoch, tracked_run
+    from ganaug.tracking import dvc_md5, log_epoch, tracked_run
 
     exp = params.experiments
     meta = load_classes(paths.PREPARED)
@@ -190,10 +198,9 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     cfg = params.train.model_copy(update={"seed": spec.seed, "epochs": exp.epochs or params.train.epochs})
     if spec.mode == "baseline" and spec.sampler == "rotate":
         cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"rotate_degrees": exp.rotate_degrees})})
-    steps_per_epoch = max(1, data.reference_size // cfg.batch_size) if exp.match == "steps" else None
-    fit_options = {"steps_per_epoch": steps_per_epoch, "weights": data.weights, "targets": data.targets}
+    fit_options = {"steps_per_epoch": steps_per_epoch(spec, data, params), "weights": data.weights, "targets": data.targets}
     real_part = Split(data.split.images[: data.n_real], data.split.labels[: data.n_real], data.split.ids[: data.n_real])
-    finetune = (real_part, exp.finetune_epochs) if data.selection is not None and exp.finetune_epochs else None
+    finetune = (real_part, exp.finetune_epochs) if exp.finetune_epochs else None
 
     out = RunOutputs(spec.model_dir, spec.report_dir / "metrics.json", spec.report_dir)
     inputs = {"data/prepared": paths.PREPARED}
@@ -201,8 +208,7 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         source = str(data.selection["source"].iloc[0]) if len(data.selection) else "pool"
         inputs[f"data/synthetic/{source}"] = paths.PROJECTION if source == "projection" else paths.POOL
         inputs[str(spec.selection_path)] = spec.selection_path
-    tags = {"mode": spec.mode, "sampler": spec.sampler, "ratio": spec.amount, "seed": str(spec.seed),
-            "match": exp.match, "per_class": str(spec.per_class or "")}
+    tags = {"mode": spec.mode, "sampler": spec.sampler, "ratio": spec.amount, "seed": str(spec.seed), "match": exp.match}
     name = f"{spec.mode}/{spec.key}"
 
     def train():
@@ -212,17 +218,18 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     if track:
         with tracked_run(spec.dvc_stage, params, inputs, tags, run_name=name):
             metrics, timing = train()
-            mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"], **timing})
+            mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
+                                "steps": metrics["steps"], **timing})
             mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
             mlflow.log_artifacts(str(spec.report_dir), "report")
     else:
         metrics, timing = train()
-    n_synth = len(data.split) - data.n_real
     metrics.update({
         "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed,
-        "per_class": spec.per_class, "n_real": data.n_real, "n_synthetic": n_synth, "match": exp.match,
-        "synthetic_weight": exp.synthetic_weight, "synthetic_labels": exp.synthetic_labels,
-        "finetune_epochs": exp.finetune_epochs if finetune else 0,
+        "n_real": data.n_real, "n_synthetic": len(data.split) - data.n_real,
+        "recipe": recipe(params),
+        # the data this run saw, as DVC hashes it: the report refuses to mix runs of different data
+        "inputs": {name: dvc_md5(path) for name, path in inputs.items()},
         "selection": str(spec.selection_path) if data.selection is not None else None,
     })
     out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")

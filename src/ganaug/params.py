@@ -155,16 +155,16 @@ class ExperimentParams(_Strict):
     samplers: list[Literal[SAMPLER_NAMES]] = ["random", "cl-sam", "cr-sam", "rl", "diverse"]
     # Union[int, float]: 1 stays 1 (not 1.0), so names built here match the stage names DVC builds from the YAML
     ratios: list[Union[int, float]] = [1, 2]  # synthetic images added, x the real training set
-    seeds: list[int] = [0]
+    seeds: list[int] = Field([0, 1, 2], min_length=1)
     baselines: list[Literal["real", "rotate"]] = ["real"]  # real-only rows: plain, and + rotation augmentation
+    # real-only rows trained for the optimiser steps of these ratios (0: the real set's own); under
+    # match: real_epochs a ratio-r row is compared only with the real-only row at r
+    baseline_at: list[Union[int, float]] = Field([0], min_length=1)
     rotate_degrees: float = Field(15.0, gt=0, le=180)  # for the rotate baseline
     replace: list[Union[int, float]] = []  # replace these fractions of the real set by synthetic, set size constant
     replace_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
     counts: list[int] = []  # fixed numbers of synthetic images added (paper 004)
     count_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
-    per_class: list[int] = []  # low-data sweep: real images per class (<= data.per_class)
-    lowdata_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
-    lowdata_ratio: Union[int, float] = Field(1.0, gt=0)
     epochs: Union[int, None] = Field(None, ge=1)  # training epochs for every experiment run; null = train.epochs
     match: Literal["steps", "real_epochs"] = "steps"  # same optimiser steps as real-only, or same epochs over the real set
     synthetic_weight: float = Field(1.0, ge=0)  # loss weight of a synthetic image (real images weigh 1)
@@ -178,11 +178,20 @@ class ExperimentParams(_Strict):
             raise ValueError(f"expected {'fractions in (0, 1]' if info.field_name == 'replace' else 'positive ratios'} (got {v})")
         return v
 
-    @field_validator("counts", "per_class", "seeds")
+    @field_validator("baseline_at")
+    @classmethod
+    def _budgets(cls, v):
+        if any(x < 0 for x in v) or len(set(v)) != len(v):
+            raise ValueError(f"expected distinct ratios >= 0, 0 for the real set's own budget (got {v})")
+        return v
+
+    @field_validator("counts", "seeds")
     @classmethod
     def _non_negative(cls, v, info):
         if any(x < (0 if info.field_name == "seeds" else 1) for x in v):
             raise ValueError(f"expected {'non-negative' if info.field_name == 'seeds' else 'positive'} integers (got {v})")
+        if len(set(v)) != len(v):
+            raise ValueError(f"expected distinct values (got {v})")
         return v
 
 
@@ -227,10 +236,11 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
             f"{source}: train.pretrained: true needs train.pretrained_path, a local weights file "
             "(ganaug never downloads weights from a hub)"
         )
-    per_class = params.data.per_class
-    if per_class != "all" and any(n > per_class for n in params.experiments.per_class):
-        raise GanaugError(f"{source}: experiments.per_class: every value must be <= data.per_class ({per_class}); "
-                          f"the sweep subsamples the prepared real set (got {params.experiments.per_class})")
+    exp = params.experiments
+    if exp.match == "real_epochs" and (unmatched := [r for r in exp.ratios if r not in exp.baseline_at]):
+        raise GanaugError(f"{source}: experiments.baseline_at: match: real_epochs trains a {unmatched[0]:g}x run for more "
+                          f"steps than real-only; add its ratio so a real-only row has the same steps "
+                          f"(e.g. baseline_at: {[0, *exp.ratios]}) (got {exp.baseline_at})")
     return params
 
 

@@ -28,10 +28,17 @@ def summary_lines() -> list[str]:
         lines.append(f"RL sampler             keeps {rl['kept']} of {rl['pool_size']} pool images on its own "
                      f"= {rl['chosen_ratio']:.2f}x the real set")
     if head := _load("summary"):
-        if "best_augmented" in head and "real_only" in head:
-            best = head["best_augmented"]
-            lines.append(f"best augmentation      {best['row']}: {best['accuracy']:.4f} vs real-only {head['real_only']:.4f} "
-                         f"({100 * head['best_minus_real_only']:+.2f} points)")
+        if "best_vs_real_only" in head and "real_only" in head:
+            best, vs = head["best_augmented"], head["best_vs_real_only"]
+            ci = "" if vs["ci"][0] is None else f", 95% CI [{100 * vs['ci'][0]:+.2f}, {100 * vs['ci'][1]:+.2f}]"
+            lines.append(f"highest augmented mean {best['row']}: {best['accuracy']:.4f} vs real-only {head['real_only']:.4f} "
+                         f"({100 * vs['diff']:+.2f} points{ci}, {vs['n']} seeds): {vs['verdict']}")
+    details = paths.REPORT / "summary.json"
+    if details.is_file():
+        comparisons = json.loads(details.read_text())["comparisons"]
+        clear = [c for c in comparisons if c["verdict"] in ("better", "worse")]
+        lines.append("verdicts (Holm-adjusted): " + ("; ".join(f"{c['row']} vs {c['reference']}: {c['verdict']}" for c in clear)
+                                                     or "no clear difference anywhere in the table"))
     table = paths.REPORT / "summary.md"
     if table.is_file():
         lines += ["", table.read_text().rstrip()]

@@ -24,8 +24,11 @@ DEFAULT_DB = "mlflow.db"
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    """$MLFLOW_TRACKING_URI, else a SQLite store in the project root."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or Path.cwd()).resolve() / DEFAULT_DB}"
+    """$MLFLOW_TRACKING_URI, else a SQLite store in the project root. Under `dvc exp run --temp`
+    or `--queue` a stage runs in a temporary copy of the repo; DVC points $DVC_ROOT at the project,
+    so those runs land in the project's store, not in a copy deleted afterwards."""
+    root = root or Path(os.environ.get("DVC_ROOT") or Path.cwd())
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / DEFAULT_DB}"
 
 
 def dvc_md5(path: Path) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from ganaug.classify.models import create_classifier, save_classifier
-from ganaug.classify.train import evaluate, fit
-from ganaug.data.store import Split
+from ganaug.classify.train import epoch_steps, evaluate, fit
+from ganaug.data.store import Split, ids_digest
 from ganaug.device import pick_device, seed_everything
 from ganaug.plots import confusion_matrix_png
 
@@ -38,7 +38,7 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
     model = create_classifier(cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None)
     started = time.perf_counter()
     history, norm = fit(model, train, val, cfg, len(classes), device, on_epoch=log_epoch, **fit_options)
-    steps = cfg.epochs * min(fit_options.get("steps_per_epoch") or len(train), len(train) // cfg.batch_size)
+    steps = cfg.epochs * epoch_steps(len(train), cfg.batch_size, fit_options.get("steps_per_epoch"))
     for row in history:
         row["phase"] = "train"
     if finetune is not None and finetune[1] > 0:
@@ -68,6 +68,7 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
         "per_class_accuracy": {c: round(a, 5) for c, a in zip(classes, test_metrics["per_class_accuracy"])},
         "val_accuracy": round(history[-1]["val_acc"], 5),
         "n_train": len(train),
+        "train_ids_md5": ids_digest(train.ids),  # exactly which images it learned from (the low-data leak test)
         "n_test": len(test),
         "epochs": cfg.epochs,
         "steps": steps,

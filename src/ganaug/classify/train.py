@@ -82,6 +82,11 @@ def batch_loss(logits, y, idx, weights, targets, label_smoothing: float) -> torc
     return (per_image * w).sum() / w.sum().clamp_min(1e-8)
 
 
+def epoch_steps(n_train: int, batch_size: int, steps_per_epoch: int | None = None) -> int:
+    """Steps per epoch: ``steps_per_epoch``, or one pass dropping the ragged last batch (BatchNorm)."""
+    return steps_per_epoch or max(1, n_train // batch_size)
+
+
 def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.device, on_epoch=None,
         steps_per_epoch: int | None = None, norm: Normalizer | None = None, weights: np.ndarray | None = None,
         targets: np.ndarray | None = None) -> tuple[list[dict], Normalizer]:
@@ -89,7 +94,8 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
 
     An epoch is ``steps_per_epoch`` batches from a fresh permutation of ``train`` (default: one pass,
     dropping the ragged last batch); fewer steps than a pass trains on a random part of it per epoch,
-    which is how an augmented run matches a real-only run's number of steps. ``weights`` (N) and
+    which is how an augmented run matches a real-only run's number of steps; more steps than a pass
+    chain fresh permutations, which is how a real-only run matches a longer augmented run. ``weights`` (N) and
     ``targets`` (N x classes) are optional per-image loss weights and soft labels.
     ``on_epoch(row)`` is called after each epoch (MLflow logging)."""
     rng = np.random.default_rng(cfg.seed)
@@ -100,8 +106,8 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
         model, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
         weight_decay=cfg.weight_decay, momentum=cfg.momentum,
     )
-    full_pass = max(1, len(train) // cfg.batch_size)  # drop the ragged last batch (BatchNorm)
-    steps_per_epoch = min(steps_per_epoch or full_pass, full_pass)
+    steps_per_epoch = epoch_steps(len(train), cfg.batch_size, steps_per_epoch)
+    passes = -(-steps_per_epoch * cfg.batch_size // len(train))  # permutations an epoch draws from
     scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
     labels_all = torch.from_numpy(train.labels)
@@ -110,7 +116,7 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
     for epoch in bar:
         model.train()
         started = time.perf_counter()
-        order = rng.permutation(len(train))
+        order = rng.permutation(len(train)) if passes == 1 else np.concatenate([rng.permutation(len(train)) for _ in range(passes)])
         loss_sum = correct = seen = 0
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])

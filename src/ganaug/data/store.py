@@ -30,6 +30,13 @@ class Split:
         return len(self.labels)
 
 
+def ids_digest(ids) -> str:
+    """md5 of the sorted image ids: which real images a model was trained on, in one comparable string."""
+    import hashlib
+
+    return hashlib.md5("\n".join(sorted(map(str, ids))).encode("utf-8")).hexdigest()
+
+
 def save_split(path: Path, split: Split) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

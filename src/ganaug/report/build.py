@@ -9,34 +9,37 @@ import numpy as np
 import pandas as pd
 
 from ganaug.report import figures
-from ganaug.report.tables import collect_runs, data_saved, headline, real_only_row, summary_table, to_markdown
+from ganaug.report.tables import collect_runs, comparisons, details, headline, summary_table, to_markdown
+
+MATCH_NOTE = {
+    "steps": "every run takes as many optimiser steps as real-only; synthetic images replace, not add, steps.",
+    "real_epochs": "every run sees the real images the same number of epochs (more steps with more synthetic "
+                   "images); each row is compared with the real-only row trained for the same steps.",
+}
 
 
-def build_tables(runs_dir: Path, out_dir: Path, metrics_path: Path, extra: dict | None = None) -> pd.DataFrame:
-    """summary.md + summary.csv in ``out_dir``; the headline numbers as DVC metrics at ``metrics_path``."""
-    runs = collect_runs(runs_dir)
+def build_tables(runs_dir: Path, specs, recipe: dict, out_dir: Path, metrics_path: Path,
+                 extra: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """summary.md, summary.csv, comparisons.csv and summary.json (every statistic) in ``out_dir`` from
+    the planned runs ``specs``; the headline numbers as DVC metrics at ``metrics_path``."""
+    runs = collect_runs(runs_dir, specs, recipe)
     table = summary_table(runs)
+    comp = comparisons(runs, table)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.drop(columns=["per_class"]).to_csv(out_dir / "summary.csv", index=False, float_format="%.5f")
-    head = headline(table)
-    saved = data_saved(table, head["real_only"]) if "real_only" in head else None
-    md = [to_markdown(table)]
-    if (matches := runs["match"].dropna().unique()).size:
-        md.append(f"Schedule matched by **{', '.join(matches)}** (`experiments.match`): "
-                  + ("every run takes as many optimiser steps as real-only; synthetic images replace, not add, steps.\n"
-                     if list(matches) == ["steps"] else "every run sees the real images the same number of epochs.\n"))
-    if saved is not None:
-        head["low_data"] = saved
-        md.append(f"Low-data sweep: real-only at the full real set reaches {100 * saved['reference_accuracy']:.2f} %; "
-                  f"augmented, the smallest real set that reaches it is "
-                  f"{saved['smallest_per_class_augmented'] or 'none of the sizes tried'} per class "
-                  f"(real alone: {saved['smallest_per_class_real_only'] or 'none'}).\n")
+    table.to_csv(out_dir / "summary.csv", index=False, float_format="%.5f")
+    comp.to_csv(out_dir / "comparisons.csv", index=False, float_format="%.5g")
+    head = headline(table, comp)
+    (out_dir / "summary.json").write_text(json.dumps({**details(table, comp, runs), "recipe": recipe}, indent=2) + "\n")
+    md = [to_markdown(table, comp),
+          f"Recipe: {recipe['epochs']} epochs, schedule matched by **{recipe['match']}** (`experiments.match`): "
+          f"{MATCH_NOTE[recipe['match']]}" + (f" Every run, real-only included, ends with {recipe['finetune_epochs']} "
+                                              "epochs on real images only." if recipe["finetune_epochs"] else "") + "\n"]
     for key, value in (extra or {}).items():
         head[key] = value
     (out_dir / "summary.md").write_text("\n".join(md))
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(head, indent=2) + "\n")
-    return table
+    return table, comp
 
 
 def build_figures(table: pd.DataFrame, figures_dir: Path, classes: list[str], pool_images=None, scores: pd.DataFrame | None = None) -> list[Path]:
@@ -50,9 +53,6 @@ def build_figures(table: pd.DataFrame, figures_dir: Path, classes: list[str], po
         made.append(figures_dir / "replacement.png")
     if figures.curve(table, "count", figures_dir / "fixed_counts.png", "synthetic images added", "Fixed synthetic counts"):
         made.append(figures_dir / "fixed_counts.png")
-    base = real_only_row(table)
-    if figures.lowdata_curve(table, figures_dir / "low_data.png", None if base is None else float(base["mean"])):
-        made.append(figures_dir / "low_data.png")
     if scores is not None:
         for column in ("confidence", "realism"):
             figures.score_histograms(scores, column, classes, figures_dir / f"hist_{column}.png")

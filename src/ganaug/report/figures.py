@@ -23,52 +23,41 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def ci_error(rows) -> np.ndarray:
+    """95% CI half-widths in points (0 where n = 1: there is no interval to draw)."""
+    return 100 * np.nan_to_num(np.asarray(rows["ci_high"], np.float64) - np.asarray(rows["mean"], np.float64))
+
+
 def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
-    """One line per sampler, x = synthetic ratio (0 = real only), error bars = std over seeds."""
+    """One line per sampler, x = synthetic ratio (0 = real only), error bars = 95% CIs over seeds."""
     aug, base = table[table["mode"] == "augment"], real_only_row(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     for sampler, rows in aug.groupby("sampler", sort=True):
-        x = [0.0] + rows["amount"].astype(float).tolist() if base is not None else rows["amount"].astype(float).tolist()
-        y = ([base["mean"]] if base is not None else []) + rows["mean"].tolist()
-        e = ([base["std"]] if base is not None else []) + rows["std"].tolist()
-        ax.errorbar(x, 100 * np.array(y), yerr=100 * np.array(e), marker="o", capsize=3, label=sampler)
+        rows = pd.concat([base.to_frame().T, rows]) if base is not None else rows
+        x = [0.0 if m == "baseline" else float(a) for m, a in zip(rows["mode"], rows["amount"])]
+        ax.errorbar(x, 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3, label=sampler)
     if base is not None:
         ax.axhline(100 * base["mean"], color="gray", ls="--", lw=1, label="real only")
-    ax.set(xlabel="synthetic images (x the real set)", ylabel="test accuracy (%)", title="Augmentation: accuracy vs ratio")
+    n = int(table["n"].min()) if len(table) else 0
+    ax.set(xlabel="synthetic images (x the real set)", ylabel="test accuracy (%)",
+           title=f"Augmentation: accuracy vs ratio (95% CI, {n} seeds)" if n > 1 else "Augmentation: accuracy vs ratio (1 seed, no CI)")
     ax.legend(fontsize=8)
     _save(fig, path)
 
 
 def curve(table: pd.DataFrame, mode: str, path: Path, xlabel: str, title: str) -> bool:
-    """Accuracy vs amount for one mode (replacement fraction, fixed count); False if no such runs."""
+    """Accuracy vs amount for one mode (replacement fraction, fixed count), 95% CIs; False if no such runs."""
     rows = table[table["mode"] == mode]
     if rows.empty:
         return False
     rows = rows.assign(x=rows["amount"].astype(float)).sort_values("x")
     base = real_only_row(table)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x, y, e = rows["x"].tolist(), rows["mean"].tolist(), rows["std"].tolist()
     if base is not None:
-        x, y, e = [0.0, *x], [base["mean"], *y], [base["std"], *e]
-    ax.errorbar(x, 100 * np.array(y), yerr=100 * np.array(e), marker="o", capsize=3, label=rows["sampler"].iloc[0])
-    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
-    ax.legend(fontsize=8)
-    _save(fig, path)
-    return True
-
-
-def lowdata_curve(table: pd.DataFrame, path: Path, reference: float | None) -> bool:
-    rows = table[table["mode"] == "lowdata"]
-    if rows.empty:
-        return False
+        rows = pd.concat([base.to_frame().T.assign(x=0.0), rows])
     fig, ax = plt.subplots(figsize=(6, 4))
-    for arm, r in rows.groupby("sampler"):
-        r = r.sort_values("per_class")
-        ax.errorbar(r["per_class"], 100 * r["mean"], yerr=100 * r["std"], marker="o", capsize=3,
-                    label="real only" if arm == "real" else f"real + synthetic ({arm})")
-    if reference is not None:
-        ax.axhline(100 * reference, color="gray", ls="--", lw=1, label="real only, full real set")
-    ax.set(xscale="log", xlabel="real images per class", ylabel="test accuracy (%)", title="Low-data sweep")
+    ax.errorbar(rows["x"].astype(float), 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3,
+                label=table.loc[table["mode"] == mode, "sampler"].iloc[0])
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%) (95% CI)", title=title)
     ax.legend(fontsize=8)
     _save(fig, path)
     return True

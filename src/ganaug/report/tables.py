@@ -1,104 +1,173 @@
-"""Tables from the experiment runs' metrics.json files (shape of paper 000's Tables 2 and 3):
-one row per (mode, sampler, amount), mean +/- std of test accuracy over seeds, per-class means."""
+"""Tables from the experiment runs the current params define (shape of paper 000's Tables 2 and 3).
+
+One row per (mode, sampler, amount): mean, std, n and 95% CI of test accuracy over seeds, the
+optimiser steps it trained for, per-class means. Then the comparisons the table's verdict rests on:
+every row against real-only at the same number of steps, every sampler against random at the same
+ratio, each a paired difference over shared seeds with a Holm-adjusted p-value and a verdict.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ganaug.errors import GanaugError
+from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
-MODE_ORDER = {"baseline": 0, "augment": 1, "replace": 2, "count": 3, "lowdata": 4}
+MODE_ORDER = {"baseline": 0, "augment": 1, "replace": 2, "count": 3}
+DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
 
 
-def collect_runs(runs_dir: Path) -> pd.DataFrame:
-    """One row per run: mode, sampler, amount, seed, per_class, test_accuracy, acc.<class>..."""
-    rows = []
-    for path in sorted(runs_dir.glob("*/*/metrics.json")):
+def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFrame:
+    """One row per planned run (``specs``: ganaug.experiment.planned_runs), read from
+    ``runs_dir/<mode>/<key>/metrics.json``. Files of runs the params do not define are never read;
+    a planned run that is missing, was trained with another ``recipe`` or on other real data is an error."""
+    rows, data = [], {}
+    for spec in specs:
+        path = runs_dir / spec.mode / spec.key / "metrics.json"
+        if not path.is_file():
+            raise GanaugError(f"{path}: missing; run its stage first (`dvc repro {spec.dvc_stage}`)")
         try:
             m = json.loads(path.read_text())
-            row = {k: m[k] for k in ("mode", "sampler", "amount", "seed", "test_accuracy", "n_real", "n_synthetic")}
+            row = {k: m[k] for k in ("mode", "sampler", "amount", "seed", "test_accuracy", "n_real", "n_synthetic", "steps")}
+            run_recipe, inputs = m["recipe"], m["inputs"]
         except (ValueError, KeyError) as err:
-            raise GanaugError(f"{path}: not a run's metrics.json ({err})") from None
-        row["per_class"] = m.get("per_class")
-        row["match"] = m.get("match")
+            raise GanaugError(f"{path}: not a run's metrics.json ({err}); re-run its stage (`dvc repro {spec.dvc_stage}`)") from None
+        if (row["mode"], row["sampler"], row["amount"], row["seed"]) != (spec.mode, spec.sampler, spec.amount, spec.seed):
+            raise GanaugError(f"{path}: holds run {row['mode']}/{row['sampler']}-{row['amount']}-s{row['seed']}, not {spec.key}")
+        if recipe is not None and run_recipe != recipe:
+            knob = next(k for k in recipe if run_recipe.get(k) != recipe[k])
+            raise GanaugError(f"{path}: trained with {knob} = {run_recipe.get(knob)!r} but params.yaml says {recipe[knob]!r} "
+                              f"(a stale run; `dvc repro {spec.dvc_stage}`)")
+        data.setdefault(inputs.get("data/prepared"), path)
         row["run_dir"] = str(path.parent)
         row.update({f"acc.{c}": a for c, a in m["per_class_accuracy"].items()})
         rows.append(row)
     if not rows:
-        raise GanaugError(f"{runs_dir}: no runs (*/*/metrics.json) to report; run the experiment stages first")
+        raise GanaugError("no experiment runs to report: experiments.baselines, samplers, replace and counts are all empty")
+    if len(data) > 1:
+        first, other = list(data.values())[:2]
+        raise GanaugError(f"{other}: trained on other real data than {first} (data/prepared differs); `dvc repro` them all")
     return pd.DataFrame(rows)
 
 
-def row_name(mode: str, sampler: str, amount: str, per_class=None) -> str:
+def row_name(mode: str, sampler: str, amount: str) -> str:
     if mode == "baseline":
-        return "0x real" if sampler == "real" else "0x real + rotation"
+        name = "0x real" if sampler == "real" else "0x real + rotation"
+        return name if float(amount) == 0 else f"{name} (steps of {float(amount):g}x)"
     if mode == "augment":
         return f"{sampler} {float(amount):g}x"
     if mode == "replace":
         return f"{sampler} replace {float(amount):.0%}"
-    if mode == "count":
-        return f"{sampler} +{int(float(amount))}"
-    return f"{per_class}/class {sampler}"
+    return f"{sampler} +{int(float(amount))}"
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per row; per-class accuracy columns are means."""
-    runs = runs.assign(per_class=runs["per_class"].fillna(0).astype(int))
+    """Per row: mean, std, n, 95% CI over seeds, steps; per-class accuracy columns are means."""
     class_cols = [c for c in runs.columns if c.startswith("acc.")]
-    keys = ["mode", "sampler", "amount", "per_class"]
-    grouped = runs.groupby(keys, sort=False)
-    table = grouped["test_accuracy"].agg(mean="mean", std=lambda s: s.std(ddof=1) if len(s) > 1 else 0.0, seeds="count")
-    table = table.join(grouped[class_cols].mean()).join(grouped[["n_real", "n_synthetic"]].first()).reset_index()
-    table.insert(0, "row", [row_name(m, s, a, p) for m, s, a, p in zip(table["mode"], table["sampler"], table["amount"], table["per_class"])])
-    order = np.lexsort((table["amount"].astype(float), table["sampler"], table["per_class"], table["mode"].map(MODE_ORDER)))
+    rows = []
+    for (mode, sampler, amount), g in runs.groupby(["mode", "sampler", "amount"], sort=False):
+        if g["steps"].nunique() != 1:  # a row is one recipe: its seeds must have trained equally long
+            raise GanaugError(f"row {row_name(mode, sampler, amount)}: seeds trained for different steps {sorted(g['steps'].unique())}")
+        rows.append({"row": row_name(mode, sampler, amount), "mode": mode, "sampler": sampler, "amount": amount,
+                     **summarize(g["test_accuracy"]), "steps": int(g["steps"].iloc[0]),
+                     "n_real": int(g["n_real"].iloc[0]), "n_synthetic": int(g["n_synthetic"].iloc[0]),
+                     **g[class_cols].mean().to_dict()})
+    table = pd.DataFrame(rows)
+    order = np.lexsort((table["amount"].astype(float), table["sampler"], table["mode"].map(MODE_ORDER)))
     return table.iloc[order].reset_index(drop=True)
 
 
-def to_markdown(table: pd.DataFrame, title: str = "Test accuracy on the real test set") -> str:
-    """Markdown table; the best value in each accuracy column (over baseline + augment rows) in bold."""
+def real_only_row(table: pd.DataFrame, steps: int | None = None) -> pd.Series | None:
+    """The plain real-only row at ``steps`` (default: at its own budget, amount 0); None if absent."""
+    base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
+    base = base[base["steps"] == steps] if steps is not None else base[base["amount"].astype(float) == 0]
+    return base.iloc[0] if len(base) else None
+
+
+def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Every row vs real-only at the same steps; every augment sampler vs random at the same ratio.
+    Paired over shared seeds; Holm's adjustment over every tested comparison in the table."""
+    acc = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
+    out = []
+
+    def add(row, ref, kind):
+        key = (row["mode"], row["sampler"], row["amount"])
+        entry = {"row": row["row"], "reference": None if ref is None else ref["row"], "kind": kind, "steps": row["steps"]}
+        if ref is None:
+            out.append({**entry, "n": 0, "diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan,
+                        "note": DIFFERENT_BUDGETS})
+            return
+        d = paired(acc[key], acc[(ref["mode"], ref["sampler"], ref["amount"])])
+        out.append({**entry, **{k: d[k] for k in ("n", "diff", "ci_low", "ci_high", "p")}, "note": ""})
+
+    for _, row in table.iterrows():
+        if row["mode"] == "baseline" and row["sampler"] == "real":
+            continue
+        add(row, real_only_row(table, row["steps"]), "vs real-only")
+        if row["mode"] == "augment" and row["sampler"] != "random":
+            rand = table[(table["mode"] == "augment") & (table["sampler"] == "random") & (table["amount"] == row["amount"])]
+            if len(rand):
+                add(row, rand.iloc[0], "vs random")
+    comp = pd.DataFrame(out, columns=["row", "reference", "kind", "steps", "n", "diff", "ci_low", "ci_high", "p", "note"])
+    comp["p_holm"] = holm(comp["p"].to_numpy()) if len(comp) else []
+    comp["verdict"] = [note or verdict(d, p, n) for note, d, p, n in zip(comp["note"], comp["diff"], comp["p_holm"], comp["n"])]
+    return comp.drop(columns="note")
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def accuracy_cell(row) -> str:
+    if row["n"] < 2:
+        return f"{_points(row['mean'])} (n=1, spread not measured)"
+    return f"{_points(row['mean'])} ± {_points(row['std'])}"
+
+
+def ci_cell(low: float, high: float) -> str:
+    return "—" if math.isnan(low) else f"[{_points(low)}, {_points(high)}]"
+
+
+def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accuracy on the real test set") -> str:
+    """The accuracy table (per-class means, best marked in bold) and the comparisons with verdicts."""
     class_cols = [c for c in table.columns if c.startswith("acc.")]
     compared = table["mode"].isin(["baseline", "augment", "count"])
-    best = {col: table.loc[compared, col].max() if compared.any() else np.nan for col in ["mean", *class_cols]}
+    # per-class bests only: the overall winner is what the comparisons' verdicts say, not the largest mean
+    best = {col: table.loc[compared, col].max() if compared.any() else np.nan for col in class_cols}
 
     def cell(row, col, text):
         return f"**{text}**" if compared[row.name] and np.isclose(row[col], best[col]) else text
 
-    header = ["run", "real", "synthetic", "accuracy (mean ± std)", "seeds", *(c.removeprefix("acc.") for c in class_cols)]
+    header = ["run", "real", "synthetic", "steps", "n", "accuracy (mean ± std)", "95% CI",
+              *(c.removeprefix("acc.") for c in class_cols)]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
-        cells = [row["row"], str(int(row["n_real"])), str(int(row["n_synthetic"])),
-                 cell(row, "mean", f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f}"), str(int(row["seeds"])),
+        cells = [row["row"], str(row["n_real"]), str(row["n_synthetic"]), str(row["steps"]), str(row["n"]),
+                 accuracy_cell(row), ci_cell(row["ci_low"], row["ci_high"]),
                  *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Accuracies in %; bold: the best among the real-only, augmentation and fixed-count rows."]
+    lines += ["", "Accuracies in %, over seeds (95% CI: t interval of the mean); per-class columns are means; "
+              "bold: the best per-class accuracy among the real-only, augmentation and fixed-count rows.", ""]
+    if len(comp):
+        lines += ["### Comparisons (paired over seeds, same optimiser steps)", "",
+                  "| comparison | steps | n | difference (points) | 95% CI | p | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|"]
+        for _, c in comp.iterrows():
+            tested = not math.isnan(c["p"])
+            name = f"{c['row']} {c['kind']}"
+            if c["kind"] == "vs real-only" and c["reference"] not in (None, "0x real"):
+                name += f" ({c['reference']})"
+            diff = "—" if math.isnan(c["diff"]) else f"{100 * c['diff']:+.2f}"
+            p, p_holm = (f"{c['p']:.3g}", f"{c['p_holm']:.3g}") if tested else ("—", "—")
+            lines.append(f"| {name} | {c['steps']} | {c['n']} | {diff} | {ci_cell(c['ci_low'], c['ci_high'])} | {p} | {p_holm} | {c['verdict']} |")
+        lines += ["", f"Verdict from the Holm-adjusted p-value (family: the {int(comp['p'].notna().sum())} tested comparisons "
+                  "above, two-sided paired t-test, α = 0.05): *better* / *worse* when below α, else *no clear difference*; "
+                  f"'{NOT_TESTED}' when fewer than 2 seeds are shared."]
     return "\n".join(lines) + "\n"
-
-
-def data_saved(table: pd.DataFrame, reference: float) -> dict | None:
-    """Low-data sweep: the smallest real set per class that, augmented, reaches ``reference``
-    (real-only accuracy at the full real set)."""
-    low = table[table["mode"] == "lowdata"]
-    if low.empty:
-        return None
-    synth = low[low["sampler"] != "real"].sort_values("per_class")
-    real = low[low["sampler"] == "real"].sort_values("per_class")
-    reached = synth[synth["mean"] >= reference]
-    real_reached = real[real["mean"] >= reference]
-    return {
-        "reference_accuracy": round(float(reference), 5),
-        "smallest_per_class_augmented": int(reached["per_class"].iloc[0]) if len(reached) else None,
-        "smallest_per_class_real_only": int(real_reached["per_class"].iloc[0]) if len(real_reached) else None,
-    }
-
-
-def real_only_row(table: pd.DataFrame) -> pd.Series | None:
-    """The 0x real row (first seed group), or None when no baseline ran."""
-    base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
-    return base.iloc[0] if len(base) else None
 
 
 def best_augmented(table: pd.DataFrame) -> pd.Series | None:
@@ -107,14 +176,37 @@ def best_augmented(table: pd.DataFrame) -> pd.Series | None:
     return aug.loc[aug["mean"].idxmax()] if len(aug) else None
 
 
-def headline(table: pd.DataFrame) -> dict:
-    """The numbers `make run` prints and DVC tracks: real-only, the best augmented row."""
-    out: dict = {"rows": {r: round(float(m), 5) for r, m in zip(table["row"], table["mean"])}}
+def _num(x):
+    return None if isinstance(x, float) and math.isnan(x) else round(float(x), 5)
+
+
+def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict:
+    """Everything behind the table, for other tools (the low-data sweep reads it from each
+    experiment): every row's statistics and per-seed accuracies, every comparison and verdict."""
+    seeds = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
+    rows = {r["row"]: {"mode": r["mode"], "sampler": r["sampler"], "amount": r["amount"], "mean": _num(r["mean"]),
+                       "std": _num(r["std"]), "n": int(r["n"]), "steps": int(r["steps"]), "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
+                       "seeds": {str(s): a for s, a in seeds[(r["mode"], r["sampler"], r["amount"])].items()}}
+            for _, r in table.iterrows()}
+    comparisons = [{"row": c["row"], "reference": c["reference"], "kind": c["kind"], "n": int(c["n"]), "diff": _num(c["diff"]),
+                    "ci": [_num(c["ci_low"]), _num(c["ci_high"])], "p": _num(c["p"]), "p_holm": _num(c["p_holm"]),
+                    "verdict": c["verdict"]} for _, c in comp.iterrows()]
+    return {"rows": rows, "comparisons": comparisons}
+
+
+def headline(table: pd.DataFrame, comp: pd.DataFrame) -> dict:
+    """The few numbers `make run` prints and DVC tracks as metrics (kept small: `dvc exp show`
+    shows every key): real-only, the highest augmented row against it, the verdict counts."""
+    num = _num
+    out: dict = {"verdicts": {v: int(n) for v, n in comp["verdict"].value_counts().sort_index().items()}}
     base, best = real_only_row(table), best_augmented(table)
     if base is not None:
-        out["real_only"] = round(float(base["mean"]), 5)
+        out["real_only"] = num(base["mean"])
     if best is not None:
-        out["best_augmented"] = {"row": best["row"], "accuracy": round(float(best["mean"]), 5)}
-        if base is not None:
-            out["best_minus_real_only"] = round(float(best["mean"] - base["mean"]), 5)
+        out["best_augmented"] = {"row": best["row"], "accuracy": num(best["mean"])}
+        vs = comp[(comp["row"] == best["row"]) & (comp["kind"] == "vs real-only")]
+        if len(vs):
+            c = vs.iloc[0]
+            out["best_vs_real_only"] = {"diff": num(c["diff"]), "ci": [num(c["ci_low"]), num(c["ci_high"])],
+                                        "p_holm": num(c["p_holm"]), "verdict": c["verdict"], "n": int(c["n"])}
     return out

@@ -1,6 +1,6 @@
-"""Stage baseline@ / train@ / replace@ / count@ / lowdata@: one experiment run (see ganaug.experiment).
+"""Stage baseline@ / train@ / replace@ / count@: one experiment run (see ganaug.experiment).
 
-Usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed> [per_class]"""
+Usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed>"""
 
 import sys
 
@@ -11,10 +11,10 @@ from ganaug.stages import main
 
 
 def run() -> None:
-    if len(sys.argv) not in (5, 6):
-        raise GanaugError("usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed> [per_class]")
+    if len(sys.argv) != 5:
+        raise GanaugError("usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed>")
     mode, sampler, amount, seed = sys.argv[1:5]
-    spec = RunSpec(mode, sampler, amount, int(seed), int(sys.argv[5]) if len(sys.argv) == 6 else None)
+    spec = RunSpec(mode, sampler, amount, int(seed))
     metrics = run_experiment(spec, load_params())
     print(f"{mode}@{spec.key}: test accuracy {metrics['test_accuracy']:.4f} "
           f"({metrics['n_real']} real + {metrics['n_synthetic']} synthetic, {metrics['steps']} steps)")

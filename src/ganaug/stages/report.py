@@ -1,13 +1,14 @@
-"""Stage report: reports/summary.{md,csv}, reports/metrics/summary.json, reports/figures/*.png
-(accuracy vs ratio, replacement / low-data curves, loss curves, score histograms, highest/lowest
-grids, Grad-CAM of real-only vs the best augmented classifier)."""
+"""Stage report: reports/summary.{md,csv}, reports/comparisons.csv, reports/metrics/summary.json,
+reports/figures/*.png (accuracy vs ratio, replacement / fixed-count curves, loss curves, score
+histograms, highest/lowest grids, Grad-CAM of real-only vs the best augmented classifier).
+It reads exactly the runs the current params define (ganaug.experiment.planned_runs)."""
 
 import json
 
 from ganaug import paths
 from ganaug.classify.models import load_classifier
-from ganaug.data.store import load_classes
-from ganaug.data.store import load_split
+from ganaug.data.store import load_classes, load_split
+from ganaug.experiment import planned_runs, recipe
 from ganaug.gan.pool import open_pool
 from ganaug.params import load_params
 from ganaug.report.build import build_figures, build_tables, gradcam_images
@@ -24,17 +25,17 @@ def run() -> None:
     classes = meta["classes"]
     rl_path = paths.METRICS / "rl.json"
     extra = {"rl_chosen_ratio": json.loads(rl_path.read_text())["chosen_ratio"]} if rl_path.is_file() else {}
-    table = build_tables(paths.RUNS, paths.REPORT, paths.METRICS / "summary.json", extra)
+    table, _ = build_tables(paths.RUNS, planned_runs(params), recipe(params), paths.REPORT, paths.METRICS / "summary.json", extra)
     scores = load_scores(paths.SCORES, "pool").table
     build_figures(table, paths.FIGURES, classes, open_pool(paths.POOL).images, scores)
 
     # loss curves and Grad-CAM: real-only (first seed) against the best augmented row (same seed)
-    seed = params.experiments.seeds[0] if params.experiments.seeds else 0
+    seed = params.experiments.seeds[0]
     real_key = f"real-0-s{seed}"
     runs = {"real only": paths.RUNS / "baseline" / real_key}
     best = best_augmented(table)
     if best is not None:
-        runs[f"{best['row']} (best)"] = paths.RUNS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}"
+        runs[f"{best['row']} (highest mean)"] = paths.RUNS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}"
         random_rows = table[(table["mode"] == "augment") & (table["sampler"] == "random")]
         if len(random_rows) and best["sampler"] != "random":
             r = random_rows.iloc[0]

@@ -16,7 +16,7 @@ import torch
 from ganaug import paths
 from ganaug.data.prepare import load_classes
 from ganaug.data.splits import stratified_take
-from ganaug.data.store import load_split
+from ganaug.data.store import ids_digest, load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import save_gan
 from ganaug.gan.train import best_networks, fingerprint, generate, train_gan
@@ -62,7 +62,7 @@ def run() -> None:
         floor = evaluator.evaluate(test.images[held_out], test.labels[held_out])
         best = next(r for r in gan.evals if r["step"] == gan.best["step"])
         metrics = {
-            "best_step": gan.best["step"], "steps": gan.step,
+            "best_step": gan.best["step"], "steps": gan.step, "train_ids_md5": ids_digest(train.ids),
             **{k: round(best[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
             "real_test": {k: round(floor[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
             "diversity_per_class": dict(zip(classes, (round(v, 4) for v in best["diversity_per_class"]))),
@@ -78,7 +78,7 @@ def run() -> None:
         image_grid(generate(G, z, labels), labels.numpy(), classes, paths.GAN_REPORTS / "samples.png",
                    title=f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})")
         (paths.GAN_REPORTS / "samples-latest.png").unlink(missing_ok=True)
-        mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items() if np.isscalar(v)})
+        mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})  # not the ids digest
         mlflow.log_metrics({f"real_test_{k}": v for k, v in metrics["real_test"].items()})
         mlflow.log_artifacts(str(paths.GAN_REPORTS), "report")
     print(f"train_gan: {gan.step} steps, best FID {metrics['fid']:.1f} at step {gan.best['step']} "

@@ -1,0 +1,214 @@
+"""`python -m ganaug.sweep --per-class 10 25 50`: the low-data sweep (paper 003, Fig. 6), leak-free.
+
+Each size n is the whole pipeline rerun as a DVC experiment, ``dvc exp run --temp -S data.per_class=n``:
+prepare keeps n real images per class, and the scorer, the GAN, the pool, the scores and every
+classifier of that experiment are trained on those n images only (each records the ids it learned
+from: ``train_ids_md5`` in reports/metrics/real-only.json and gan.json). Nothing is shared with the
+full-size pipeline but the code, the test set and the params not overridden.
+
+Why experiments and not a foreach chain in dvc.yaml: a size is exactly "the pipeline at another
+data.per_class", which is what ``-S`` expresses; a chain would duplicate every upstream stage under
+new paths. Each experiment is kept by DVC (``dvc exp show``, ``dvc exp apply lowdata-10``), its runs
+land in the project's MLflow store (tagged ``dvc.exp_name``), and the sweep reads the finished
+experiments' reports/summary.json with dvc.api.read.
+
+Budgets: within a size every row trains the same optimiser steps (the experiments' match rule).
+Across sizes the sweep keeps the optimiser steps of the full-size runs: epochs scale with
+full / n (``experiments.epochs`` and the scorer's ``train.epochs``), so a 10/class classifier is
+not under-trained just because an epoch of 100 images is one batch.
+
+The full size (data.per_class) runs as an experiment too, with the same extra overrides, so every
+size shares one recipe. Writes reports/sweep/lowdata.{md,csv}, data_saved.json and low_data.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ganaug import paths
+from ganaug.errors import GanaugError
+from ganaug.report.stats import ALPHA, summarize
+
+OUT = paths.REPORT / "sweep"
+
+
+def experiment_name(per_class: int, overrides: list[str]) -> str:
+    """lowdata-<n>, plus a short hash of any extra overrides, so different sweeps never collide."""
+    suffix = hashlib.md5("\n".join(overrides).encode()).hexdigest()[:6] if overrides else ""
+    return f"lowdata-{per_class}" + (f"-{suffix}" if suffix else "")
+
+
+def size_overrides(params, per_class: int) -> list[str]:
+    """The -S overrides of one size: n real images per class, epochs scaled to keep the steps."""
+    full = params.data.per_class
+    if full == "all" or per_class > full:
+        raise GanaugError(f"sweep: --per-class {per_class}: expected sizes up to data.per_class ({full})")
+    if per_class == full:
+        return []  # the reference size: the params as they are
+    scale = full / per_class
+    exp_epochs = params.experiments.epochs or params.train.epochs
+    return [f"data.per_class={per_class}", f"experiments.epochs={math.ceil(exp_epochs * scale)}",
+            f"train.epochs={math.ceil(params.train.epochs * scale)}"]
+
+
+def run_size(per_class: int, overrides: list[str], params, dvc: str = "dvc") -> str:
+    name = experiment_name(per_class, overrides)
+    sets = [*size_overrides(params, per_class), *overrides]
+    existing = subprocess.run([dvc, "exp", "list", "--name-only"], capture_output=True, text=True).stdout.split()
+    if name in existing:  # the same sweep point again: replace it (same params, so mostly DVC's run cache)
+        subprocess.run([dvc, "exp", "remove", name], check=True, capture_output=True)
+    cmd = [dvc, "exp", "run", "--temp", "-n", name, *(a for s in sets for a in ("-S", s))]
+    print(f"sweep: {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise GanaugError(f"sweep: experiment {name} failed (exit {proc.returncode}); see the output above")
+    return name
+
+
+def read_summary(experiment: str) -> dict:
+    """reports/summary.json (every row's per-seed accuracies) of a finished experiment."""
+    import dvc.api
+
+    path = "reports/summary.json"
+    try:
+        return json.loads(dvc.api.read(path, rev=experiment))
+    except Exception as err:  # dvc raises several types for a missing revision or file
+        raise GanaugError(f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
+                          "run the sweep without --report-only first") from None
+
+
+def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Mean difference a - b and its Welch 95% CI (independent samples: different real sets)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return diff, math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return diff, diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
+    return diff, diff - half, diff + half
+
+
+def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
+    """One row per (size, table row): statistics over seeds, the verdict against real-only of the
+    same size (paired, from that experiment's report), and the unpaired difference against real-only
+    at the full size (the reference for "data saved")."""
+    full = max(summaries)
+    reference = list(summaries[full]["rows"]["0x real"]["seeds"].values())
+    rows = []
+    for n, head in sorted(summaries.items()):
+        verdicts = {c["row"]: c for c in head.get("comparisons", []) if c["reference"] == "0x real"}
+        for name, r in head["rows"].items():
+            accs = list(r["seeds"].values())
+            diff, lo, hi = welch(accs, reference)
+            c = verdicts.get(name)
+            rows.append({"per_class": n, "row": name, **summarize(accs), "steps": r["steps"],
+                         "vs_real_same_size": None if c is None else c["verdict"],
+                         "diff_same_size": None if c is None else c["diff"],
+                         "diff_vs_full_real": diff, "diff_vs_full_real_ci_low": lo, "diff_vs_full_real_ci_high": hi})
+    return pd.DataFrame(rows)
+
+
+def data_saved(table: pd.DataFrame) -> dict:
+    """Per row: the smallest size whose mean reaches real-only at the full size (its Welch CI beside)."""
+    full = table["per_class"].max()
+    ref = float(table[(table["per_class"] == full) & (table["row"] == "0x real")]["mean"].iloc[0])
+    out = {"reference_per_class": int(full), "reference_accuracy": round(ref, 5), "smallest_per_class": {}}
+    for name, g in table[table["per_class"] < full].groupby("row"):
+        reached = g[g["mean"] >= ref].sort_values("per_class")
+        out["smallest_per_class"][name] = int(reached["per_class"].iloc[0]) if len(reached) else None
+    return out
+
+
+def to_markdown(table: pd.DataFrame, saved: dict) -> str:
+    def pts(x):
+        return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.2f}"
+
+    lines = ["### Low-data sweep: test accuracy by real images per class (each size: its own GAN, pool and scorer)", "",
+             "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | vs real-only, same size | "
+             f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |", "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        ci = "—" if math.isnan(r["ci_low"]) else f"[{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}]"
+        same = "—" if r["vs_real_same_size"] is None else f"{pts(r['diff_same_size'])} ({r['vs_real_same_size']})"
+        vs_full = f"{pts(r['diff_vs_full_real'])} [{pts(r['diff_vs_full_real_ci_low'])}, {pts(r['diff_vs_full_real_ci_high'])}]"
+        std = "n=1" if r["n"] < 2 else f"± {100 * r['std']:.2f}"
+        lines.append(f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | {ci} | {same} | {vs_full} |")
+    lines += ["", f"Data saved: real-only at {saved['reference_per_class']}/class reaches {100 * saved['reference_accuracy']:.2f} %; "
+              "the smallest size whose mean reaches it: "
+              + ", ".join(f"{row} {n if n else 'none of the sizes tried'}" for row, n in saved["smallest_per_class"].items())
+              + ". Means only: read the Welch intervals before calling a size 'enough'."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, g in table.groupby("row", sort=False):
+        g = g.sort_values("per_class")
+        err = 100 * np.nan_to_num(g["ci_high"].to_numpy() - g["mean"].to_numpy())
+        ax.errorbar(g["per_class"], 100 * g["mean"], yerr=err, marker="o", capsize=3, label=name)
+    ax.set(xscale="log", xlabel="real images per class (each size: its own GAN and scorer)", ylabel="test accuracy (%)",
+           title="Low-data sweep (95% CI over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_report(summaries: dict[int, dict], out: Path = OUT) -> pd.DataFrame:
+    table = sweep_table(summaries)
+    saved = data_saved(table)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "lowdata.csv", index=False, float_format="%.5f")
+    (out / "lowdata.md").write_text(to_markdown(table, saved))
+    (out / "data_saved.json").write_text(json.dumps(saved, indent=2) + "\n")
+    plot(table, out / "low_data.png")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ganaug.params import load_params
+    from ganaug.stages import main as stage_main
+
+    parser = argparse.ArgumentParser(description="The leak-free low-data sweep: one DVC experiment per real-set size.")
+    parser.add_argument("--per-class", type=int, nargs="+", required=True, help="real images per class, each <= data.per_class")
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[],
+                        help="extra params override for every size, as for dvc exp run -S (e.g. 'experiments.samplers=[cl-sam]')")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from the finished experiments")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        params = load_params()
+        for n in args.per_class:
+            size_overrides(params, n)  # every size checked before the first (long) experiment starts
+        # the full size is an experiment too, with the same overrides: every size shares one recipe
+        # (with none, DVC's run cache restores the workspace's own outputs instead of retraining)
+        sizes = sorted({*args.per_class, params.data.per_class})
+        names = {n: experiment_name(n, args.overrides) if args.report_only else run_size(n, args.overrides, params)
+                 for n in sizes}
+        build_report({n: read_summary(name) for n, name in names.items()})
+        print((OUT / "lowdata.md").read_text())
+
+    stage_main(run)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
