@@ -26,12 +26,15 @@ run: install ## dvc repro of the pipeline on the dataset in params.yaml (default
 	@echo "         reports/runs/<mode>/<run>/ (one per training run). Plots: dvc plots show -> dvc_plots/index.html."
 	@echo "Runs:    make ui, then open http://127.0.0.1:5000 (experiment 'ganaug')."
 
-run-paper: install ## the paper-scale grid as a DVC experiment: ratios 1/2/5, 5 seeds, full epochs (for a GPU)
-	$(BIN)/dvc exp run -n paper-grid -S 'experiments.ratios=[1,2,5]' -S 'experiments.seeds=[0,1,2,3,4]' \
-		-S 'experiments.samplers=[random,cl-sam,cr-sam,rl,combined,diverse,dapper]' -S 'experiments.epochs=null' \
-		-S 'experiments.replace=[0.2,0.5,1.0]' -S 'experiments.counts=[500,1000,2000]' \
-		-S 'experiments.baselines=[real,rotate]' -S gan.steps=3000 -S projection.per_class=all
-	@$(BIN)/python -m ganaug.summary
+PAPER := -S 'experiments.ratios=[1,2,5]' -S 'experiments.seeds=[0,1,2,3,4]' \
+	-S 'experiments.samplers=[random,cl-sam,cr-sam,rl,combined,diverse,dapper]' -S 'experiments.epochs=null' \
+	-S 'experiments.replace=[0.2,0.5,1.0]' -S 'experiments.counts=[500,1000,2000]' \
+	-S 'experiments.baselines=[real,rotate]' -S gan.steps=3000 -S projection.per_class=all
+
+run-paper: install ## the paper-scale grid (ratios 1/2/5, 5 seeds, full epochs) x 3 pool replicates, + the low-data sweep (for a GPU)
+	$(BIN)/python -m ganaug.sweep pools --pool-seeds 0 1 2 $(PAPER)
+	$(BIN)/python -m ganaug.sweep lowdata --per-class 10 25 50 $(PAPER) -S 'experiments.samplers=[random,cl-sam,dapper]'
+	@echo "Results: reports/sweep/pools.md (verdicts over GAN replicates), reports/sweep/lowdata.md; dvc exp show"
 
 budget: install ## real-only at 6..40 epochs x 3 seeds: where validation accuracy stops improving (reports/budget/)
 	$(BIN)/python -m ganaug.budget

@@ -97,11 +97,13 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     scorer_md5 = next(o["md5"] for o in lock["stages"]["train_scorer"]["outs"] if o["path"] == "models/scorer")
     assert gan_run.data.tags["input.models/scorer.md5"] == scorer_md5
     assert "fid" in gan_run.data.metrics and "d_loss" in gan_run.data.metrics
-    # an augmented run leads to its exact selection: the md5 DVC locked for that stage's dependency
+    # an augmented run leads to its exact data: the md5s dvc.lock records for its selection (an output
+    # of the run's own stage), the pool (generate's output) and the real set (a dependency)
     [aug] = [r for r in runs if r.data.tags["dvc.stage"] == "train@cl-sam-1-0"]
-    deps = {d["path"]: d["md5"] for d in lock["stages"]["train@cl-sam-1-0"]["deps"]}
+    locked = {o["path"]: o["md5"] for stage in ("train@cl-sam-1-0", "generate") for o in lock["stages"][stage]["outs"]}
+    locked.update({d["path"]: d["md5"] for d in lock["stages"]["train@cl-sam-1-0"]["deps"]})
     for path in ("data/selected/augment/cl-sam-1-s0.parquet", "data/synthetic/pool", "data/prepared"):
-        assert aug.data.tags[f"input.{path}.md5"] == deps[path]
+        assert aug.data.tags[f"input.{path}.md5"] == locked[path], path
     assert (aug.data.tags["sampler"], aug.data.tags["ratio"], aug.data.tags["seed"], aug.data.tags["mode"]) == ("cl-sam", "1", "0", "augment")
 
 
@@ -213,7 +215,7 @@ def test_exp_run_records_an_experiment(project):
 def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, tmp_path):
     """The sweep's 10/class experiment: scorer and GAN learned from exactly the 10/class ids, every row
     of that size trained the full size's steps, its MLflow runs landed in the project's store."""
-    import dvc.api
+    import dvc.api as dvc_api  # not `dvc`: that name is this module's CLI helper
     import pandas as pd
 
     from ganaug.data.prepare import prepare
@@ -223,7 +225,7 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
     sh(project, "git", "checkout", "--", ".")  # undo the workspace experiment of the test above
     dvc(project, "checkout", "--force")
     overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]"]
-    out = sh(project, str(BIN / "python"), "-m", "ganaug.sweep", "--per-class", "10", *(a for o in overrides for a in ("-S", o)))
+    out = sh(project, str(BIN / "python"), "-m", "ganaug.sweep", "lowdata", "--per-class", "10", *(a for o in overrides for a in ("-S", o)))
     assert "Low-data sweep" in out
     small, full = experiment_name(10, overrides), experiment_name(TINY["data"]["per_class"], overrides)
 
@@ -231,11 +233,11 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
     expected = prepare(project / "data/raw/digits", tmp_path / "prepared", parse_params({**TINY, "data": {**TINY["data"], "per_class": 10}}).data)
     assert set(expected["counts"]["train"].values()) == {10}
     ids10 = ids_digest(load_split(tmp_path / "prepared/train.npz").ids)
-    with dvc.api.open("reports/metrics/real-only.json", repo=str(project), rev=small) as f:
+    with dvc_api.open("reports/metrics/real-only.json", repo=str(project), rev=small) as f:
         assert json.load(f)["train_ids_md5"] == ids10
-    with dvc.api.open("reports/metrics/gan.json", repo=str(project), rev=small) as f:
+    with dvc_api.open("reports/metrics/gan.json", repo=str(project), rev=small) as f:
         assert json.load(f)["train_ids_md5"] == ids10
-    with dvc.api.open("reports/metrics/gan.json", repo=str(project), rev=full) as f:
+    with dvc_api.open("reports/metrics/gan.json", repo=str(project), rev=full) as f:
         assert json.load(f)["train_ids_md5"] != ids10  # the full size learned from its 30/class
 
     table = pd.read_csv(project / "reports/sweep/lowdata.csv")
@@ -249,3 +251,22 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
                               output_format="list")
     stages = {r.data.tags["dvc.stage"] for r in runs}
     assert {"train_scorer", "train_gan", "baseline@real-0-0", "train@cl-sam-1-1"} <= stages
+
+
+def test_pool_replicates_retrain_the_gan_and_report_over_pools(project):
+    """Pool seed 1 is a new GAN and pool (seed 0 is the pipeline as it is); the report counts pools."""
+    import dvc.api as dvc_api
+    import pandas as pd
+
+    from ganaug.sweep import pool_name
+
+    overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]"]
+    sh(project, str(BIN / "python"), "-m", "ganaug.sweep", "pools", "--pool-seeds", "0", "1", *(a for o in overrides for a in ("-S", o)))
+    fids = []
+    for k in (0, 1):
+        with dvc_api.open("reports/metrics/gan.json", repo=str(project), rev=pool_name(k, overrides)) as f:
+            fids.append(json.load(f)["fid"])
+    assert fids[0] != fids[1]  # two different GANs
+    table = pd.read_csv(project / "reports/sweep/pools.csv")
+    assert table["row"].tolist() == ["cl-sam 1x"] and (table["pools"] == 2).all()
+    assert table["seeds_per_pool"].iloc[0] == len(TINY["experiments"]["seeds"]) and table["ci_low"].notna().all()

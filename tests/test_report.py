@@ -28,14 +28,15 @@ ACCURACY = {
 }
 
 
-def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="d41d8.dir"):
+def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="d41d8.dir", pool="p00l.dir"):
     d = runs / spec.mode / spec.key
     d.mkdir(parents=True, exist_ok=True)
     a = acc if a is None else a
     (d / "metrics.json").write_text(json.dumps({
         "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed, "test_accuracy": acc,
         "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": int(100 * float(spec.amount)),
-        "steps": steps, "recipe": recipe, "inputs": {"data/prepared": data}}))
+        "steps": steps, "recipe": recipe,
+        "inputs": {"data/prepared": data, **({"data/synthetic/pool": pool} if spec.mode != "baseline" else {})}}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).to_csv(d / "summary.csv", index=False)
 
 
@@ -107,6 +108,10 @@ def test_runs_of_another_recipe_or_data_are_refused(runs):
         collect_runs(r, specs, RECIPE)
     write_run(r, specs[0], 0.80, data="other.dir")
     with pytest.raises(GanaugError, match="other real data"):
+        collect_runs(r, specs, RECIPE)
+    write_run(r, specs[0], 0.80, a=0.9)
+    write_run(r, specs[-1], 0.62, pool="another-gan.dir")  # a run from another GAN's pool
+    with pytest.raises(GanaugError, match="a different data/synthetic/pool"):
         collect_runs(r, specs, RECIPE)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from ganaug.errors import GanaugError
 from ganaug.params import parse_params
-from ganaug.sweep import build_report, experiment_name, size_overrides
+from ganaug.sweep import build_pools_report, build_report, experiment_name, size_overrides
 
 
 def test_each_size_keeps_the_full_size_optimiser_steps():
@@ -49,3 +50,32 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
     md = (tmp_path / "lowdata.md").read_text()
     assert "| 50 | cl-sam 1x | 180 | 3 | 81.00 ± 1.00 |" in md and "cl-sam 1x 50" in md
     assert (tmp_path / "low_data.png").stat().st_size > 1000
+
+
+def pool_summary(real, synth):
+    """One pool's reports/summary.json: real-only and cl-sam 1x per seed, with their comparison."""
+    rows = {"0x real": real, "cl-sam 1x": synth}
+    return {"rows": {k: {"seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, v in rows.items()},
+            "comparisons": [{"row": "cl-sam 1x", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"}]}
+
+
+def test_pool_replicates_are_the_unit_of_replication(tmp_path):
+    real = [0.80, 0.82, 0.81]  # real-only does not depend on the pool: the same runs in every replicate
+    summaries = {0: pool_summary(real, [0.78, 0.80, 0.79]),   # -2 points on every seed
+                 1: pool_summary(real, [0.77, 0.79, 0.78]),   # -3
+                 2: pool_summary(real, [0.785, 0.805, 0.795])}  # -1.5
+    table = build_pools_report(summaries, tmp_path)
+    c = table.iloc[0]
+    assert (c["pools"], c["seeds_per_pool"]) == (3, 3)
+    assert c["diff"] == pytest.approx(-0.021667, abs=1e-6)  # the mean of -2, -3, -1.5 points
+    # n = 3 pools, not 9 (pool, seed) pairs: t over [-0.02, -0.03, -0.015], df 2
+    sd = np.std([-0.02, -0.03, -0.015], ddof=1)
+    assert c["ci_high"] - c["diff"] == pytest.approx(4.302653 * sd / np.sqrt(3), rel=1e-5)
+    assert c["p"] == pytest.approx(0.0390, abs=2e-4) and c["verdict"] == "worse"  # t = 4.91, df 2
+    md = (tmp_path / "pools.md").read_text()
+    assert "| cl-sam 1x vs 0x real | 3 | 3 | -2.17 |" in md and "-2.00, -3.00, -1.50" in md
+
+
+def test_pools_with_one_replicate_give_no_verdict(tmp_path):
+    table = build_pools_report({0: pool_summary([0.8, 0.81], [0.7, 0.72])}, tmp_path)
+    assert table.iloc[0]["verdict"] == "n=1, not tested"

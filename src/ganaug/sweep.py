@@ -1,4 +1,9 @@
-"""`python -m ganaug.sweep --per-class 10 25 50`: the low-data sweep (paper 003, Fig. 6), leak-free.
+"""Sweeps that rerun the whole pipeline as DVC experiments, and their reports across experiments.
+
+`python -m ganaug.sweep lowdata --per-class 10 50`: the low-data sweep (paper 003, Fig. 6), leak-free.
+`python -m ganaug.sweep pools --pool-seeds 0 1 2`: GAN + pool replicates, the stronger test.
+
+Low-data sweep.
 
 Each size n is the whole pipeline rerun as a DVC experiment, ``dvc exp run --temp -S data.per_class=n``:
 prepare keeps n real images per class, and the scorer, the GAN, the pool, the scores and every
@@ -19,6 +24,15 @@ not under-trained just because an epoch of 100 images is one batch.
 
 The full size (data.per_class) runs as an experiment too, with the same extra overrides, so every
 size shares one recipe. Writes reports/sweep/lowdata.{md,csv}, data_saved.json and low_data.png.
+
+Pool replicates. Classifier seeds measure the noise of training on one pool; they cannot say
+whether another GAN, trained the same way, would give the same verdict. Pool seed k reruns the
+synthetic side with seed k (``gan.seed``, ``generate.seed``, ``projection.seed``, ``rl.seed``): a
+new GAN, pool, DAPPER pool and RL policy, the real data and scorer unchanged. The unit of
+replication is then the pool: per pool, the mean paired difference over the classifier seeds; over
+pools, its mean, t interval and one-sample t-test, Holm-adjusted, with a verdict. (Real-only runs
+do not depend on the pool and are shared by every replicate, so pooling all (pool, seed) pairs as if
+independent would overstate n.) Writes reports/sweep/pools.{md,csv}.
 """
 
 from __future__ import annotations
@@ -61,7 +75,19 @@ def size_overrides(params, per_class: int) -> list[str]:
 
 def run_size(per_class: int, overrides: list[str], params, dvc: str = "dvc") -> str:
     name = experiment_name(per_class, overrides)
-    sets = [*size_overrides(params, per_class), *overrides]
+    return run_named(name, [*size_overrides(params, per_class), *overrides], dvc)
+
+
+def pool_name(pool_seed: int, overrides: list[str]) -> str:
+    return experiment_name(pool_seed, overrides).replace("lowdata-", "pool-", 1)
+
+
+def pool_overrides(pool_seed: int) -> list[str]:
+    """Everything synthetic reseeded: GAN, pool, DAPPER pool, RL policy. Real data and scorer unchanged."""
+    return [f"{section}.seed={pool_seed}" for section in ("gan", "generate", "projection", "rl")]
+
+
+def run_named(name: str, sets: list[str], dvc: str = "dvc") -> str:
     existing = subprocess.run([dvc, "exp", "list", "--name-only"], capture_output=True, text=True).stdout.split()
     if name in existing:  # the same sweep point again: replace it (same params, so mostly DVC's run cache)
         subprocess.run([dvc, "exp", "remove", name], check=True, capture_output=True)
@@ -183,19 +209,94 @@ def build_report(summaries: dict[int, dict], out: Path = OUT) -> pd.DataFrame:
     return table
 
 
+def pool_differences(summaries: dict[int, dict]) -> pd.DataFrame:
+    """One row per (comparison, pool): the mean over classifier seeds of the paired difference."""
+    rows = []
+    for pool, head in sorted(summaries.items()):
+        accs = {name: pd.Series({int(k): v for k, v in r["seeds"].items()}) for name, r in head["rows"].items()}
+        for c in head["comparisons"]:
+            if c["reference"] is None:
+                continue
+            a, b = accs[c["row"]], accs[c["reference"]]
+            shared = sorted(set(a.index) & set(b.index))
+            rows.append({"row": c["row"], "reference": c["reference"], "kind": c["kind"], "pool": pool, "seeds": len(shared),
+                         "diff": float((a.loc[shared] - b.loc[shared]).mean()), "pool_verdict": c["verdict"]})
+    return pd.DataFrame(rows)
+
+
+def pools_table(summaries: dict[int, dict]) -> pd.DataFrame:
+    """Per comparison, over pool replicates: mean difference, t CI, one-sample t-test, Holm, verdict."""
+    from scipy import stats as st
+
+    from ganaug.report.stats import holm, verdict
+
+    per_pool = pool_differences(summaries)
+    out = []
+    for (row, ref, kind), g in per_pool.groupby(["row", "reference", "kind"], sort=False):
+        d = summarize(g["diff"])
+        p = float(st.ttest_1samp(g["diff"], 0.0).pvalue) if d["n"] > 1 and g["diff"].std() > 0 else (math.nan if d["n"] < 2 else 0.0)
+        out.append({"row": row, "reference": ref, "kind": kind, "pools": d["n"], "seeds_per_pool": int(g["seeds"].min()),
+                    "diff": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p": p,
+                    "per_pool": ", ".join(f"{100 * x:+.2f}" for x in g["diff"]),
+                    "pool_verdicts": ", ".join(g["pool_verdict"])})
+    table = pd.DataFrame(out)
+    table["p_holm"] = holm(table["p"].to_numpy())
+    table["verdict"] = [verdict(d, p, n) for d, p, n in zip(table["diff"], table["p_holm"], table["pools"])]
+    return table
+
+
+def pools_markdown(table: pd.DataFrame) -> str:
+    def pts(x):
+        return "—" if math.isnan(x) else f"{100 * x:+.2f}"
+
+    lines = ["### Pool replicates: each comparison over independently trained GANs and pools", "",
+             "| comparison | pools | seeds per pool | difference (points) | 95% CI over pools | p (Holm) | verdict | per pool | each pool's own verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, c in table.iterrows():
+        p_holm = "—" if math.isnan(c["p_holm"]) else f"{c['p_holm']:.3g}"
+        lines.append(f"| {c['row']} vs {c['reference']} | {c['pools']} | {c['seeds_per_pool']} | {pts(c['diff'])} | "
+                     f"[{pts(c['ci_low'])}, {pts(c['ci_high'])}] | {p_holm} | {c['verdict']} | {c['per_pool']} | {c['pool_verdicts']} |")
+    lines += ["", "Unit of replication: the pool (GAN + pool + DAPPER pool + RL policy, reseeded). Per pool, the mean "
+              "paired difference over the classifier seeds; over pools, a one-sample t-test, Holm-adjusted over the "
+              "comparisons above (α = 0.05)."]
+    return "\n".join(lines) + "\n"
+
+
+def build_pools_report(summaries: dict[int, dict], out: Path = OUT) -> pd.DataFrame:
+    table = pools_table(summaries)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "pools.csv", index=False, float_format="%.5g")
+    (out / "pools.md").write_text(pools_markdown(table))
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     from ganaug.params import load_params
     from ganaug.stages import main as stage_main
 
-    parser = argparse.ArgumentParser(description="The leak-free low-data sweep: one DVC experiment per real-set size.")
-    parser.add_argument("--per-class", type=int, nargs="+", required=True, help="real images per class, each <= data.per_class")
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[],
-                        help="extra params override for every size, as for dvc exp run -S (e.g. 'experiments.samplers=[cl-sam]')")
-    parser.add_argument("--report-only", action="store_true", help="rebuild the report from the finished experiments")
+    parser = argparse.ArgumentParser(description="Sweeps as DVC experiments: low-data sizes, pool replicates.")
+    sub = parser.add_subparsers(dest="sweep", required=True)
+    low = sub.add_parser("lowdata", help="the leak-free low-data sweep: one experiment per real-set size")
+    low.add_argument("--per-class", type=int, nargs="+", required=True, help="real images per class, each <= data.per_class")
+    pools = sub.add_parser("pools", help="GAN + pool replicates: one experiment per pool seed")
+    pools.add_argument("--pool-seeds", type=int, nargs="+", required=True, help="at least 2 (e.g. 0 1 2)")
+    for p in (low, pools):
+        p.add_argument("-S", "--set", dest="overrides", action="append", default=[],
+                       help="extra params override for every experiment, as for dvc exp run -S (e.g. 'experiments.samplers=[cl-sam]')")
+        p.add_argument("--report-only", action="store_true", help="rebuild the report from the finished experiments")
     args = parser.parse_args(argv)
 
     def run() -> None:
         params = load_params()
+        if args.sweep == "pools":
+            if len(set(args.pool_seeds)) < 2:
+                raise GanaugError("sweep pools: --pool-seeds: expected at least 2 distinct seeds (a spread over pools needs 2)")
+            names = {k: pool_name(k, args.overrides) if args.report_only
+                     else run_named(pool_name(k, args.overrides), [*pool_overrides(k), *args.overrides])
+                     for k in sorted(set(args.pool_seeds))}
+            build_pools_report({k: read_summary(name) for k, name in names.items()})
+            print((OUT / "pools.md").read_text())
+            return
         for n in args.per_class:
             size_overrides(params, n)  # every size checked before the first (long) experiment starts
         # the full size is an experiment too, with the same overrides: every size shares one recipe

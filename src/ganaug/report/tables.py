@@ -25,7 +25,8 @@ DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
 def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFrame:
     """One row per planned run (``specs``: ganaug.experiment.planned_runs), read from
     ``runs_dir/<mode>/<key>/metrics.json``. Files of runs the params do not define are never read;
-    a planned run that is missing, was trained with another ``recipe`` or on other real data is an error."""
+    a planned run that is missing, was trained with another ``recipe``, on other real data or from
+    another pool than the rest is an error."""
     rows, data = [], {}
     for spec in specs:
         path = runs_dir / spec.mode / spec.key / "metrics.json"
@@ -43,15 +44,20 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFr
             knob = next(k for k in recipe if run_recipe.get(k) != recipe[k])
             raise GanaugError(f"{path}: trained with {knob} = {run_recipe.get(knob)!r} but params.yaml says {recipe[knob]!r} "
                               f"(a stale run; `dvc repro {spec.dvc_stage}`)")
-        data.setdefault(inputs.get("data/prepared"), path)
+        for name in ("data/prepared", "data/synthetic/pool", "data/synthetic/projection"):
+            if name in inputs:  # every run of one report used the same real data and the same pools
+                data.setdefault(name, {}).setdefault(inputs[name], path)
         row["run_dir"] = str(path.parent)
         row.update({f"acc.{c}": a for c, a in m["per_class_accuracy"].items()})
         rows.append(row)
     if not rows:
         raise GanaugError("no experiment runs to report: experiments.baselines, samplers, replace and counts are all empty")
-    if len(data) > 1:
-        first, other = list(data.values())[:2]
-        raise GanaugError(f"{other}: trained on other real data than {first} (data/prepared differs); `dvc repro` them all")
+    for name, seen in data.items():
+        if len(seen) > 1:
+            first, other = list(seen.values())[:2]
+            what = "real data" if name == "data/prepared" else f"a different {name}"
+            raise GanaugError(f"{other}: trained on {'other ' + what if name == 'data/prepared' else what} than {first} "
+                              f"({name} differs); `dvc repro` them all")
     return pd.DataFrame(rows)
 
 
