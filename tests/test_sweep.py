@@ -79,3 +79,4 @@ def test_pool_replicates_are_the_unit_of_replication(tmp_path):
 def test_pools_with_one_replicate_give_no_verdict(tmp_path):
     table = build_pools_report({0: pool_summary([0.8, 0.81], [0.7, 0.72])}, tmp_path)
     assert table.iloc[0]["verdict"] == "n=1, not tested"
+

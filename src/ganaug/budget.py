@@ -68,6 +68,9 @@ def to_markdown(table: pd.DataFrame, chosen: int, tolerance: float) -> str:
         lines.append(f"| {int(r['epochs'])}{mark} | {int(r['steps'])} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | "
                      f"{int(r['n'])} | [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] |")
     lines += ["", f"Chosen: the smallest budget within {100 * tolerance:.1f} points of the best mean validation accuracy."]
+    if chosen == table["epochs"].max():
+        lines += ["The chosen budget is the largest one tried: validation accuracy was still rising, so this is a lower "
+                  "bound on the converged budget (try larger --epochs)."]
     return "\n".join(lines) + "\n"
 
 
