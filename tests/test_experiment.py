@@ -170,3 +170,12 @@ def test_planned_runs_follow_the_params(tiny_params):
     stages = [spec.dvc_stage for spec in planned_runs(params)]
     assert len(stages) == 2 * 2 + 2 * 2 * 2 + 2 + 2 and len(set(stages)) == len(stages)
     assert {"baseline@rotate-0-3", "train@cl-sam-2-3", "replace@0.5-0", "count@30-3"} <= set(stages)
+
+
+def test_replace_rows_fine_tune_as_long_as_real_only(project):
+    params = make_params(finetune_epochs=1)
+    base = run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)
+    half = run_experiment(RunSpec("replace", "cl-sam", "0.5", 0), params, track=False)
+    assert half["steps"] == base["steps"] == 2 * 6 + 6  # 100 real images left, fine-tuned at the real set's 6 steps per epoch
+    synthetic_only = run_experiment(RunSpec("replace", "cl-sam", "1.0", 0), params, track=False)  # no real image to fine-tune on
+    assert synthetic_only["n_real"] == 0 and synthetic_only["steps"] == 2 * 6  # fewer steps: the report will not compare it

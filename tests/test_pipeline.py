@@ -220,7 +220,7 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
 
     from ganaug.data.prepare import prepare
     from ganaug.data.store import ids_digest, load_split
-    from ganaug.sweep import experiment_name
+    from ganaug.sweep import experiment_name, size_overrides
 
     sh(project, "git", "checkout", "--", ".")  # undo the workspace experiment of the test above
     dvc(project, "checkout", "--force")
@@ -230,7 +230,9 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
     small, full = experiment_name(10, overrides), experiment_name(TINY["data"]["per_class"], overrides)
 
     # the ids 10/class prepare keeps: computed here, independently of the experiment
-    expected = prepare(project / "data/raw/digits", tmp_path / "prepared", parse_params({**TINY, "data": {**TINY["data"], "per_class": 10}}).data)
+    sets = dict(s.split("=") for s in size_overrides(parse_params(TINY), 10, [TINY["data"]["per_class"]] * 10))
+    small_data = {**TINY["data"], "per_class": 10, "val_per_class": int(sets["data.val_per_class"])}
+    expected = prepare(project / "data/raw/digits", tmp_path / "prepared", parse_params({**TINY, "data": small_data}).data)
     assert set(expected["counts"]["train"].values()) == {10}
     ids10 = ids_digest(load_split(tmp_path / "prepared/train.npz").ids)
     with dvc_api.open("reports/metrics/real-only.json", repo=str(project), rev=small) as f:
@@ -242,7 +244,7 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
 
     table = pd.read_csv(project / "reports/sweep/lowdata.csv")
     assert sorted(table["per_class"].unique()) == [10, TINY["data"]["per_class"]]
-    assert table["steps"].nunique() == 1  # equal optimiser steps across sizes and rows
+    assert table["steps"].nunique() == 1  # tiny params: 300 // 32 = 3 x (100 // 32), so exactly equal steps
     assert (table["n"] == len(TINY["experiments"]["seeds"])).all() and table["ci_low"].notna().all()
     assert (project / "reports/sweep/low_data.png").stat().st_size > 1000
 

@@ -9,16 +9,35 @@ import pytest
 
 from ganaug.errors import GanaugError
 from ganaug.params import parse_params
-from ganaug.sweep import build_pools_report, build_report, experiment_name, size_overrides
+from ganaug.sweep import build_pools_report, build_report, experiment_name, size_overrides, with_overrides
 
 
-def test_each_size_keeps_the_full_size_optimiser_steps():
-    params = parse_params({"data": {"per_class": 100}, "train": {"epochs": 40}, "experiments": {"epochs": 12}})
-    assert size_overrides(params, 10) == ["data.per_class=10", "experiments.epochs=120", "train.epochs=400"]
-    assert size_overrides(params, 30) == ["data.per_class=30", "experiments.epochs=40", "train.epochs=134"]
-    assert size_overrides(params, 100) == []  # the reference size runs the params as they are
+def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
+    params = parse_params({"data": {"per_class": 100, "val_per_class": 50}, "train": {"epochs": 40, "batch_size": 64},
+                           "experiments": {"epochs": 12}})
+    counts = [100] * 10  # full size: 1000 images, 15 steps per epoch at batch 64 -> 180 experiment steps
+    # 10/class: 100 images = 1 step per epoch -> 180 epochs = 180 steps (not 120 epochs = 120 steps)
+    assert size_overrides(params, 10, counts) == ["data.per_class=10", "data.val_per_class=5", "train.epochs=600",
+                                                  "experiments.epochs=180"]
+    # 50/class: 7 steps per epoch -> 26 epochs = 182 steps >= 180, within one epoch
+    sets = dict(s.split("=") for s in size_overrides(params, 50, counts))
+    assert int(sets["experiments.epochs"]) * (500 // 64) == 182 and int(sets["train.epochs"]) * 7 >= 40 * 15
+    assert sets["data.val_per_class"] == "25"
+    assert size_overrides(params, 100, counts) == []  # the reference size runs the params as they are
     with pytest.raises(GanaugError, match="--per-class 200: expected sizes up to data.per_class"):
-        size_overrides(params, 200)
+        size_overrides(params, 200, counts)
+    null_epochs = parse_params({"data": {"per_class": 100}, "experiments": {"epochs": None}})
+    assert not any(s.startswith("experiments.epochs") for s in size_overrides(null_epochs, 10, counts))
+
+
+def test_overrides_apply_before_scaling_and_sweep_keys_are_refused(tmp_path):
+    (tmp_path / "params.yaml").write_text("data:\n  per_class: 100\nexperiments:\n  epochs: 12\n")
+    params = with_overrides(["experiments.epochs=20", "experiments.samplers=[cl-sam]"], str(tmp_path / "params.yaml"))
+    assert params.experiments.epochs == 20 and params.experiments.samplers == ["cl-sam"]
+    with pytest.raises(GanaugError, match="-S data.per_class: the sweep sets it per size"):
+        with_overrides(["data.per_class=10"], str(tmp_path / "params.yaml"))
+    with pytest.raises(GanaugError, match="expected key=value"):
+        with_overrides(["experiments.epochs"], str(tmp_path / "params.yaml"))
 
 
 def test_experiment_names_differ_by_overrides():
@@ -53,10 +72,12 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
 
 
 def pool_summary(real, synth):
-    """One pool's reports/summary.json: real-only and cl-sam 1x per seed, with their comparison."""
-    rows = {"0x real": real, "cl-sam 1x": synth}
-    return {"rows": {k: {"seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, v in rows.items()},
-            "comparisons": [{"row": "cl-sam 1x", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"}]}
+    """One pool's reports/summary.json: real-only, rotation and cl-sam 1x per seed, with comparisons."""
+    rows = {"0x real": ("baseline", real), "0x real + rotation": ("baseline", [a - 0.01 for a in real]),
+            "cl-sam 1x": ("augment", synth)}
+    return {"rows": {k: {"mode": m, "seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, (m, v) in rows.items()},
+            "comparisons": [{"row": "0x real + rotation", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"},
+                            {"row": "cl-sam 1x", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"}]}
 
 
 def test_pool_replicates_are_the_unit_of_replication(tmp_path):
@@ -65,6 +86,7 @@ def test_pool_replicates_are_the_unit_of_replication(tmp_path):
                  1: pool_summary(real, [0.77, 0.79, 0.78]),   # -3
                  2: pool_summary(real, [0.785, 0.805, 0.795])}  # -1.5
     table = build_pools_report(summaries, tmp_path)
+    assert table["row"].tolist() == ["cl-sam 1x"]  # rotation vs real-only does not depend on the pool: not replicated
     c = table.iloc[0]
     assert (c["pools"], c["seeds_per_pool"]) == (3, 3)
     assert c["diff"] == pytest.approx(-0.021667, abs=1e-6)  # the mean of -2, -3, -1.5 points
@@ -80,3 +102,9 @@ def test_pools_with_one_replicate_give_no_verdict(tmp_path):
     table = build_pools_report({0: pool_summary([0.8, 0.81], [0.7, 0.72])}, tmp_path)
     assert table.iloc[0]["verdict"] == "n=1, not tested"
 
+
+
+def test_a_difference_of_zero_in_every_pool_is_no_clear_difference(tmp_path):
+    same = [0.8, 0.81, 0.82]
+    table = build_pools_report({0: pool_summary(same, same), 1: pool_summary(same, same)}, tmp_path)
+    assert table.iloc[0]["p"] == 1.0 and table.iloc[0]["verdict"] == "no clear difference"

@@ -90,12 +90,13 @@ def planned_runs(params) -> list[RunSpec]:
 
 
 def recipe(params) -> dict:
-    """The knobs that change what a run learns besides its row (mode, sampler, amount) and seed:
-    runs that differ in any of them are different experiments, never averaged together."""
+    """The knobs every training stage depends on (dvc.yaml lists them for each) besides its row
+    (mode, sampler, amount) and seed: the experiments' schedule and synthetic-image handling, and
+    the whole training config. Runs that differ in any are different experiments, never averaged."""
     exp = params.experiments
     return {"epochs": exp.epochs or params.train.epochs, "match": exp.match, "synthetic_weight": exp.synthetic_weight,
             "synthetic_labels": exp.synthetic_labels, "finetune_epochs": exp.finetune_epochs,
-            "model": params.train.model, "batch_size": params.train.batch_size, "lr": params.train.lr}
+            "train": params.train.model_dump(exclude={"seed", "epochs"})}
 
 
 @dataclass
@@ -200,7 +201,10 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"rotate_degrees": exp.rotate_degrees})})
     fit_options = {"steps_per_epoch": steps_per_epoch(spec, data, params), "weights": data.weights, "targets": data.targets}
     real_part = Split(data.split.images[: data.n_real], data.split.labels[: data.n_real], data.split.ids[: data.n_real])
-    finetune = (real_part, exp.finetune_epochs) if exp.finetune_epochs else None
+    # the fine-tune phase takes the real set's steps per epoch whatever is left of it, so a replace row
+    # fine-tunes as long as real-only does; replace 1.0 has no real image left and skips it (its row then
+    # trains fewer steps than real-only, and the report says so instead of comparing)
+    finetune = (real_part, exp.finetune_epochs, max(1, data.reference_size // cfg.batch_size)) if exp.finetune_epochs else None
 
     out = RunOutputs(spec.model_dir, spec.report_dir / "metrics.json", spec.report_dir)
     inputs = {"data/prepared": paths.PREPARED}

@@ -18,9 +18,12 @@ land in the project's MLflow store (tagged ``dvc.exp_name``), and the sweep read
 experiments' reports/summary.json with dvc.api.read.
 
 Budgets: within a size every row trains the same optimiser steps (the experiments' match rule).
-Across sizes the sweep keeps the optimiser steps of the full-size runs: epochs scale with
-full / n (``experiments.epochs`` and the scorer's ``train.epochs``), so a 10/class classifier is
-not under-trained just because an epoch of 100 images is one batch.
+Across sizes, epochs (``experiments.epochs`` and the scorer's ``train.epochs``) scale so that a
+size trains at least the full size's optimiser steps, within one epoch (steps come in whole
+epochs: at batch 64, 10/class takes 1 step per epoch, 180 epochs = 180 steps; 50/class 7 steps,
+26 epochs = 182 steps against 180), so a 10/class classifier is not under-trained because an epoch
+of 100 images is one batch. The validation set shrinks in proportion, since the GAN picks its
+checkpoint by FID against train + val: at 10/class it sees 10 + 5 real images per class, not 10 + 50.
 
 The full size (data.per_class) runs as an experiment too, with the same extra overrides, so every
 size shares one recipe. Writes reports/sweep/lowdata.{md,csv}, data_saved.json and low_data.png.
@@ -60,22 +63,58 @@ def experiment_name(per_class: int, overrides: list[str]) -> str:
     return f"lowdata-{per_class}" + (f"-{suffix}" if suffix else "")
 
 
-def size_overrides(params, per_class: int) -> list[str]:
-    """The -S overrides of one size: n real images per class, epochs scaled to keep the steps."""
+SWEEP_KEYS = ("data.per_class", "data.val_per_class")  # set by the sweep per size: not overridable
+
+
+def with_overrides(overrides: list[str], path: str = "params.yaml", refused: tuple[str, ...] = SWEEP_KEYS):
+    """params.yaml with ``-S key=value`` overrides applied (values parsed as YAML, as DVC does)."""
+    import yaml
+
+    from ganaug.params import parse_params
+
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise GanaugError(f"sweep: -S {item!r}: expected key=value (as for dvc exp run -S)")
+        if key in refused:
+            raise GanaugError(f"sweep: -S {key}: the sweep sets it per size; pass sizes with --per-class instead")
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return parse_params(raw, f"{path} with -S {' '.join(overrides)}" if overrides else path)
+
+
+def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]:
+    """The -S overrides of one size: n real images per class and, so that nothing at this size is
+    trained less, epochs scaled to at least the full size's optimiser steps (within one epoch:
+    steps come in whole epochs), for the experiment runs and the scorer; the validation set shrinks
+    in proportion (the GAN picks its checkpoint by FID against train + val images).
+    ``train_counts``: the full-size training set's images per class (data/prepared)."""
     full = params.data.per_class
     if full == "all" or per_class > full:
         raise GanaugError(f"sweep: --per-class {per_class}: expected sizes up to data.per_class ({full})")
     if per_class == full:
         return []  # the reference size: the params as they are
-    scale = full / per_class
-    exp_epochs = params.experiments.epochs or params.train.epochs
-    return [f"data.per_class={per_class}", f"experiments.epochs={math.ceil(exp_epochs * scale)}",
-            f"train.epochs={math.ceil(params.train.epochs * scale)}"]
+    batch = params.train.batch_size
+    steps_full = max(1, sum(train_counts) // batch)  # steps per epoch at the full size
+    steps_small = max(1, sum(min(per_class, c) for c in train_counts) // batch)
+
+    def scaled(epochs: int) -> int:
+        return math.ceil(epochs * steps_full / steps_small)
+
+    sets = [f"data.per_class={per_class}", f"data.val_per_class={max(1, math.ceil(params.data.val_per_class * per_class / full))}",
+            f"train.epochs={scaled(params.train.epochs)}"]
+    if params.experiments.epochs is not None:  # null: the experiments use train.epochs, scaled above
+        sets.append(f"experiments.epochs={scaled(params.experiments.epochs)}")
+    return sets
 
 
-def run_size(per_class: int, overrides: list[str], params, dvc: str = "dvc") -> str:
-    name = experiment_name(per_class, overrides)
-    return run_named(name, [*size_overrides(params, per_class), *overrides], dvc)
+def run_size(per_class: int, overrides: list[str], params, train_counts: list[int], dvc: str = "dvc") -> str:
+    name = experiment_name(per_class, overrides)  # the size's own overrides last: they win
+    return run_named(name, [*overrides, *size_overrides(params, per_class, train_counts)], dvc)
 
 
 def pool_name(pool_seed: int, overrides: list[str]) -> str:
@@ -215,7 +254,9 @@ def pool_differences(summaries: dict[int, dict]) -> pd.DataFrame:
     for pool, head in sorted(summaries.items()):
         accs = {name: pd.Series({int(k): v for k, v in r["seeds"].items()}) for name, r in head["rows"].items()}
         for c in head["comparisons"]:
-            if c["reference"] is None:
+            # real-only rows do not depend on the pool (the same runs in every replicate): a comparison
+            # of two of them has nothing to replicate and would only inflate the Holm family
+            if c["reference"] is None or head["rows"][c["row"]]["mode"] == "baseline":
                 continue
             a, b = accs[c["row"]], accs[c["reference"]]
             shared = sorted(set(a.index) & set(b.index))
@@ -234,7 +275,12 @@ def pools_table(summaries: dict[int, dict]) -> pd.DataFrame:
     out = []
     for (row, ref, kind), g in per_pool.groupby(["row", "reference", "kind"], sort=False):
         d = summarize(g["diff"])
-        p = float(st.ttest_1samp(g["diff"], 0.0).pvalue) if d["n"] > 1 and g["diff"].std() > 0 else (math.nan if d["n"] < 2 else 0.0)
+        if d["n"] < 2:
+            p = math.nan
+        elif d["std"] <= 1e-12 * max(1.0, abs(d["mean"])):  # identical in every pool: exact, t undefined
+            p = 1.0 if d["mean"] == 0 else 0.0
+        else:
+            p = float(st.ttest_1samp(g["diff"], 0.0).pvalue)
         out.append({"row": row, "reference": ref, "kind": kind, "pools": d["n"], "seeds_per_pool": int(g["seeds"].min()),
                     "diff": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p": p,
                     "per_pool": ", ".join(f"{100 * x:+.2f}" for x in g["diff"]),
@@ -271,7 +317,6 @@ def build_pools_report(summaries: dict[int, dict], out: Path = OUT) -> pd.DataFr
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ganaug.params import load_params
     from ganaug.stages import main as stage_main
 
     parser = argparse.ArgumentParser(description="Sweeps as DVC experiments: low-data sizes, pool replicates.")
@@ -287,22 +332,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        params = load_params()
         if args.sweep == "pools":
+            with_overrides(args.overrides, refused=())  # a bad key or value stops here, before any experiment
             if len(set(args.pool_seeds)) < 2:
                 raise GanaugError("sweep pools: --pool-seeds: expected at least 2 distinct seeds (a spread over pools needs 2)")
             names = {k: pool_name(k, args.overrides) if args.report_only
-                     else run_named(pool_name(k, args.overrides), [*pool_overrides(k), *args.overrides])
+                     else run_named(pool_name(k, args.overrides), [*args.overrides, *pool_overrides(k)])
                      for k in sorted(set(args.pool_seeds))}
             build_pools_report({k: read_summary(name) for k, name in names.items()})
             print((OUT / "pools.md").read_text())
             return
+        from ganaug.data.store import load_classes
+
+        params = with_overrides(args.overrides)  # the full size's recipe, which each size scales
+        meta = load_classes(paths.PREPARED)  # the full size's training set (run `make run` first)
+        counts = [meta["counts"]["train"][c] for c in meta["classes"]]
         for n in args.per_class:
-            size_overrides(params, n)  # every size checked before the first (long) experiment starts
+            size_overrides(params, n, counts)  # every size checked before the first (long) experiment starts
         # the full size is an experiment too, with the same overrides: every size shares one recipe
         # (with none, DVC's run cache restores the workspace's own outputs instead of retraining)
         sizes = sorted({*args.per_class, params.data.per_class})
-        names = {n: experiment_name(n, args.overrides) if args.report_only else run_size(n, args.overrides, params)
+        names = {n: experiment_name(n, args.overrides) if args.report_only else run_size(n, args.overrides, params, counts)
                  for n in sizes}
         build_report({n: read_summary(name) for n, name in names.items()})
         print((OUT / "lowdata.md").read_text())

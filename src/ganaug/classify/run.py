@@ -26,11 +26,12 @@ class RunOutputs:
 
 
 def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None,
-                     fit_options: dict | None = None, finetune: tuple[Split, int] | None = None) -> tuple[dict, dict]:
+                     fit_options: dict | None = None, finetune: tuple[Split, int, int | None] | None = None) -> tuple[dict, dict]:
     """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings.
 
-    ``fit_options`` go to fit() (steps_per_epoch, weights, targets); ``finetune = (real, epochs)``
-    continues on the real images alone at a tenth of the learning rate, cosine-annealed."""
+    ``fit_options`` go to fit() (steps_per_epoch, weights, targets); ``finetune = (real, epochs,
+    steps_per_epoch)`` continues on the real images alone at a tenth of the learning rate,
+    cosine-annealed (steps_per_epoch None: one pass over them)."""
     seed_everything(cfg.seed)
     device = pick_device()
     classes = meta["classes"]
@@ -41,17 +42,18 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
     steps = cfg.epochs * epoch_steps(len(train), cfg.batch_size, fit_options.get("steps_per_epoch"))
     for row in history:
         row["phase"] = "train"
-    if finetune is not None and finetune[1] > 0:
-        real, epochs = finetune
+    if finetune is not None and finetune[1] > 0 and len(finetune[0]) > 0:
+        real, epochs, ft_steps = finetune
         ft_cfg = cfg.model_copy(update={"epochs": epochs, "lr": cfg.lr / 10, "schedule": "cosine"})
 
         def log_offset(row):
             if log_epoch is not None:
                 log_epoch({**row, "epoch": row["epoch"] + cfg.epochs})
 
-        ft_history, _ = fit(model, real, val, ft_cfg, len(classes), device, on_epoch=log_offset, norm=norm)
+        ft_history, _ = fit(model, real, val, ft_cfg, len(classes), device, on_epoch=log_offset, norm=norm,
+                            steps_per_epoch=ft_steps)
         history += [{**row, "epoch": row["epoch"] + cfg.epochs, "phase": "finetune"} for row in ft_history]
-        steps += epochs * (len(real) // cfg.batch_size)
+        steps += epochs * epoch_steps(len(real), cfg.batch_size, ft_steps)
     train_seconds = time.perf_counter() - started
     test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
 

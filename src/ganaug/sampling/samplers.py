@@ -137,8 +137,9 @@ def class_quotas(real_counts: np.ndarray, ratio: float, balance: bool = False) -
     return quota
 
 
-def select(name: str, scores: Scores, quota: np.ndarray, seed: int, **options) -> np.ndarray:
-    """Run sampler ``name``; returns sorted pool ids, exactly ``quota[c]`` of each class c."""
+def select(name: str, scores: Scores, quota: np.ndarray, seed: int | list[int], **options) -> np.ndarray:
+    """Run sampler ``name``; returns sorted pool ids, exactly ``quota[c]`` of each class c.
+    ``seed``: anything np.random.default_rng takes (experiment runs pass [select.seed, run seed])."""
     if name not in SAMPLERS:
         raise GanaugError(f"unknown sampler '{name}' (expected one of {', '.join(SAMPLERS)})")
     _check_quota(scores, quota, name)

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from ganaug import paths
-from ganaug.errors import GanaugError
 from ganaug.sampling.samplers import SOURCE
 from ganaug.sampling.scores import Scores, load_scores
 
@@ -34,11 +33,3 @@ def save_selection(path: Path, sampler: str, source: str, scores: Scores, ids: n
     tmp.replace(path)
     return rows
 
-
-def read_selection(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise GanaugError(f"{path}: selection not found (run its select@ stage: `dvc repro select`)")
-    rows = pd.read_parquet(path)
-    if not {"id", "label", "source"} <= set(rows.columns):
-        raise GanaugError(f"{path}: expected columns id, label, source (a selection written by ganaug)")
-    return rows
