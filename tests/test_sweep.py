@@ -68,6 +68,7 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
     assert row["n"] == 3 and row["vs_real_same_size"] == "better"
     md = (tmp_path / "lowdata.md").read_text()
     assert "| 50 | cl-sam 1x | 180 | 3 | 81.00 ± 1.00 |" in md and "cl-sam 1x 50" in md
+    assert "| 50 | 0x real | 180 | 3 | 77.00 ± 1.00 | [74.52, 79.48] | — |" in md  # real-only is not compared with itself
     assert (tmp_path / "low_data.png").stat().st_size > 1000
 
 

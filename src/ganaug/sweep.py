@@ -200,14 +200,14 @@ def data_saved(table: pd.DataFrame) -> dict:
 
 def to_markdown(table: pd.DataFrame, saved: dict) -> str:
     def pts(x):
-        return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.2f}"
+        return "—" if pd.isna(x) else f"{100 * x:+.2f}"
 
     lines = ["### Low-data sweep: test accuracy by real images per class (each size: its own GAN, pool and scorer)", "",
              "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | vs real-only, same size | "
              f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |", "|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         ci = "—" if math.isnan(r["ci_low"]) else f"[{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}]"
-        same = "—" if r["vs_real_same_size"] is None else f"{pts(r['diff_same_size'])} ({r['vs_real_same_size']})"
+        same = "—" if pd.isna(r["vs_real_same_size"]) else f"{pts(r['diff_same_size'])} ({r['vs_real_same_size']})"
         vs_full = f"{pts(r['diff_vs_full_real'])} [{pts(r['diff_vs_full_real_ci_low'])}, {pts(r['diff_vs_full_real_ci_high'])}]"
         std = "n=1" if r["n"] < 2 else f"± {100 * r['std']:.2f}"
         lines.append(f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | {ci} | {same} | {vs_full} |")
