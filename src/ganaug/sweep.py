@@ -52,15 +52,15 @@ import pandas as pd
 
 from ganaug import paths
 from ganaug.errors import GanaugError
-from ganaug.report.stats import ALPHA, summarize
+from ganaug.report.stats import holm, mean_test, summarize, verdict, welch
 
 OUT = paths.REPORT / "sweep"
 
 
-def experiment_name(per_class: int, overrides: list[str]) -> str:
-    """lowdata-<n>, plus a short hash of any extra overrides, so different sweeps never collide."""
+def experiment_name(per_class: int, overrides: list[str], sweep: str = "lowdata") -> str:
+    """<sweep>-<value>, plus a short hash of any extra overrides, so different sweeps never collide."""
     suffix = hashlib.md5("\n".join(overrides).encode()).hexdigest()[:6] if overrides else ""
-    return f"lowdata-{per_class}" + (f"-{suffix}" if suffix else "")
+    return f"{sweep}-{per_class}" + (f"-{suffix}" if suffix else "")
 
 
 SWEEP_KEYS = ("data.per_class", "data.val_per_class")  # set by the sweep per size: not overridable
@@ -118,7 +118,7 @@ def run_size(per_class: int, overrides: list[str], params, train_counts: list[in
 
 
 def pool_name(pool_seed: int, overrides: list[str]) -> str:
-    return experiment_name(pool_seed, overrides).replace("lowdata-", "pool-", 1)
+    return experiment_name(pool_seed, overrides, sweep="pool")
 
 
 def pool_overrides(pool_seed: int) -> list[str]:
@@ -148,23 +148,6 @@ def read_summary(experiment: str) -> dict:
     except Exception as err:  # dvc raises several types for a missing revision or file
         raise GanaugError(f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
                           "run the sweep without --report-only first") from None
-
-
-def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
-    """Mean difference a - b and its Welch 95% CI (independent samples: different real sets)."""
-    from scipy import stats
-
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    diff = float(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2:
-        return diff, math.nan, math.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return diff, diff, diff
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
-    return diff, diff - half, diff + half
 
 
 def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
@@ -267,22 +250,12 @@ def pool_differences(summaries: dict[int, dict]) -> pd.DataFrame:
 
 def pools_table(summaries: dict[int, dict]) -> pd.DataFrame:
     """Per comparison, over pool replicates: mean difference, t CI, one-sample t-test, Holm, verdict."""
-    from scipy import stats as st
-
-    from ganaug.report.stats import holm, verdict
-
     per_pool = pool_differences(summaries)
     out = []
     for (row, ref, kind), g in per_pool.groupby(["row", "reference", "kind"], sort=False):
-        d = summarize(g["diff"])
-        if d["n"] < 2:
-            p = math.nan
-        elif d["std"] <= 1e-12 * max(1.0, abs(d["mean"])):  # identical in every pool: exact, t undefined
-            p = 1.0 if d["mean"] == 0 else 0.0
-        else:
-            p = float(st.ttest_1samp(g["diff"], 0.0).pvalue)
+        d = mean_test(g["diff"])
         out.append({"row": row, "reference": ref, "kind": kind, "pools": d["n"], "seeds_per_pool": int(g["seeds"].min()),
-                    "diff": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p": p,
+                    "diff": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p": d["p"],
                     "per_pool": ", ".join(f"{100 * x:+.2f}" for x in g["diff"]),
                     "pool_verdicts": ", ".join(g["pool_verdict"])})
     table = pd.DataFrame(out)

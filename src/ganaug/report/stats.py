@@ -32,24 +32,38 @@ def summarize(values) -> dict:
     return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
 
 
+def mean_test(values) -> dict:
+    """summarize() plus the two-sided one-sample t-test of mean = 0. Identical values (zero spread)
+    are exact: p = 1 when they are 0, else 0 (the t statistic is undefined). n < 2: p is NaN."""
+    out = summarize(values)
+    if out["n"] < 2:
+        return {**out, "p": math.nan}
+    if out["std"] <= 1e-12 * max(1.0, abs(out["mean"])):
+        return {**out, "p": 1.0 if out["mean"] == 0 else 0.0}
+    return {**out, "p": float(stats.ttest_1samp(np.asarray(values, np.float64), 0.0).pvalue)}
+
+
 def paired(a: pd.Series, b: pd.Series) -> dict:
     """``a - b`` over the seeds both have (Series indexed by seed): mean difference, its 95% CI and
-    the two-sided paired t-test p-value. n < 2 gives NaNs (nothing can be tested)."""
+    the two-sided paired t-test p-value (the one-sample test of the differences). n < 2 gives NaNs."""
     seeds = sorted(set(a.index) & set(b.index))
-    d = a.loc[seeds].to_numpy(np.float64) - b.loc[seeds].to_numpy(np.float64)
-    n = len(d)
-    out = {"n": n, "seeds": seeds, "diff": float(d.mean()) if n else math.nan,
-           "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
-    if n < 2:
-        return out
-    sd = float(d.std(ddof=1))
-    if sd <= 1e-12 * max(1.0, abs(out["diff"])):  # identical differences on every seed: exact, t is undefined
-        out.update(ci_low=out["diff"], ci_high=out["diff"], p=1.0 if out["diff"] == 0 else 0.0)
-        return out
-    half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * sd / math.sqrt(n)
-    out.update(ci_low=out["diff"] - half, ci_high=out["diff"] + half,
-               p=float(stats.ttest_rel(a.loc[seeds], b.loc[seeds]).pvalue))
-    return out
+    d = mean_test(a.loc[seeds].to_numpy(np.float64) - b.loc[seeds].to_numpy(np.float64))
+    return {"n": d["n"], "seeds": seeds, "diff": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p": d["p"]}
+
+
+def welch(a, b) -> tuple[float, float, float]:
+    """Mean difference a - b and its Welch 95% CI (independent samples, e.g. different real sets)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return diff, math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return diff, diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
+    return diff, diff - half, diff + half
 
 
 def holm(pvalues) -> np.ndarray:

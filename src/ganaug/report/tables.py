@@ -203,16 +203,15 @@ def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict
 def headline(table: pd.DataFrame, comp: pd.DataFrame) -> dict:
     """The few numbers `make run` prints and DVC tracks as metrics (kept small: `dvc exp show`
     shows every key): real-only, the highest augmented row against it, the verdict counts."""
-    num = _num
     out: dict = {"verdicts": {v: int(n) for v, n in comp["verdict"].value_counts().sort_index().items()}}
     base, best = real_only_row(table), best_augmented(table)
     if base is not None:
-        out["real_only"] = num(base["mean"])
+        out["real_only"] = _num(base["mean"])
     if best is not None:
-        out["best_augmented"] = {"row": best["row"], "accuracy": num(best["mean"])}
+        out["best_augmented"] = {"row": best["row"], "accuracy": _num(best["mean"])}
         vs = comp[(comp["row"] == best["row"]) & (comp["kind"] == "vs real-only")]
         if len(vs):
             c = vs.iloc[0]
-            out["best_vs_real_only"] = {"diff": num(c["diff"]), "ci": [num(c["ci_low"]), num(c["ci_high"])],
-                                        "p_holm": num(c["p_holm"]), "verdict": c["verdict"], "n": int(c["n"])}
+            out["best_vs_real_only"] = {"diff": _num(c["diff"]), "ci": [_num(c["ci_low"]), _num(c["ci_high"])],
+                                        "p_holm": _num(c["p_holm"]), "verdict": c["verdict"], "n": int(c["n"])}
     return out
