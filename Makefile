@@ -27,9 +27,9 @@ run: install ## dvc repro of the pipeline on the dataset in params.yaml (default
 	@echo "Runs:    make ui, then open http://127.0.0.1:5000 (experiment 'ganaug')."
 
 PAPER := -S 'experiments.ratios=[1,2,5]' -S 'experiments.seeds=[0,1,2,3,4]' \
-	-S 'experiments.samplers=[random,cl-sam,cr-sam,rl,combined,diverse,dapper]' -S 'experiments.epochs=null' \
-	-S 'experiments.replace=[0.2,0.5,1.0]' -S 'experiments.counts=[500,1000,2000]' \
-	-S 'experiments.baselines=[real,rotate]' -S gan.steps=3000 -S projection.per_class=all
+	-S 'experiments.samplers=[random,cl-sam,cr-sam,rl,combined,diverse,dapper]' -S 'experiments.own=[rl]' \
+	-S 'experiments.epochs=null' -S 'experiments.replace=[0.2,0.4,0.6,0.8,1.0]' -S 'experiments.counts=[500,1500,2000,3000]' \
+	-S 'experiments.baselines=[real,rotate,plain,rotated-copies]' -S gan.steps=3000 -S projection.per_class=all
 
 run-paper: install ## the paper-scale grid (ratios 1/2/5, 5 seeds, full epochs) x 3 pool replicates, + the low-data sweep (for a GPU)
 	$(BIN)/python -m ganaug.sweep pools --pool-seeds 0 1 2 $(PAPER)

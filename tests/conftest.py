@@ -16,10 +16,10 @@ TINY = {
     "gan": {"steps": 20, "batch_size": 16, "g_width": 8, "d_width": 8, "ckpt_every": 10, "eval_every": 10, "eval_samples": 50},
     "generate": {"pool_multiple": 2, "batch_size": 100},
     "projection": {"per_class": 2, "steps": 10, "variants": 2},
-    "rl": {"episodes": 3, "candidates_per_class": 5, "real_per_class": 3, "child_epochs": 3},
+    "rl": {"episodes": 3, "real_per_class": 3, "child_steps": 10},
     "experiments": {
         "samplers": ["random", "cl-sam", "rl", "diverse"], "ratios": [1], "seeds": [0, 1],
-        "baselines": ["real"], "replace": [1.0], "counts": [30], "count_sampler": "dapper",
+        "baselines": ["real", "rotated-copies"], "replace": [1.0], "counts": [30], "count_sampler": "dapper", "own": ["rl"],
         "epochs": 3,
     },
     "mlflow": {"experiment": "ganaug-tests"},

@@ -179,3 +179,45 @@ def test_replace_rows_fine_tune_as_long_as_real_only(project):
     assert half["steps"] == base["steps"] == 2 * 6 + 6  # 100 real images left, fine-tuned at the real set's 6 steps per epoch
     synthetic_only = run_experiment(RunSpec("replace", "cl-sam", "1.0", 0), params, track=False)  # no real image to fine-tune on
     assert synthetic_only["n_real"] == 0 and synthetic_only["steps"] == 2 * 6  # fewer steps: the report will not compare it
+
+
+def test_rotated_copies_baseline_adds_one_rotated_copy_per_image_and_trains_unaugmented(project):
+    from ganaug.experiment import baseline_augment
+
+    params = make_params()
+    real = real_split()
+    spec = RunSpec("baseline", "rotated-copies", "0", 0)
+    data = build_training_set(spec, real, params)
+    assert len(data.split) == 400 and data.n_real == 200 and data.selection is None
+    copies = data.split.images[200:]
+    np.testing.assert_array_equal(data.split.labels[200:], real.labels)  # a rotated image keeps its label
+    assert all(i.startswith("rotated-") for i in data.split.ids[200:])
+    changed = (copies != real.images).reshape(200, -1).any(1)
+    assert changed.mean() > 0.9  # U(0, 45) degrees: almost every copy moved (0 degrees is measure zero)
+    assert copies.mean() <= real.images.mean() + 1e-6  # rotation into black corners never adds ink
+    again = build_training_set(spec, real, params).split.images[200:]
+    other = build_training_set(RunSpec("baseline", "rotated-copies", "0", 1), real, params).split.images[200:]
+    np.testing.assert_array_equal(again, copies)  # seeded by the run's seed
+    assert not np.array_equal(other, copies)
+    for variant in ("plain", "rotated-copies"):  # paper 004's comparison: both without online augmentation
+        aug = baseline_augment(variant, params.train.augment, params.experiments)
+        assert (aug.hflip, aug.crop_padding, aug.rotate_degrees) == (False, 0, 0)
+    assert baseline_augment("rotate", params.train.augment, params.experiments).rotate_degrees == 15
+    assert baseline_augment("real", params.train.augment, params.experiments) == params.train.augment
+    run = run_experiment(spec, params, track=False)
+    assert run["n_synthetic"] == 200 and run["steps"] == run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)["steps"]
+
+
+def test_own_mode_trains_on_everything_the_agent_keeps(project):
+    keep = np.random.default_rng(3).random(600).astype(np.float32)
+    paths.RL_KEEP.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": np.arange(600), "keep_prob": keep}).to_parquet(paths.RL_KEEP)
+    spec = RunSpec("own", "rl", "own", 0)
+    assert spec.dvc_stage == "own@rl-0" and spec.key == "rl-own-s0"
+    data = build_training_set(spec, real_split(), make_params(own=["rl"]))
+    chosen = pd.read_parquet(spec.selection_path)["id"].to_numpy()
+    np.testing.assert_array_equal(chosen, np.flatnonzero(keep > 0.5))  # its size is its own: no quota
+    assert len(data.split) == 200 + len(chosen) and data.n_real == 200
+    with pytest.raises(GanaugError, match="mode own takes 'own'"):
+        RunSpec("own", "rl", "1", 0)
+    assert [s.dvc_stage for s in planned_runs(make_params(own=["rl"], seeds=[0, 1])) if s.mode == "own"] == ["own@rl-0", "own@rl-1"]

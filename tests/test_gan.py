@@ -192,3 +192,40 @@ def test_projection_recovers_an_image_the_generator_can_make():
     assert np.allclose(moved[0] - z[0], -dirs[0].numpy(), atol=1e-6) and np.allclose(moved[3] - z[0], dirs[1].numpy(), atol=1e-6)
     noisy, _ = perturb(z, 2, "random", 0.5, None, [], seed=0)
     assert 0.2 < np.std(noisy - np.repeat(z, 2, axis=0)) < 0.8
+
+
+def test_perturb_uses_every_configured_direction_and_coefficient():
+    from ganaug.gan.projection import perturb
+
+    # the defaults' shape: 5 directions, 4 coefficients, 4 variants per image. It used to cycle the pairs
+    # direction-first within an image, so every variant moved along direction 0 only.
+    dirs = torch.eye(8)[:5]
+    z = np.zeros((10, 8), np.float32)
+    moved, source = perturb(z, 4, "directions", 0.5, dirs, [-3.0, -1.5, 1.5, 3.0], seed=0)
+    steps = moved - z[source]
+    used = {(int(np.abs(s).argmax()), float(s[np.abs(s).argmax()])) for s in steps}
+    assert {d for d, _ in used} == {0, 1, 2, 3, 4} and {c for _, c in used} == {-3.0, -1.5, 1.5, 3.0}
+    assert len(used) == 20  # 40 rows cover all 20 (direction, coefficient) pairs, each twice
+    assert all((np.count_nonzero(s) == 1) for s in steps)
+    # per-class directions (the linear predictor's): a latent of label y moves along directions[y]
+    per_class = torch.stack([torch.eye(8)[[c]] for c in range(3)])  # 3 classes x 1 direction
+    moved, source = perturb(np.zeros((3, 8), np.float32), 2, "predictor", 0.5, per_class, [1.0, 2.0], seed=0,
+                            labels=np.array([2, 0, 1]))
+    assert [int(np.abs(m).argmax()) for m in moved] == [2, 2, 0, 0, 1, 1] and moved[1, 2] == 2.0
+
+
+def test_predictor_direction_raises_the_score_it_was_fitted_on():
+    from ganaug.gan.projection import predictor_directions
+
+    torch.manual_seed(0)
+    G = Generator(3, 1, 16, z_dim=8, width=8).eval()
+    brightness = lambda x, y: x.mean((1, 2, 3))  # a score of the image: its mean intensity
+    dirs, r2 = predictor_directions(G, brightness, 3, samples_per_class=300, seed=0)
+    assert dirs.shape == (3, 1, 8) and torch.allclose(dirs.norm(dim=-1), torch.ones(3, 1))
+    assert (r2 > 0.3).all()  # the score is largely linear in z for a small generator
+    z = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+    for c in range(3):
+        y = torch.full((200,), c)
+        with torch.no_grad():
+            up, down = brightness(G(z + 2 * dirs[c, 0], y), y), brightness(G(z - 2 * dirs[c, 0], y), y)
+        assert (up > down).float().mean() > 0.9

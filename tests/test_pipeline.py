@@ -78,14 +78,15 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(project):
     runs = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
     seeds = TINY["experiments"]["seeds"]
     assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted([
-        "train_scorer", "train_gan", "rl_policy", *(f"baseline@real-0-{k}" for k in seeds),
+        "train_scorer", "train_gan", "rl_policy", *(f"baseline@{b}-0-{k}" for b in TINY["experiments"]["baselines"] for k in seeds),
         *(f"train@{s}-1-{k}" for s in TINY["experiments"]["samplers"] for k in seeds),
-        *(f"replace@1.0-{k}" for k in seeds), *(f"count@30-{k}" for k in seeds)])  # = the dvc.yaml stage names
+        *(f"replace@1.0-{k}" for k in seeds), *(f"count@30-{k}" for k in seeds),
+        *(f"own@rl-{k}" for k in seeds)])  # = the dvc.yaml stage names
     # the runs the report reads are exactly the experiment stages dvc.yaml defines
     from ganaug.experiment import planned_runs
 
     listed = dvc(project, "stage", "list", "--name-only").split()
-    experiment_stages = [s for s in listed if s.split("@")[0] in ("baseline", "train", "replace", "count")]
+    experiment_stages = [s for s in listed if s.split("@")[0] in ("baseline", "train", "replace", "count", "own")]
     assert sorted(spec.dvc_stage for spec in planned_runs(parse_params(TINY))) == sorted(experiment_stages)
     [run] = [r for r in runs if r.data.tags["dvc.stage"] == "train_scorer"]
     assert run.data.tags["dvc.stage"] == "train_scorer" and run.data.tags["git.commit"] == commit
@@ -144,16 +145,20 @@ def test_scores_selections_runs_and_report(project):
     assert json.loads((project / "reports/metrics/real-only.json").read_text())["train_ids_md5"] == train_ids
     assert json.loads((project / "reports/metrics/gan.json").read_text())["train_ids_md5"] == train_ids
     rl = json.loads((project / "reports/metrics/rl.json").read_text())
-    assert rl["episodes"] == 3 and 0 <= rl["kept"] <= 600
-    replaced = json.loads((project / "reports/runs/replace/cl-sam-1.0-s0/metrics.json").read_text())
+    assert rl["episodes"] == 3 and 0 <= rl["kept"] <= 600 and set(rl["confidence"]) == {"kept", "dropped", "spearman_with_keep"}
+    keep = pd.read_parquet(project / "data/rl/keep.parquet")
+    own = json.loads((project / "reports/runs/own/rl-own-s0/metrics.json").read_text())
+    assert own["n_synthetic"] == rl["kept"] == int((keep["keep_prob"] > 0.5).sum())  # real + all the agent keeps
+    replaced = json.loads((project / "reports/runs/replace/random-1.0-s0/metrics.json").read_text())
     assert replaced["n_real"] == 0 and replaced["n_synthetic"] == 300  # replace 100 %: synthetic only (CAS)
     table = pd.read_csv(project / "reports/summary.csv")
-    assert set(table["row"]) == {"0x real", "random 1x", "cl-sam 1x", "rl 1x", "diverse 1x", "cl-sam replace 100%", "dapper +30"}
+    assert set(table["row"]) == {"0x real", "0x real + rotated copies, no augmentation", "random 1x", "cl-sam 1x", "rl 1x",
+                                 "diverse 1x", "rl own choice", "random replace 100%", "dapper +30"}
     assert (table["n"] == 2).all() and table["ci_low"].notna().all() and (table["ci_low"] <= table["mean"]).all()
     md = (project / "reports/summary.md").read_text()
     assert "| 0x real |" in md and "### Comparisons (paired over seeds, same optimiser steps)" in md
     comp = pd.read_csv(project / "reports/comparisons.csv")
-    assert len(comp) == 6 + 3 and (comp["n"] == 2).all()  # 6 rows vs real-only, 3 samplers vs random
+    assert len(comp) == 8 + 3 and (comp["n"] == 2).all()  # 8 rows vs real-only, 3 samplers vs random
     assert set(comp["verdict"]) <= {"better", "worse", "no clear difference"} and (comp["p_holm"] >= comp["p"]).all()
     head = json.loads((project / "reports/metrics/summary.json").read_text())
     assert head["real_only"] == table.set_index("row").loc["0x real", "mean"].round(5)

@@ -1,4 +1,5 @@
-"""The RL sampler: the reward rule, and a few real episodes on digits."""
+"""The RL sampler: its reward and per-image credit rules, and that it learns to keep good images
+over bad ones on digits."""
 
 from __future__ import annotations
 
@@ -7,26 +8,39 @@ import pytest
 import torch
 
 from ganaug.params import parse_params
-from ganaug.sampling.rl import SmallCNN, keep_probabilities, reward, train_policy
+from ganaug.sampling.rl import Actor, SmallCNN, image_advantages, keep_probabilities, policy_metrics, rollout_rewards, train_policy
 
 
-@pytest.mark.parametrize("score, history, expected", [
-    (0.5, [], 0.0),  # nothing to compare with yet
-    (0.6, [0.5] * 5, 1.0),
-    (0.5, [0.5] * 5, -1.0),  # equal is not better
-    (0.4, [0.5] * 5, -1.0),
-    (0.2, [0.9, 0.1, 0.1, 0.1, 0.1, 0.1], 1.0),  # only the last 5 count: mean 0.1
-    (0.2, [0.1, 0.1, 0.1, 0.1, 0.9], -1.0),  # mean of the last 5 = 0.26
+@pytest.mark.parametrize("scores, expected", [
+    ([0.6, 0.5, 0.5, 0.5], [1, -1, -1, -1]),  # the threshold is the mean of the *other* rollouts
+    ([0.5, 0.5, 0.7, 0.3], [-1, -1, 1, -1]),  # 0.5 vs mean(0.5, 0.7, 0.3) = 0.5: equal is not better
+    ([0.4, 0.4, 0.4, 0.4], [0, 0, 0, 0]),  # nothing to learn from identical children
 ])
-def test_reward_against_the_mean_of_the_last_five(score, history, expected):
-    assert reward(score, history, window=5) == expected
+def test_sign_reward_against_the_other_rollouts(scores, expected):
+    assert rollout_rewards(np.array(scores)).tolist() == expected
 
 
-def test_policy_and_child_are_3_conv_2_fc():
+def test_difference_reward_is_the_gap_to_the_others_mean():
+    assert np.allclose(rollout_rewards(np.array([0.6, 0.5, 0.4]), "difference"), [0.15, 0.0, -0.15])
+
+
+def test_image_advantage_is_kept_minus_dropped_mean_reward():
+    actions = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0]])  # 3 rollouts x 3 candidates
+    rewards = np.array([1.0, 1.0, -1.0])
+    # image 0: kept in rollouts 0,1 (mean 1), dropped in 2 (-1) -> 2; image 1: kept 0,2 (0), dropped 1 (1) -> -1;
+    # image 2: never kept -> no contrast, 0
+    assert image_advantages(actions, rewards).tolist() == [2.0, -1.0, 0.0]
+
+
+def test_policy_and_child_are_3_conv_2_fc_and_an_untrained_policy_is_indifferent():
     net = SmallCNN(1, 10)
     assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 3
     assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == 2
     assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+    actor = Actor(1, 10)
+    keep = keep_probabilities(actor, np.random.default_rng(0).integers(0, 256, (20, 16, 16, 1), dtype=np.uint8),
+                              np.arange(20) % 10, torch.device("cpu"), batch_size=7)
+    assert keep.shape == (20,) and keep.dtype == np.float32 and np.allclose(keep, 0.5)  # scale 0: no preference yet
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +54,38 @@ def digits():
     return images, d.target.astype(np.int64)
 
 
-def test_a_few_real_episodes_on_digits(digits):
+def label_swapped_pool(images, labels, seed):
+    """400 real digits with their labels (good) + the same 400 with another class's label (bad: the
+    cGAN failure where an image does not look like its label)."""
+    rng = np.random.default_rng(seed)
+    bad_labels = (labels[:400] + rng.integers(1, 10, 400)) % 10
+    return np.concatenate([images[:400], images[:400]]), np.concatenate([labels[:400], bad_labels])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, seed):
     images, labels = digits
-    # "pool": half real digits, half noise with the same labels -- the kind a policy should learn to drop
-    rng = np.random.default_rng(0)
-    pool_images = np.concatenate([images[:400], rng.integers(0, 256, (400, 16, 16, 1), dtype=np.uint8)])
-    pool_labels = np.concatenate([labels[:400], labels[:400]])
-    cfg = parse_params({"rl": {"episodes": 4, "candidates_per_class": 6, "real_per_class": 5, "child_epochs": 15}}).rl
+    pool_images, pool_labels = label_swapped_pool(images, labels, seed)
+    cfg = parse_params({"rl": {"seed": seed, "episodes": 40}}).rl
+    actor, history = train_policy(pool_images, pool_labels, images[400:700], labels[400:700], images[700:900],
+                                  labels[700:900], 10, cfg, torch.device("cpu"))
+    keep = keep_probabilities(actor, pool_images, pool_labels, torch.device("cpu"))
+    good, bad = keep[:400].mean(), keep[400:].mean()
+    assert good - bad > 0.35, (good, bad)  # measured 0.57 and 0.66 after these 40 episodes; untrained: exactly 0
+    assert history[-1]["scale"] > 0  # it learnt that class evidence matters, with the right sign
+    m = policy_metrics(history, keep, 100)
+    assert m["episodes"] == 40 and m["kept"] == int((keep > 0.5).sum()) and m["chosen_ratio"] == round(m["kept"] / 100, 4)
+    assert m["keep_prob"]["std"] > 0.1  # content-dependent, not one probability for everything
+
+
+def test_training_is_seeded_and_reports_each_episode(digits):
+    images, labels = digits
+    pool_images, pool_labels = label_swapped_pool(images, labels, 0)
+    cfg = parse_params({"rl": {"episodes": 3, "child_steps": 10}}).rl
     args = (pool_images, pool_labels, images[400:700], labels[400:700], images[700:900], labels[700:900], 10, cfg, torch.device("cpu"))
-    policy, history = train_policy(*args)
-    assert [r["episode"] for r in history] == [1, 2, 3, 4]
-    assert history[0]["reward"] == 0.0 and all(r["reward"] in (-1.0, 1.0) for r in history[1:])
-    assert all(0.0 <= r["kept_fraction"] <= 1.0 and 0.0 <= r["child_score"] <= 1.0 for r in history)
-    # a child trained on 50 real digits (+ kept images) beats chance (10 %) on 200 validation digits
-    assert np.mean([r["child_score"] for r in history]) > 0.2
-    # the reward follows the rule from the child scores
-    scores = [r["child_score"] for r in history]
-    assert [r["reward"] for r in history] == [reward(s, scores[:i]) for i, s in enumerate(scores)]
-    keep = keep_probabilities(policy, pool_images, torch.device("cpu"), batch_size=64)
-    assert keep.shape == (800,) and keep.dtype == np.float32 and ((keep >= 0) & (keep <= 1)).all()
-    _, again = train_policy(*args)  # seeded: the same episodes again
+    rows = []
+    _, history = train_policy(*args, on_episode=rows.append)
+    assert [r["episode"] for r in history] == [1, 2, 3] and rows == history
+    assert all(0 <= r["kept_fraction"] <= 1 and 0 <= r["child_score"] <= 1 for r in history)
+    _, again = train_policy(*args)
     assert again == history

@@ -161,3 +161,46 @@ def test_read_rows_from_a_memory_map_equals_slicing(tmp_path):
         np.testing.assert_array_equal(rows, a[start:stop])
         assert rows.flags.writeable and not isinstance(rows, np.memmap)
     np.testing.assert_array_equal(read_rows(a, 3, 9), a[3:9])  # an in-memory array too
+
+
+def test_diverse_never_picks_an_image_twice_when_features_coincide():
+    # all-equal features: every distance is 0 after the first pick; k-center greedy used to return [0, 0, 0]
+    assert k_center_greedy(np.zeros((5, 3)), 3).tolist() == [0, 1, 2]
+    same = Scores(SIX.table, features=np.zeros((8, 4), np.float16))
+    ids = select("diverse", same, np.array([3, 2]), 0)
+    assert len(set(ids.tolist())) == 5 and np.bincount(same.table.set_index("id").loc[ids, "label"]).tolist() == [3, 2]
+
+
+def test_select_refuses_a_sampler_that_repeats_or_misses_its_quota(monkeypatch):
+    monkeypatch.setitem(SAMPLERS, "cl-sam", lambda scores, quota, rng, **_: np.array([100, 100, 104]))
+    with pytest.raises(GanaugError, match="pool id 100 more than once"):
+        select("cl-sam", SIX, np.array([2, 1]), 0)
+    monkeypatch.setitem(SAMPLERS, "cl-sam", lambda scores, quota, rng, **_: np.array([100, 104, 105]))
+    with pytest.raises(GanaugError, match="chose 1 images of class 0, its quota is 2"):
+        select("cl-sam", SIX, np.array([2, 1]), 0)
+
+
+@pytest.mark.parametrize("name", sorted(set(SAMPLERS) - {"rl"}))
+def test_every_sampler_returns_unique_ids_on_a_table_of_ties(name):
+    n = 40
+    ties = Scores(pd.DataFrame({"id": np.arange(n), "label": np.arange(n) % 2, "confidence": np.full(n, 0.5),
+                                "predicted": np.zeros(n, int), "entropy": np.zeros(n), "realism": np.zeros(n)}),
+                  features=np.zeros((n, 4), np.float16))
+    ids = select(name, ties, np.array([20, 20]), 0)
+    assert len(np.unique(ids)) == 40
+
+
+def test_the_rl_agent_own_choice_is_every_image_it_would_keep():
+    from ganaug.sampling.samplers import own_choice
+
+    s = Scores(SIX.table.assign(rl_keep=[0.1, 0.6, 0.5, 0.9, 0.51, 0.4, 0.3, 0.2]))
+    assert own_choice("rl", s).tolist() == [101, 103, 104]  # above 1/2; exactly 1/2 is undecided, not kept
+    with pytest.raises(GanaugError, match="does not choose its own subset size"):
+        own_choice("cl-sam", s)
+    with pytest.raises(GanaugError, match="rl_keep"):
+        own_choice("rl", SIX)
+
+
+def test_dapper_quota_error_names_the_projection_params():
+    with pytest.raises(GanaugError, match="projection pool has 4; lower the ratio or raise projection.variants"):
+        select("dapper", SIX, np.array([5, 1]), 0)

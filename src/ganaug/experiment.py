@@ -2,11 +2,14 @@
 the classifier on it, test it on the real test set.
 
 Modes (``RunSpec.mode``):
-  baseline  real images only; variant ``real`` or ``rotate`` (+ rotation augmentation, paper 004);
+  baseline  real images only, a variant of BASELINES (real; rotate: + online rotation; plain: no
+            augmentation; rotated-copies: plain + a rotated copy of each image, paper 004);
             ``amount`` is the ratio whose optimiser steps it matches (0: the real set's own epochs)
   augment   real + ``amount`` x the real set, chosen by ``sampler`` (paper 000)
   replace   ``amount`` (a fraction) of each class's real images swapped for synthetic; same set size (paper 001)
   count     real + ``amount`` synthetic images (a fixed number, paper 004)
+  own       real + the subset a sampler chooses on its own, whatever its size (``amount`` is "own";
+            paper 000's RL agent, which kept 2.6x the real set there)
 
 Every run selects its own synthetic images, seeded by its seed, so a stochastic sampler (random)
 draws anew per seed. The low-data sweep is not a mode: it reruns the whole pipeline (GAN, pool,
@@ -15,6 +18,7 @@ scorer) per real-set size as DVC experiments (ganaug.sweep), so nothing it uses 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +30,12 @@ from ganaug.data.splits import stratified_take
 from ganaug.data.store import Split
 from ganaug.errors import GanaugError
 from ganaug.gan.pool import open_pool
-from ganaug.sampling.samplers import class_quotas, sampler_options, select
+from ganaug.sampling.samplers import class_quotas, own_choice, sampler_options, select
 from ganaug.sampling.scores import Scores
 from ganaug.sampling.selection import load_source_scores, save_selection, source_of
 
-MODES = ("baseline", "augment", "replace", "count")
+MODES = ("baseline", "augment", "replace", "count", "own")
+OWN = "own"  # the amount of an own-mode run: the sampler decides it
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class RunSpec:
     def __post_init__(self):
         if self.mode not in MODES:
             raise GanaugError(f"unknown experiment mode '{self.mode}' (expected one of {', '.join(MODES)})")
+        if self.mode == "own":
+            if self.amount != OWN:
+                raise GanaugError(f"experiment amount '{self.amount}': mode own takes '{OWN}' (the sampler chooses the size)")
+            return
         try:
             float(self.amount)
         except ValueError:
@@ -58,6 +67,8 @@ class RunSpec:
         """The dvc.yaml stage name of this run (matrix values joined by '-', as DVC names them)."""
         if self.mode in ("augment", "baseline"):  # train@<sampler>-<ratio>-<seed>, baseline@<variant>-<budget>-<seed>
             return f"{'train' if self.mode == 'augment' else 'baseline'}@{self.sampler}-{self.amount}-{self.seed}"
+        if self.mode == "own":  # own@<sampler>-<seed>
+            return f"own@{self.sampler}-{self.seed}"
         return f"{self.mode}@{self.amount}-{self.seed}"  # replace@<fraction>-<seed>, count@<n>-<seed>
 
     @property
@@ -86,6 +97,7 @@ def planned_runs(params) -> list[RunSpec]:
     runs += [RunSpec("augment", m, str(r), s) for m in exp.samplers for r in exp.ratios for s in exp.seeds]
     runs += [RunSpec("replace", exp.replace_sampler, str(f), s) for f in exp.replace for s in exp.seeds]
     runs += [RunSpec("count", exp.count_sampler, str(n), s) for n in exp.counts for s in exp.seeds]
+    runs += [RunSpec("own", m, OWN, s) for m in exp.own for s in exp.seeds]
     return runs
 
 
@@ -121,14 +133,31 @@ def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance
     return save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, ids), scores
 
 
+def rotated_copies(real: Split, max_degrees: float, seed: int) -> Split:
+    """Paper 004's rotation baseline: one copy of each real image rotated by an angle drawn
+    uniformly from [0, max_degrees] (corners filled with black), seeded by the run's seed."""
+    import albumentations as A
+    import cv2
+
+    from ganaug.classify.augment import augment_batch
+
+    rotate = A.Compose([A.Rotate(limit=(0, max_degrees), border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0)], seed=seed)
+    return Split(augment_batch(rotate, real.images), real.labels.copy(), np.array([f"rotated-{i}" for i in real.ids]))
+
+
 def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     """The run's training images, with per-image weights / soft targets for the synthetic part."""
     num_classes = int(real.labels.max()) + 1
     reference_size = len(real)
     if not spec.synthetic:
+        if spec.sampler == "rotated-copies":
+            copies = rotated_copies(real, params.experiments.rotate_copies_degrees, spec.seed)
+            both = Split(np.concatenate([real.images, copies.images]), np.concatenate([real.labels, copies.labels]),
+                         np.concatenate([real.ids, copies.ids]))
+            return TrainingSet(both, len(real), reference_size, None, None, None)
         return TrainingSet(real, len(real), reference_size, None, None, None)
 
-    amount = float(spec.amount)
+    amount = float(spec.amount) if spec.mode != "own" else math.nan
     counts = np.bincount(real.labels, minlength=num_classes)
     if spec.mode == "augment":
         selection, scores = choose(spec, counts, amount, params)
@@ -138,6 +167,9 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
         keep = stratified_take(real.labels, np.arange(len(real)), list(counts - drop), rng)
         real = Split(real.images[keep], real.labels[keep], real.ids[keep])
         selection, scores = choose(spec, drop, 1.0, params, balance=False)
+    elif spec.mode == "own":
+        scores = load_source_scores(spec.sampler)
+        selection = save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, own_choice(spec.sampler, scores))
     else:  # count
         selection, scores = choose(spec, counts, amount / counts.sum(), params)
 
@@ -166,6 +198,20 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
         targets = np.concatenate([np.eye(num_classes, dtype=np.float32)[real.labels],
                                   np.asarray(scores.probs[row_of.loc[ids].to_numpy()], np.float32)])
     return TrainingSet(train, len(real), reference_size, weights, targets, selection)
+
+
+BASELINES = ("real", "rotate", "plain", "rotated-copies")
+
+
+def baseline_augment(variant: str, augment, exp):
+    """The online augmentation of a real-only variant: ``real`` as train.augment says, ``rotate``
+    adds rotation up to experiments.rotate_degrees, ``plain`` and ``rotated-copies`` train without
+    any (paper 004 compares rotated copies with an un-augmented baseline)."""
+    if variant == "rotate":
+        return augment.model_copy(update={"rotate_degrees": exp.rotate_degrees})
+    if variant in ("plain", "rotated-copies"):
+        return augment.model_copy(update={"hflip": False, "crop_padding": 0, "rotate_degrees": 0})
+    return augment
 
 
 def steps_per_epoch(spec: RunSpec, data: TrainingSet, params) -> int | None:
@@ -197,8 +243,8 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     real, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
     data = build_training_set(spec, real, params)
     cfg = params.train.model_copy(update={"seed": spec.seed, "epochs": exp.epochs or params.train.epochs})
-    if spec.mode == "baseline" and spec.sampler == "rotate":
-        cfg = cfg.model_copy(update={"augment": cfg.augment.model_copy(update={"rotate_degrees": exp.rotate_degrees})})
+    if spec.mode == "baseline":
+        cfg = cfg.model_copy(update={"augment": baseline_augment(spec.sampler, cfg.augment, exp)})
     fit_options = {"steps_per_epoch": steps_per_epoch(spec, data, params), "weights": data.weights, "targets": data.targets}
     real_part = Split(data.split.images[: data.n_real], data.split.labels[: data.n_real], data.split.ids[: data.n_real])
     # the fine-tune phase takes the real set's steps per epoch whatever is left of it, so a replace row

@@ -113,14 +113,18 @@ class GenerateParams(_Strict):
 
 
 class ProjectionParams(_Strict):
-    per_class: Union[int, Literal["all"]] = 10  # real training images per class to project
+    per_class: Union[int, Literal["all"]] = 20  # real training images per class to project
     steps: int = Field(100, ge=1)  # optimisation steps per image
     lr: float = Field(0.05, gt=0)
     feature_weight: float = Field(0.1, ge=0)  # feature loss (classifier space) next to the pixel loss
-    variants: int = Field(4, ge=1)  # perturbed images per projected image
-    method: Literal["random", "directions"] = "directions"
+    variants: int = Field(9, ge=1)  # perturbed images per projected image
+    # random: the paper's reported gains; directions: SeFa, unsupervised; predictor: a linear predictor's
+    # weights on latents against predictor_target (the paper's supervised directions)
+    method: Literal["random", "directions", "predictor"] = "random"
     sigma: float = Field(0.5, gt=0)  # for method: random
     directions: int = Field(5, ge=1)  # top SeFa directions, for method: directions
+    predictor_target: Literal["confidence", "realism"] = "confidence"  # the scorer's logit for the class, or D's realism
+    predictor_samples: int = Field(500, ge=10)  # fresh latents per class the predictor is fitted on
     coefficients: list[float] = [-3.0, -1.5, 1.5, 3.0]
     include_reconstruction: bool = True  # the reconstruction itself is a pool row too
     seed: int = Field(0, ge=0)
@@ -140,14 +144,16 @@ class SelectParams(_Strict):
 
 
 class RlParams(_Strict):
-    episodes: int = Field(30, ge=1)
-    candidates_per_class: int = Field(40, ge=1)  # pool images the policy judges per episode, per class
+    episodes: int = Field(60, ge=1)
+    candidates_per_class: int = Field(2, ge=1)  # pool images judged per episode, per class: few, so each one sways the reward
+    rollouts: int = Field(4, ge=2)  # keep/drop draws per episode, one child each: each other's threshold
     real_per_class: int = Field(10, ge=1)  # the child's small real subset (the paper's ~1% of the real data)
-    child_epochs: int = Field(8, ge=1)
+    child_steps: int = Field(60, ge=1)  # every child's optimiser steps, whatever it kept (size cannot buy reward)
     child_lr: float = Field(3e-3, gt=0)
-    policy_lr: float = Field(1e-3, gt=0)
-    window: int = Field(5, ge=1)  # reward +1 when the child's validation score beats the mean of the last `window`
-    entropy_weight: float = Field(0.01, ge=0)
+    reward: Literal["sign", "difference"] = "sign"  # vs the other rollouts: the paper's +1/-1, or the score difference
+    policy_lr: float = Field(1e-3, gt=0)  # the actor network's weights
+    keep_lr: float = Field(0.05, gt=0)  # the actor's keep scale and bias
+    entropy_weight: float = Field(0.0, ge=0)
     seed: int = Field(0, ge=0)
 
 
@@ -156,15 +162,19 @@ class ExperimentParams(_Strict):
     # Union[int, float]: 1 stays 1 (not 1.0), so names built here match the stage names DVC builds from the YAML
     ratios: list[Union[int, float]] = [1, 2]  # synthetic images added, x the real training set
     seeds: list[int] = Field([0, 1, 2], min_length=1)
-    baselines: list[Literal["real", "rotate"]] = ["real"]  # real-only rows: plain, and + rotation augmentation
+    # real-only rows: real (train.augment), rotate (+ online rotation), plain (no augmentation),
+    # rotated-copies (plain + one copy of each image rotated by U(0, rotate_copies_degrees), paper 004)
+    baselines: list[Literal["real", "rotate", "plain", "rotated-copies"]] = ["real"]
     # real-only rows trained for the optimiser steps of these ratios (0: the real set's own); under
     # match: real_epochs a ratio-r row is compared only with the real-only row at r
     baseline_at: list[Union[int, float]] = Field([0], min_length=1)
     rotate_degrees: float = Field(15.0, gt=0, le=180)  # for the rotate baseline
+    rotate_copies_degrees: float = Field(45.0, gt=0, le=180)  # for the rotated-copies baseline (paper 004: 0..45)
     replace: list[Union[int, float]] = []  # replace these fractions of the real set by synthetic, set size constant
-    replace_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
+    replace_sampler: Literal[SAMPLER_NAMES] = "random"  # paper 001 replaces with unfiltered GAN samples
     counts: list[int] = []  # fixed numbers of synthetic images added (paper 004)
-    count_sampler: Literal[SAMPLER_NAMES] = "cl-sam"
+    count_sampler: Literal[SAMPLER_NAMES] = "random"  # paper 004 adds unfiltered GAN samples
+    own: list[Literal["rl"]] = []  # samplers that also choose how many: real + the subset they keep (paper 000's RL)
     epochs: Union[int, None] = Field(None, ge=1)  # training epochs for every experiment run; null = train.epochs
     match: Literal["steps", "real_epochs"] = "steps"  # same optimiser steps as real-only, or same epochs over the real set
     synthetic_weight: float = Field(1.0, ge=0)  # loss weight of a synthetic image (real images weigh 1)

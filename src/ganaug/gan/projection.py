@@ -3,10 +3,12 @@
 Projection: with the generator frozen and the label fixed, optimise a latent so that G(z, y)
 reconstructs the image -- pixel loss plus a feature loss in the real-only classifier's space, and a
 small pull towards the prior so z stays where the generator was trained. Perturbation: randomly
-(z + sigma * noise), or along directions found without labels: the top right-singular vectors of
-the generator's first layer (closed-form factorisation, "SeFa", Shen & Zhou 2021 -- the principal
-directions of that layer's activations), stepped by the given coefficients (the paper's -30..30
-sweep, on the scale of a N(0, I) latent)."""
+(z + sigma * noise; the paper's reported gains use this), or along directions stepped by the given
+coefficients (the paper's -30..30 sweep, on the scale of a N(0, I) latent): unsupervised ones, the
+top right-singular vectors of the generator's first layer (closed-form factorisation, "SeFa", Shen
+& Zhou 2021 -- the principal directions of that layer's activations), or supervised ones as the
+paper learns them, the weights of a linear predictor fitted on latents against an attribute -- here
+a score we have: the scorer's logit for the class, or the discriminator's realism."""
 
 from __future__ import annotations
 
@@ -62,17 +64,46 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return (x + 1) / 2
 
 
+@torch.no_grad()
+def predictor_directions(G: Generator, score_fn, num_classes: int, samples_per_class: int = 500, ridge: float = 1.0,
+                         seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """One unit direction per class (num_classes x 1 x z_dim): the weights of a ridge regression from
+    the latent to ``score_fn(images in [-1, 1], labels)`` over ``samples_per_class`` fresh latents of
+    that class -- the direction along which the score rises fastest, to first order. Also returns
+    each class's R^2, how much of the score the linear predictor explains."""
+    gen = torch.Generator().manual_seed(seed)
+    device = next(G.parameters()).device
+    dirs, r2 = [], []
+    for c in range(num_classes):
+        z = torch.randn(samples_per_class, G.z_dim, generator=gen)
+        y = torch.full((samples_per_class,), c, dtype=torch.long)
+        t = torch.cat([score_fn(G(z[s : s + 250].to(device), y[s : s + 250].to(device)), y[s : s + 250].to(device)).float().cpu()
+                       for s in range(0, samples_per_class, 250)]).double()
+        zc, tc = (z - z.mean(0)).double(), t - t.mean()
+        w = torch.linalg.solve(zc.T @ zc + ridge * torch.eye(G.z_dim, dtype=torch.float64), zc.T @ tc)
+        r2.append(float(1 - ((tc - zc @ w) ** 2).sum() / (tc ** 2).sum().clamp_min(1e-12)))
+        dirs.append((w / w.norm().clamp_min(1e-12)).float()[None])
+    return torch.stack(dirs), np.asarray(r2)
+
+
 def perturb(latents: np.ndarray, variants: int, method: str, sigma: float, directions: torch.Tensor | None,
-            coefficients: list[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+            coefficients: list[float], seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``variants`` perturbed copies of each latent: (N * variants) x z_dim, and for each row the
-    index of its source latent. 'random': z + sigma * noise; 'directions': z + c * d, cycling
-    through (direction, coefficient) pairs."""
+    index of its source latent. 'random': z + sigma * noise. Otherwise z + c * d over (direction,
+    coefficient) pairs taken in turn across all rows, directions changing fastest, so every
+    direction and every coefficient is used (evenly) whatever ``variants`` is. ``directions``: K x
+    z_dim shared by all latents, or C x K x z_dim per class (a latent of label y uses directions[y])."""
     n = len(latents)
     source = np.repeat(np.arange(n), variants)
     z = torch.from_numpy(latents).repeat_interleave(variants, dim=0)
     if method == "random":
         noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed))
         return (z + sigma * noise).numpy(), source
-    pairs = [(d, c) for d in range(len(directions)) for c in coefficients]
-    steps = torch.stack([coefficients_dir * directions[d] for d, coefficients_dir in (pairs[j % len(pairs)] for j in range(variants))])
-    return (z + steps.repeat(n, 1)).numpy(), source
+    per_class = directions.ndim == 3
+    if per_class and labels is None:
+        raise ValueError("per-class directions need the latents' labels")
+    k = directions.shape[-2]
+    pair = np.arange(n * variants) % (k * len(coefficients))
+    which, coef = pair % k, torch.tensor(coefficients, dtype=z.dtype)[pair // k]
+    d = directions[torch.from_numpy(np.asarray(labels)[source]), torch.from_numpy(which)] if per_class else directions[torch.from_numpy(which)]
+    return (z + coef[:, None] * d).numpy(), source

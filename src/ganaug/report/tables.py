@@ -18,7 +18,9 @@ import pandas as pd
 from ganaug.errors import GanaugError
 from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
-MODE_ORDER = {"baseline": 0, "augment": 1, "replace": 2, "count": 3}
+MODE_ORDER = {"baseline": 0, "augment": 1, "own": 2, "replace": 3, "count": 4}
+BASELINE_NAMES = {"real": "0x real", "rotate": "0x real + rotation", "plain": "0x real, no augmentation",
+                  "rotated-copies": "0x real + rotated copies, no augmentation"}
 DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
 
 
@@ -63,10 +65,12 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFr
 
 def row_name(mode: str, sampler: str, amount: str) -> str:
     if mode == "baseline":
-        name = "0x real" if sampler == "real" else "0x real + rotation"
+        name = BASELINE_NAMES[sampler]
         return name if float(amount) == 0 else f"{name} (steps of {float(amount):g}x)"
     if mode == "augment":
         return f"{sampler} {float(amount):g}x"
+    if mode == "own":
+        return f"{sampler} own choice"
     if mode == "replace":
         return f"{sampler} replace {float(amount):.0%}"
     return f"{sampler} +{int(float(amount))}"
@@ -84,7 +88,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
                      "n_real": int(g["n_real"].iloc[0]), "n_synthetic": int(g["n_synthetic"].iloc[0]),
                      **g[class_cols].mean().to_dict()})
     table = pd.DataFrame(rows)
-    order = np.lexsort((table["amount"].astype(float), table["sampler"], table["mode"].map(MODE_ORDER)))
+    order = np.lexsort((pd.to_numeric(table["amount"], errors="coerce").fillna(0), table["sampler"], table["mode"].map(MODE_ORDER)))
     return table.iloc[order].reset_index(drop=True)
 
 
@@ -142,7 +146,7 @@ def ci_cell(low: float, high: float) -> str:
 def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accuracy on the real test set") -> str:
     """The accuracy table (per-class means, best marked in bold) and the comparisons with verdicts."""
     class_cols = [c for c in table.columns if c.startswith("acc.")]
-    compared = table["mode"].isin(["baseline", "augment", "count"])
+    compared = table["mode"].isin(["baseline", "augment", "own", "count"])
     # per-class bests only: the overall winner is what the comparisons' verdicts say, not the largest mean
     best = {col: table.loc[compared, col].max() if compared.any() else np.nan for col in class_cols}
 

@@ -1,20 +1,45 @@
-"""The actor-critic sampler of paper 000: a policy network looks at a synthetic image and decides
-keep or drop; its reward comes from a child network trained on a small real subset plus the kept
-images: +1 when the child's validation accuracy beats the mean of the last ``window`` episodes,
-else -1. A critic (a value head on the episode's mean policy features) is the baseline that turns
-the reward into an advantage. Applied to the whole pool, the policy's keep probability is a score
-(``rl_keep``) and ``keep_prob > 0.5`` is the subset size it chooses on its own.
+"""The actor-critic sampler of paper 000, built so that it learns *which* images to keep.
+
+The paper: a policy network (3 conv + 2 FC) looks at a synthetic image and decides keep or drop; a
+child network of the same shape, trained on a small real subset plus the kept images, is scored on
+validation; the reward is +1 when that score beats a threshold (the mean of the last 5 episodes),
+else -1; a critic's value is the baseline. Applied to the whole pool, the agent keeps what it keeps
+(2.6x the real set in the paper), and that subset is trained on.
+
+Built literally, it learnt "keep more", not "keep good" (keep probabilities 0.50-0.51 over the pool,
+reward correlated with the kept fraction): the child trained one epoch per pass over real + kept,
+so a bigger subset meant more training, and one +-1 per episode (whose threshold came from other
+candidate sets) was spread over hundreds of keep/drop actions. What changed, and why:
+
+- **Size-normalised child budget.** Every child trains ``child_steps`` optimiser steps on batches
+  drawn from real + kept, whatever the subset's size: keeping more is no longer training more, and
+  keeping an image only pays if the child is better for having seen it instead of the others.
+- **The threshold is the same candidates' other draws.** Each episode draws ``rollouts`` keep/drop
+  vectors for one candidate set and trains one child per draw, all from the same initialisation and
+  batch seed (common random numbers), so scores differ only by what was kept. A rollout's reward is
+  the paper's +1/-1: its score against the mean score of the episode's other rollouts. This
+  leave-one-out mean is the critic's quantity -- the expected score of this state -- measured
+  rather than regressed; the learnt value head it replaces did not track the reward.
+- **Credit per image.** For each candidate, its advantage is the mean reward of the rollouts that
+  kept it minus that of the rollouts that dropped it; the policy ascends sum_i advantage_i * p_i,
+  whose gradient in image i's logit, advantage_i * p_i(1-p_i), is the gradient of the expected
+  reward with respect to that logit (for independent keep decisions).
+- **The policy sees the target label**: it has one keep logit per class and reads the image's
+  label's, because a well-drawn 3 labelled 7 is a bad image, and only the label tells.
+
+Applied to the whole pool, the keep probability is a score (``rl_keep``, the ``rl`` sampler: top-K
+per class) and ``keep_prob > 0.5`` is the subset the agent chooses on its own (the ``own`` mode).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
+
+from ganaug.sampling.samplers import KEEP_THRESHOLD  # noqa: E402  the own subset: keep probability above it
 
 
 class SmallCNN(nn.Module):
@@ -39,91 +64,178 @@ def to_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.array(images)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1)  # a writable copy
 
 
-def reward(score: float, history: list[float], window: int = 5) -> float:
-    """+1 if ``score`` beats the mean of the last ``window`` scores, else -1; 0 with no history yet."""
-    if not history:
-        return 0.0
-    return 1.0 if score > float(np.mean(history[-window:])) else -1.0
+class Actor(nn.Module):
+    """The policy: the paper's 3 conv + 2 FC network reads the image as class evidence, log p(label | image),
+    and the keep logit is ``bias + scale * (evidence - center)``. ``center`` is the mean evidence of
+    the candidates (a running mean, like batch norm's): were it 0, a reward for keeping *more* would
+    leak into ``scale`` whenever the mean evidence is not 0, instead of into ``bias`` only. ``scale``
+    starts at 0, so the untrained policy keeps every image with probability 1/2: whether and how class
+    evidence matters, and the network itself, are learnt from the reward."""
+
+    def __init__(self, channels: int, num_classes: int, momentum: float = 0.1):
+        super().__init__()
+        self.net = SmallCNN(channels, num_classes)
+        self.scale = nn.Parameter(torch.zeros(()))
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.register_buffer("center", torch.zeros(()))
+        self.register_buffer("center_seen", torch.zeros(()))  # 0 until the first training batch
+        self.momentum = momentum
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        evidence = self.net(x).log_softmax(1).gather(1, y[:, None]).squeeze(1)
+        if self.training:
+            mean = evidence.detach().mean()
+            with torch.no_grad():
+                self.center.copy_(mean if self.center_seen == 0 else (1 - self.momentum) * self.center + self.momentum * mean)
+                self.center_seen.fill_(1)
+            center = mean
+        else:
+            center = self.center
+        return self.bias + self.scale * (evidence - center)
+
+
+def keep_logits(actor: Actor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The actor's keep logit of each image for its own (target) label."""
+    return actor(x, y)
+
+
+def rollout_rewards(scores: np.ndarray, kind: str = "sign") -> np.ndarray:
+    """Per rollout, against the mean of the episode's other rollouts (the threshold): the paper's
+    +1/-1 (``sign``), or the score difference itself (``difference``); all 0 when every child scored the same."""
+    scores = np.asarray(scores, np.float64)
+    if len(scores) < 2 or np.ptp(scores) == 0:
+        return np.zeros(len(scores))
+    others = (scores.sum() - scores) / (len(scores) - 1)
+    return np.where(scores > others, 1.0, -1.0) if kind == "sign" else scores - others
+
+
+def image_advantages(actions: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+    """Per candidate: mean reward of the rollouts that kept it minus that of the rollouts that
+    dropped it (``actions``: rollouts x candidates, 0/1); 0 when every rollout did the same."""
+    actions = np.asarray(actions, np.float64)
+    kept = actions.sum(0)
+    dropped = len(actions) - kept
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_kept = (rewards @ actions) / kept
+        mean_dropped = (rewards @ (1 - actions)) / dropped
+    return np.where((kept > 0) & (dropped > 0), mean_kept - mean_dropped, 0.0)
+
+
+def fit_small(net: SmallCNN, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int, batch_size: int = 32) -> SmallCNN:
+    """``steps`` Adam steps on batches drawn uniformly from (x, y): a fixed budget, whatever len(x)."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(len(x), (batch_size,), generator=gen).to(x.device)
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return net
 
 
 def child_score(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, num_classes: int,
-                epochs: int, lr: float, seed: int, batch_size: int = 32) -> float:
-    """Train a fresh child network on (x, y); its validation accuracy."""
-    gen = torch.Generator().manual_seed(seed)
+                steps: int, lr: float, seed: int, batch_size: int = 32) -> float:
+    """Train a fresh child network for ``steps`` optimiser steps on (x, y); its validation accuracy."""
     torch.manual_seed(seed)
-    child = SmallCNN(x.shape[1], num_classes).to(x.device)
-    opt = torch.optim.Adam(child.parameters(), lr=lr)
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen).to(x.device)
-        for start in range(0, len(x), batch_size):
-            idx = order[start : start + batch_size]
-            loss = F.cross_entropy(child(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    child = fit_small(SmallCNN(x.shape[1], num_classes).to(x.device), x, y, steps, lr, seed, batch_size)
     child.eval()
     with torch.no_grad():
         pred = torch.cat([child(val_x[s : s + 512]).argmax(1) for s in range(0, len(val_x), 512)])
     return (pred == val_y).float().mean().item()
 
 
-@dataclass
-class Policy:
-    actor: SmallCNN  # image -> keep logit
-    critic: nn.Linear  # mean actor features of an episode -> expected reward
+def real_subset(labels: np.ndarray, per_class: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """The child's small real subset: the first ``per_class`` of each class in a seeded order."""
+    order = rng.permutation(len(labels))
+    return np.sort(np.concatenate([order[labels[order] == c][:per_class] for c in range(num_classes)]))
 
 
 def train_policy(pool_images: np.ndarray, pool_labels: np.ndarray, real_images: np.ndarray, real_labels: np.ndarray,
                  val_images: np.ndarray, val_labels: np.ndarray, num_classes: int, cfg, device: torch.device,
-                 on_episode=None) -> tuple[Policy, list[dict]]:
-    """REINFORCE with a critic baseline over ``cfg.episodes`` episodes; returns the policy and one row per episode."""
+                 on_episode=None) -> tuple[Actor, list[dict]]:
+    """``cfg.episodes`` episodes of ``cfg.rollouts`` children each; returns the actor and one row per episode."""
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     action_gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    # the child's small real subset: the first real_per_class of each class in a seeded order
-    order = rng.permutation(len(real_labels))
-    subset = np.concatenate([order[real_labels[order] == c][: cfg.real_per_class] for c in range(num_classes)])
-    real_x, real_y = to_input(real_images[np.sort(subset)], device), torch.from_numpy(real_labels[np.sort(subset)]).to(device)
-    val_x, val_y = to_input(val_images, device), torch.from_numpy(val_labels).to(device)
+    subset = real_subset(real_labels, cfg.real_per_class, num_classes, rng)
+    real_x, real_y = to_input(real_images[subset], device), torch.from_numpy(real_labels[subset].astype(np.int64)).to(device)
+    val_x, val_y = to_input(val_images, device), torch.from_numpy(val_labels.astype(np.int64)).to(device)
     by_class = [np.flatnonzero(pool_labels == c) for c in range(num_classes)]
 
-    policy = Policy(SmallCNN(pool_images.shape[-1], 1).to(device), nn.Linear(64, 1).to(device))
-    opt = torch.optim.Adam([*policy.actor.parameters(), *policy.critic.parameters()], lr=cfg.policy_lr)
-    scores: list[float] = []
+    actor = Actor(pool_images.shape[-1], num_classes).to(device)
+    # the actor's network starts as a classifier of the child's real subset (the only real data the agent
+    # has): a representation to judge images with; what to keep is left to the reward (scale starts at 0)
+    fit_small(actor.net, real_x, real_y, cfg.child_steps, cfg.child_lr, cfg.seed)
+    # the two keep parameters move on the reward's scale, the network's weights on a classifier's
+    opt = torch.optim.Adam([{"params": actor.net.parameters()},
+                            {"params": [actor.scale, actor.bias], "lr": cfg.keep_lr}], lr=cfg.policy_lr)
     history = []
     for episode in (bar := tqdm(range(1, cfg.episodes + 1), desc="rl_policy", unit="episode")):
-        cand = np.sort(np.concatenate([rng.choice(ids, min(cfg.candidates_per_class, len(ids)), replace=False) for ids in by_class if len(ids)]))
+        cand = np.sort(np.concatenate([rng.choice(ids, min(cfg.candidates_per_class, len(ids)), replace=False)
+                                       for ids in by_class if len(ids)]))
         x, y = to_input(pool_images[cand], device), torch.from_numpy(np.asarray(pool_labels[cand], np.int64)).to(device)
-        policy.actor.train()
-        feats = policy.actor.features(x)
-        keep_logit = policy.actor.head(feats).squeeze(1)
-        dist = torch.distributions.Bernoulli(logits=keep_logit)
-        action = torch.bernoulli(torch.sigmoid(keep_logit).detach(), generator=action_gen)
-        kept = action.bool()
-        score = child_score(torch.cat([real_x, x[kept].detach()]), torch.cat([real_y, y[kept]]), val_x, val_y,
-                            num_classes, cfg.child_epochs, cfg.child_lr, seed=cfg.seed)  # same init every episode: only the data differs
-        r = reward(score, scores, cfg.window)
-        scores.append(score)
-        value = policy.critic(feats.detach().mean(0)).squeeze()
-        advantage = r - value.detach()
-        loss = (-(advantage * dist.log_prob(action).mean()) - cfg.entropy_weight * dist.entropy().mean()
-                + F.mse_loss(value, torch.tensor(r, device=device)))
+        actor.train()
+        prob = torch.sigmoid(keep_logits(actor, x, y))
+        actions = torch.bernoulli(prob.detach().expand(cfg.rollouts, -1).contiguous(), generator=action_gen)
+        child_seed = int(rng.integers(2**31))  # one init and batch seed per episode, shared by its rollouts
+        scores = np.array([child_score(torch.cat([real_x, x[a.bool()]]), torch.cat([real_y, y[a.bool()]]), val_x, val_y,
+                                       num_classes, cfg.child_steps, cfg.child_lr, seed=child_seed) for a in actions])
+        rewards = rollout_rewards(scores, cfg.reward)
+        advantage = torch.from_numpy(image_advantages(actions.cpu().numpy(), rewards)).float().to(device)
+        # ascend sum_i advantage_i * p_i; the entropy bonus keeps undecided images undecided a while longer
+        entropy = -(prob * prob.clamp_min(1e-6).log() + (1 - prob) * (1 - prob).clamp_min(1e-6).log())
+        loss = -(advantage * prob).sum() - cfg.entropy_weight * entropy.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        row = {"episode": episode, "reward": r, "child_score": score, "kept_fraction": kept.float().mean().item(),
-               "keep_prob": torch.sigmoid(keep_logit).mean().item(), "value": value.item()}
+        kept = actions.mean(1).cpu().numpy()
+        row = {"episode": episode, "child_score": float(scores.mean()), "child_score_spread": float(np.ptp(scores)),
+               "kept_fraction": float(kept.mean()), "keep_prob": prob.mean().item(), "keep_prob_std": prob.std().item(),
+               # does the reward still follow subset size? ~0 when the size cannot be gamed
+               "size_reward_corr": float(np.corrcoef(kept, scores)[0, 1]) if np.ptp(kept) > 0 and np.ptp(scores) > 0 else 0.0,
+               "mean_abs_advantage": float(advantage.abs().mean()), "scale": actor.scale.item(), "bias": actor.bias.item()}
         history.append(row)
-        bar.set_postfix(score=f"{score:.3f}", kept=f"{row['kept_fraction']:.2f}")
+        bar.set_postfix(score=f"{row['child_score']:.3f}", kept=f"{row['kept_fraction']:.2f}", spread=f"{row['keep_prob_std']:.3f}")
         if on_episode is not None:
             on_episode(row)
-    return policy, history
+    return actor, history
 
 
 @torch.inference_mode()
-def keep_probabilities(policy: Policy, images: np.ndarray, device: torch.device, batch_size: int = 1000) -> np.ndarray:
-    """The policy's keep probability for every image (memory-mapped input is read batch by batch)."""
-    policy.actor.eval()
-    out = [torch.sigmoid(policy.actor(to_input(images[s : s + batch_size], device))).squeeze(1).float().cpu().numpy()
+def keep_probabilities(actor: Actor, images: np.ndarray, labels: np.ndarray, device: torch.device,
+                       batch_size: int = 1000) -> np.ndarray:
+    """The policy's keep probability for every image under its label (memory-mapped input is read batch by batch)."""
+    actor.eval()
+    out = [torch.sigmoid(keep_logits(actor, to_input(images[s : s + batch_size], device),
+                                     torch.from_numpy(np.asarray(labels[s : s + batch_size], np.int64)).to(device))).float().cpu().numpy()
            for s in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.empty(0, np.float32)
+
+
+def policy_metrics(history: list[dict], keep: np.ndarray, n_real: int, scores=None) -> dict:
+    """What the trained agent does with the whole pool: how much it keeps (its own choice, x the real
+    set), how content-dependent its rule is (a rule that keeps everything alike has a tiny spread),
+    its reward curve, and -- given the pool's score table -- the scorer's confidence and D's realism
+    of what it keeps vs what it drops."""
+    kept_mask = keep > KEEP_THRESHOLD
+    first, last = history[: min(10, len(history))], history[-min(10, len(history)):]
+    out = {
+        "episodes": len(history), "pool_size": int(len(keep)), "kept": int(kept_mask.sum()),
+        "kept_fraction": round(float(kept_mask.mean()), 5) if len(keep) else 0.0,
+        "chosen_ratio": round(float(kept_mask.sum()) / n_real, 4),
+        "keep_prob": {k: round(float(f(keep)), 4) for k, f in (("min", np.min), ("mean", np.mean), ("max", np.max), ("std", np.std))},
+        "mean_child_score_first10": round(float(np.mean([r["child_score"] for r in first])), 5),
+        "mean_child_score_last10": round(float(np.mean([r["child_score"] for r in last])), 5),
+        "size_reward_corr": round(float(np.mean([r["size_reward_corr"] for r in history])), 4),
+    }
+    if scores is not None and len(keep):
+        from scipy.stats import spearmanr
+
+        for col in ("confidence", "realism"):
+            v = scores[col].to_numpy(np.float64)
+            out[col] = {"kept": round(float(v[kept_mask].mean()), 4) if kept_mask.any() else None,
+                        "dropped": round(float(v[~kept_mask].mean()), 4) if (~kept_mask).any() else None,
+                        "spearman_with_keep": round(float(spearmanr(keep, v).statistic), 4)}
+    return out

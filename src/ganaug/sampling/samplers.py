@@ -15,13 +15,19 @@ from ganaug.errors import GanaugError
 from ganaug.sampling.scores import Scores
 
 
+KEEP_THRESHOLD = 0.5  # the RL agent keeps an image when keeping is its more likely action
+
+
 def _check_quota(scores: Scores, quota: np.ndarray, name: str) -> None:
     have = np.bincount(scores.table["label"].to_numpy(), minlength=len(quota))[: len(quota)]
     short = np.flatnonzero(quota > have)
     if len(short):
         c = int(short[0])
-        raise GanaugError(f"sampler {name}: needs {int(quota[c])} images of class {c} but the pool has {int(have[c])} "
-                          "(lower the ratio, or grow the pool: generate.pool_multiple, or projection.per_class for dapper)")
+        grow = ("projection.variants or projection.per_class (the projection pool is per_class x (variants + 1) per class)"
+                if SOURCE.get(name) == "projection" else "generate.pool_multiple")
+        pool = "the projection pool" if SOURCE.get(name) == "projection" else "the pool"
+        raise GanaugError(f"sampler {name}: needs {int(quota[c])} images of class {c} but {pool} has {int(have[c])}; "
+                          f"lower the ratio or raise {grow}")
 
 
 def top_k_per_class(labels: np.ndarray, score: np.ndarray, ids: np.ndarray, quota: np.ndarray) -> np.ndarray:
@@ -77,10 +83,12 @@ def k_center_greedy(features: np.ndarray, k: int, first: int = 0) -> np.ndarray:
         return np.empty(0, np.int64)
     chosen = [first]
     dist = ((x - x[first]) ** 2).sum(1)
+    dist[first] = -np.inf  # never again: once every distance left is 0 (duplicate features), argmax would re-pick
     for _ in range(k - 1):
         nxt = int(dist.argmax())  # argmax takes the lowest index on ties: deterministic
         chosen.append(nxt)
         dist = np.minimum(dist, ((x - x[nxt]) ** 2).sum(1))
+        dist[nxt] = -np.inf
     return np.asarray(chosen, np.int64)
 
 
@@ -137,14 +145,52 @@ def class_quotas(real_counts: np.ndarray, ratio: float, balance: bool = False) -
     return quota
 
 
+def check_selection(name: str, scores: Scores, ids: np.ndarray, quota: np.ndarray | None = None) -> np.ndarray:
+    """A sampler's output as sorted unique pool ids, or an error: a duplicate would train one image twice
+    and silently shrink the synthetic set; an id outside the pool, or a class count off its quota, is a bug."""
+    ids = np.asarray(ids, np.int64)
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = values[counts > 1][0]
+        raise GanaugError(f"sampler {name}: returned pool id {dup} more than once (a selection must be unique ids)")
+    table_ids = scores.table["id"].to_numpy()
+    if not np.isin(ids, table_ids).all():
+        raise GanaugError(f"sampler {name}: returned ids that are not in the pool (e.g. {ids[~np.isin(ids, table_ids)][0]})")
+    if quota is not None:
+        labels = scores.table.set_index("id").loc[ids, "label"].to_numpy()
+        got = np.bincount(labels, minlength=len(quota))[: len(quota)]
+        if not np.array_equal(got, quota):
+            c = int(np.flatnonzero(got != quota)[0])
+            raise GanaugError(f"sampler {name}: chose {int(got[c])} images of class {c}, its quota is {int(quota[c])}")
+    return np.sort(ids)
+
+
 def select(name: str, scores: Scores, quota: np.ndarray, seed: int | list[int], **options) -> np.ndarray:
-    """Run sampler ``name``; returns sorted pool ids, exactly ``quota[c]`` of each class c.
+    """Run sampler ``name``; returns sorted unique pool ids, exactly ``quota[c]`` of each class c.
     ``seed``: anything np.random.default_rng takes (experiment runs pass [select.seed, run seed])."""
     if name not in SAMPLERS:
         raise GanaugError(f"unknown sampler '{name}' (expected one of {', '.join(SAMPLERS)})")
+    quota = np.asarray(quota, np.int64)
     _check_quota(scores, quota, name)
-    ids = SAMPLERS[name](scores, np.asarray(quota, np.int64), np.random.default_rng(seed), **options)
-    return np.asarray(ids, np.int64)
+    return check_selection(name, scores, SAMPLERS[name](scores, quota, np.random.default_rng(seed), **options), quota)
+
+
+def rl_own(scores: Scores) -> np.ndarray:
+    """Every pool image the RL agent keeps (keep probability above 1/2): its own subset and size."""
+    t = scores.table
+    if "rl_keep" not in t.columns:
+        raise GanaugError("sampler rl: needs the score column 'rl_keep' (run `dvc repro rl_policy`)")
+    return t["id"].to_numpy()[t["rl_keep"].to_numpy() > KEEP_THRESHOLD]
+
+
+OWN_CHOICES: dict[str, Callable] = {"rl": rl_own}  # samplers that decide how many images, not only which
+
+
+def own_choice(name: str, scores: Scores) -> np.ndarray:
+    """The subset sampler ``name`` keeps on its own (mode own), as sorted unique pool ids."""
+    if name not in OWN_CHOICES:
+        raise GanaugError(f"sampler '{name}' does not choose its own subset size (expected one of {', '.join(OWN_CHOICES)})")
+    return check_selection(name, scores, OWN_CHOICES[name](scores))
 
 
 def sampler_options(name: str, cfg) -> dict:

@@ -47,7 +47,7 @@ def read_rows(images: np.ndarray, start: int, stop: int) -> np.ndarray:
 def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
                   batch_size: int = 500, desc: str = "score"):
     """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
-    import torch  # here, not at the top: samplers and the select stage read scores without torch
+    import torch  # here, not at the top: samplers and selections read scores without torch
 
     extractor.to(device).eval()
     discriminator.to(device).eval()

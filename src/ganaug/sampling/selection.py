@@ -1,5 +1,5 @@
 """A selection on disk: the chosen ids of a pool (and the scores they were chosen by) as parquet,
-never a copy of the images. Torch-free, so the select stages start fast."""
+never a copy of the images. Torch-free: choosing a selection costs no torch import."""
 
 from __future__ import annotations
 

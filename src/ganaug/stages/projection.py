@@ -14,13 +14,20 @@ from ganaug.data.store import load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import save_pool
-from ganaug.gan.projection import latent_directions, perturb, project
+from ganaug.gan.projection import latent_directions, perturb, predictor_directions, project, to_unit
 from ganaug.gan.train import generate
 from ganaug.metrics.features import load_feature_extractor
 from ganaug.params import load_params
 from ganaug.plots import projection_grid
 from ganaug.stages import main, staged_output
 from ganaug.tracking import dvc_md5
+
+
+def predictor_score(target: str, extractor, D):
+    """images in [-1, 1], labels -> the score the predictor's direction should raise."""
+    if target == "realism":
+        return lambda x, y: D(x, y)
+    return lambda x, y: extractor.features_and_logits(to_unit(x))[1].gather(1, y[:, None]).squeeze(1)
 
 
 def run() -> None:
@@ -30,8 +37,8 @@ def run() -> None:
     n_classes = len(meta["classes"])
     train = load_split(paths.PREPARED / "train.npz")
     device = pick_device()
-    G, _, _ = load_gan(paths.GAN)
-    G.to(device)
+    G, D, _ = load_gan(paths.GAN)
+    G.to(device), D.to(device).eval()
     extractor, _ = load_feature_extractor(paths.SCORER)
     extractor.to(device)
 
@@ -42,8 +49,13 @@ def run() -> None:
 
     feature_fn = extractor.features if cfg.feature_weight > 0 else None
     z, errors = project(G, images, labels, cfg.steps, cfg.lr, feature_fn, cfg.feature_weight, seed=cfg.seed)
-    dirs = latent_directions(G, cfg.directions) if cfg.method == "directions" else None
-    z_var, source = perturb(z, cfg.variants, cfg.method, cfg.sigma, dirs, cfg.coefficients, cfg.seed)
+    dirs, fit_r2 = None, None
+    if cfg.method == "directions":
+        dirs = latent_directions(G, cfg.directions)
+    elif cfg.method == "predictor":
+        dirs, fit_r2 = predictor_directions(G, predictor_score(cfg.predictor_target, extractor, D), n_classes,
+                                            cfg.predictor_samples, seed=cfg.seed)
+    z_var, source = perturb(z, cfg.variants, cfg.method, cfg.sigma, dirs, cfg.coefficients, cfg.seed, labels=labels)
     variant = np.tile(np.arange(1, cfg.variants + 1), len(z))
     if cfg.include_reconstruction:
         z_var, source = np.concatenate([z, z_var]), np.concatenate([np.arange(len(z)), source])
@@ -64,6 +76,8 @@ def run() -> None:
                     [meta["classes"][labels[i]] for i in show], paths.PROJECTION_REPORTS / "grid.png")
     metrics = {"projected": int(len(z)), "pool_size": int(len(z_var)), "recon_mse_mean": round(float(errors.mean()), 5),
                "recon_mse_median": round(float(np.median(errors)), 5), "method": cfg.method}
+    if fit_r2 is not None:  # how much of the target the linear predictor explains, per class
+        metrics["predictor_r2"] = {"mean": round(float(fit_r2.mean()), 4), "min": round(float(fit_r2.min()), 4)}
     paths.METRICS.mkdir(parents=True, exist_ok=True)
     (paths.METRICS / "projection.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"projection: {len(z)} real images projected (mean reconstruction MSE {errors.mean():.4f}), "
