@@ -229,3 +229,10 @@ def test_predictor_direction_raises_the_score_it_was_fitted_on():
         with torch.no_grad():
             up, down = brightness(G(z + 2 * dirs[c, 0], y), y), brightness(G(z - 2 * dirs[c, 0], y), y)
         assert (up > down).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("raw", [{"method": "predictor"}, {"method": "directions", "directions": 2, "variants": 9}])
+def test_more_variants_than_distinct_perturbations_is_refused(raw):
+    with pytest.raises(GanaugError, match="lower projection.variants or add projection.coefficients"):
+        parse_params({"projection": raw})
+    parse_params({"projection": {**raw, "variants": 4}})  # 4 coefficients: enough distinct steps

@@ -34,7 +34,7 @@ def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="
     a = acc if a is None else a
     (d / "metrics.json").write_text(json.dumps({
         "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed, "test_accuracy": acc,
-        "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": int(100 * float(spec.amount)),
+        "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": 490 if spec.mode == "own" else int(100 * float(spec.amount)),
         "steps": steps, "recipe": recipe,
         "inputs": {"data/prepared": data, **({"data/synthetic/pool": pool} if spec.mode != "baseline" else {})}}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).to_csv(d / "summary.csv", index=False)
@@ -163,3 +163,21 @@ def test_gradcam_maps_vary_over_the_image_and_use_a_wide_enough_layer():
     maps, pred = cam_maps(model, {"mean": [0.5], "std": [0.25]}, images, np.array([0, 1]))
     assert maps.shape == (2, 32, 32) and pred.shape == (2,)
     assert ((maps >= 0) & (maps <= 1)).all() and all(m.std() > 0.01 for m in maps)  # not one flat value
+
+
+def test_rotated_copies_are_also_compared_with_no_augmentation_and_own_rows_named(tmp_path):
+    r = tmp_path / "runs"
+    accs = {("baseline", "real", "0"): [0.80, 0.81, 0.82], ("baseline", "plain", "0"): [0.82, 0.83, 0.84],
+            ("baseline", "rotated-copies", "0"): [0.81, 0.82, 0.83], ("own", "rl", "own"): [0.70, 0.71, 0.72]}
+    specs = []
+    for (mode, sampler, amount), values in accs.items():
+        for seed, acc in zip(SEEDS, values):
+            specs.append(RunSpec(mode, sampler, amount, seed))
+            write_run(r, specs[-1], acc, a=acc)
+    table, comp = build_tables(r, specs, RECIPE, tmp_path / "out", tmp_path / "summary.json")
+    assert table["row"].tolist() == ["0x real, no augmentation", "0x real", "0x real + rotated copies, no augmentation",
+                                     "rl own choice"]
+    pairs = {(c["row"], c["kind"]): c["diff"] for _, c in comp.iterrows()}
+    assert pairs[("0x real + rotated copies, no augmentation", "vs no augmentation")] == pytest.approx(-0.01)
+    assert pairs[("0x real + rotated copies, no augmentation", "vs real-only")] == pytest.approx(0.01)
+    assert pairs[("rl own choice", "vs real-only")] == pytest.approx(-0.10) and len(pairs) == 4

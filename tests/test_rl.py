@@ -89,3 +89,16 @@ def test_training_is_seeded_and_reports_each_episode(digits):
     assert all(0 <= r["kept_fraction"] <= 1 and 0 <= r["child_score"] <= 1 for r in history)
     _, again = train_policy(*args)
     assert again == history
+
+
+def test_keep_probabilities_centre_evidence_on_the_scored_images():
+    actor = Actor(1, 10)
+    with torch.no_grad():
+        actor.scale.fill_(2.0)
+    images = np.random.default_rng(0).integers(0, 256, (30, 16, 16, 1), dtype=np.uint8)
+    labels = np.arange(30) % 10
+    keep = keep_probabilities(actor, images, labels, torch.device("cpu"), batch_size=7)
+    with torch.no_grad():
+        evidence = actor.evidence(torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1), torch.from_numpy(labels))
+    assert float(actor.center) == pytest.approx(float(evidence.mean()), abs=1e-5)
+    np.testing.assert_allclose(keep, torch.sigmoid(2.0 * (evidence - evidence.mean())).numpy(), atol=1e-5)

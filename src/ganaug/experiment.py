@@ -170,6 +170,8 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     elif spec.mode == "own":
         scores = load_source_scores(spec.sampler)
         selection = save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, own_choice(spec.sampler, scores))
+        if selection.empty:  # a legitimate choice, but one a reader of the row should not miss
+            print(f"{spec.dvc_stage}: warning: sampler {spec.sampler} keeps no pool image; this row is real-only training")
     else:  # count
         selection, scores = choose(spec, counts, amount / counts.sum(), params)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ganaug.errors import GanaugError
 
@@ -125,11 +125,21 @@ class ProjectionParams(_Strict):
     directions: int = Field(5, ge=1)  # top SeFa directions, for method: directions
     predictor_target: Literal["confidence", "realism"] = "confidence"  # the scorer's logit for the class, or D's realism
     predictor_samples: int = Field(500, ge=10)  # fresh latents per class the predictor is fitted on
-    coefficients: list[float] = [-3.0, -1.5, 1.5, 3.0]
+    coefficients: list[float] = Field([-3.0, -1.5, 1.5, 3.0], min_length=1)
     include_reconstruction: bool = True  # the reconstruction itself is a pool row too
     seed: int = Field(0, ge=0)
 
     _per_class = field_validator("per_class")(_positive_or_all)
+
+    @model_validator(mode="after")
+    def _distinct_variants(self):
+        # more variants than distinct (direction, coefficient) steps would repeat images exactly
+        steps = {"directions": self.directions, "predictor": 1}.get(self.method, 0) * len(self.coefficients)
+        if self.method != "random" and self.variants > steps:
+            raise ValueError(f"variants = {self.variants} but method {self.method} has only {steps} distinct steps "
+                             f"({steps // len(self.coefficients)} direction(s) x {len(self.coefficients)} coefficients), so "
+                             f"images would repeat; lower projection.variants or add projection.coefficients (got variants={self.variants})")
+        return self
 
 
 class ScoreParams(_Strict):

@@ -100,7 +100,8 @@ def real_only_row(table: pd.DataFrame, steps: int | None = None) -> pd.Series | 
 
 
 def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Every row vs real-only at the same steps; every augment sampler vs random at the same ratio.
+    """Every row vs real-only at the same steps; every augment sampler vs random at the same ratio;
+    rotated copies vs the un-augmented baseline (paper 004's comparison) when both ran.
     Paired over shared seeds; Holm's adjustment over every tested comparison in the table."""
     acc = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
     out = []
@@ -119,6 +120,10 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
         if row["mode"] == "baseline" and row["sampler"] == "real":
             continue
         add(row, real_only_row(table, row["steps"]), "vs real-only")
+        if row["mode"] == "baseline" and row["sampler"] == "rotated-copies":  # paper 004's own comparison
+            plain = table[(table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])]
+            if len(plain):
+                add(row, plain.iloc[0], "vs no augmentation")
         if row["mode"] == "augment" and row["sampler"] != "random":
             rand = table[(table["mode"] == "augment") & (table["sampler"] == "random") & (table["amount"] == row["amount"])]
             if len(rand):
@@ -162,7 +167,7 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
                  *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Accuracies in %, over seeds (95% CI: t interval of the mean); per-class columns are means; "
-              "bold: the best per-class accuracy among the real-only, augmentation and fixed-count rows.", ""]
+              "bold: the best per-class accuracy among the real-only, augmentation, own-choice and fixed-count rows.", ""]
     if len(comp):
         lines += ["### Comparisons (paired over seeds, same optimiser steps)", "",
                   "| comparison | steps | n | difference (points) | 95% CI | p | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|"]

@@ -15,8 +15,11 @@ candidate sets) was spread over hundreds of keep/drop actions. What changed, and
   drawn from real + kept, whatever the subset's size: keeping more is no longer training more, and
   keeping an image only pays if the child is better for having seen it instead of the others.
 - **The threshold is the same candidates' other draws.** Each episode draws ``rollouts`` keep/drop
-  vectors for one candidate set and trains one child per draw, all from the same initialisation and
-  batch seed (common random numbers), so scores differ only by what was kept. A rollout's reward is
+  vectors for one candidate set and trains one child per draw from the same initialisation and batch
+  seed (the batches themselves differ, since the sets do). A shared batch plan in which a dropped
+  candidate's slot went to a real image was tried: on the digits test it learnt nothing (the
+  trajectories diverge at the first differing batch anyway, and a good candidate then only replaces
+  an equally good real image), so it was not kept. A rollout's reward is
   the paper's +1/-1: its score against the mean score of the episode's other rollouts. This
   leave-one-out mean is the critic's quantity -- the expected score of this state -- measured
   rather than regressed; the learnt value head it replaces did not track the reward.
@@ -24,8 +27,9 @@ candidate sets) was spread over hundreds of keep/drop actions. What changed, and
   kept it minus that of the rollouts that dropped it; the policy ascends sum_i advantage_i * p_i,
   whose gradient in image i's logit, advantage_i * p_i(1-p_i), is the gradient of the expected
   reward with respect to that logit (for independent keep decisions).
-- **The policy sees the target label**: it has one keep logit per class and reads the image's
-  label's, because a well-drawn 3 labelled 7 is a bad image, and only the label tells.
+- **The policy sees the target label**, because a well-drawn 3 labelled 7 is a bad image and only
+  the label tells: its network reads the image as class evidence, log p(label | image), and the keep
+  logit is a learnt scale and bias on that evidence (``Actor``).
 
 Applied to the whole pool, the keep probability is a score (``rl_keep``, the ``rl`` sampler: top-K
 per class) and ``keep_prob > 0.5`` is the subset the agent chooses on its own (the ``own`` mode).
@@ -81,8 +85,12 @@ class Actor(nn.Module):
         self.register_buffer("center_seen", torch.zeros(()))  # 0 until the first training batch
         self.momentum = momentum
 
+    def evidence(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """log p(label | image) under the actor's network."""
+        return self.net(x).log_softmax(1).gather(1, y[:, None]).squeeze(1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        evidence = self.net(x).log_softmax(1).gather(1, y[:, None]).squeeze(1)
+        evidence = self.evidence(x, y)
         if self.training:
             mean = evidence.detach().mean()
             with torch.no_grad():
@@ -137,7 +145,8 @@ def fit_small(net: SmallCNN, x: torch.Tensor, y: torch.Tensor, steps: int, lr: f
 
 def child_score(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, num_classes: int,
                 steps: int, lr: float, seed: int, batch_size: int = 32) -> float:
-    """Train a fresh child network for ``steps`` optimiser steps on (x, y); its validation accuracy."""
+    """Train a fresh child network (init and batch draws seeded by ``seed``) for ``steps`` optimiser
+    steps on (x, y); its validation accuracy."""
     torch.manual_seed(seed)
     child = fit_small(SmallCNN(x.shape[1], num_classes).to(x.device), x, y, steps, lr, seed, batch_size)
     child.eval()
@@ -206,12 +215,19 @@ def train_policy(pool_images: np.ndarray, pool_labels: np.ndarray, real_images: 
 @torch.inference_mode()
 def keep_probabilities(actor: Actor, images: np.ndarray, labels: np.ndarray, device: torch.device,
                        batch_size: int = 1000) -> np.ndarray:
-    """The policy's keep probability for every image under its label (memory-mapped input is read batch by batch)."""
+    """The policy's keep probability for every image under its label (memory-mapped input is read
+    batch by batch). ``center`` is set to the mean evidence over these images with the final network
+    -- the population the training candidates were drawn from -- rather than the running mean of
+    small batches seen by earlier versions of the network."""
     actor.eval()
-    out = [torch.sigmoid(keep_logits(actor, to_input(images[s : s + batch_size], device),
-                                     torch.from_numpy(np.asarray(labels[s : s + batch_size], np.int64)).to(device))).float().cpu().numpy()
-           for s in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.empty(0, np.float32)
+    evidence = [actor.evidence(to_input(images[s : s + batch_size], device),
+                               torch.from_numpy(np.asarray(labels[s : s + batch_size], np.int64)).to(device)).float()
+                for s in range(0, len(images), batch_size)]
+    if not evidence:
+        return np.empty(0, np.float32)
+    evidence = torch.cat(evidence)
+    actor.center.copy_(evidence.mean())
+    return torch.sigmoid(actor.bias + actor.scale * (evidence - actor.center)).cpu().numpy().astype(np.float32)
 
 
 def policy_metrics(history: list[dict], keep: np.ndarray, n_real: int, scores=None) -> dict:
@@ -237,5 +253,6 @@ def policy_metrics(history: list[dict], keep: np.ndarray, n_real: int, scores=No
             v = scores[col].to_numpy(np.float64)
             out[col] = {"kept": round(float(v[kept_mask].mean()), 4) if kept_mask.any() else None,
                         "dropped": round(float(v[~kept_mask].mean()), 4) if (~kept_mask).any() else None,
-                        "spearman_with_keep": round(float(spearmanr(keep, v).statistic), 4)}
+                        # undefined when every keep probability is the same (an untrained agent)
+                        "spearman_with_keep": round(float(spearmanr(keep, v).statistic), 4) if np.ptp(keep) > 0 and np.ptp(v) > 0 else None}
     return out
