@@ -229,7 +229,7 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(project, 
 
     sh(project, "git", "checkout", "--", ".")  # undo the workspace experiment of the test above
     dvc(project, "checkout", "--force")
-    overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]"]
+    overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]", "experiments.own=[]"]
     out = sh(project, str(BIN / "python"), "-m", "ganaug.sweep", "lowdata", "--per-class", "10", *(a for o in overrides for a in ("-S", o)))
     assert "Low-data sweep" in out
     small, full = experiment_name(10, overrides), experiment_name(TINY["data"]["per_class"], overrides)
@@ -267,7 +267,7 @@ def test_pool_replicates_retrain_the_gan_and_report_over_pools(project):
 
     from ganaug.sweep import pool_name
 
-    overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]"]
+    overrides = ["experiments.samplers=[cl-sam]", "experiments.replace=[]", "experiments.counts=[]", "experiments.own=[]"]
     sh(project, str(BIN / "python"), "-m", "ganaug.sweep", "pools", "--pool-seeds", "0", "1", *(a for o in overrides for a in ("-S", o)))
     fids = []
     for k in (0, 1):

@@ -71,7 +71,7 @@ def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, s
                                   labels[700:900], 10, cfg, torch.device("cpu"))
     keep = keep_probabilities(actor, pool_images, pool_labels, torch.device("cpu"))
     good, bad = keep[:400].mean(), keep[400:].mean()
-    assert good - bad > 0.35, (good, bad)  # measured 0.57 and 0.66 after these 40 episodes; untrained: exactly 0
+    assert good - bad > 0.35, (good, bad)  # measured 0.54 / 0.65; 0.15 / 0.19 when the reward is noise (shuffled val labels); untrained: 0
     assert history[-1]["scale"] > 0  # it learnt that class evidence matters, with the right sign
     m = policy_metrics(history, keep, 100)
     assert m["episodes"] == 40 and m["kept"] == int((keep > 0.5).sum()) and m["chosen_ratio"] == round(m["kept"] / 100, 4)
