@@ -21,8 +21,8 @@ from ganaug.params import parse_params
 
 
 def plain_loop(real: torch.Tensor, labels: torch.Tensor, cfg, steps: int) -> float:
-    G = Generator(10, real.shape[1], real.shape[2], cfg.z_dim, cfg.g_width)
-    D = Discriminator(10, real.shape[1], real.shape[2], cfg.d_width)
+    G = Generator(10, real.shape[1], real.shape[2], cfg.z_dim, cfg.g_width, cfg.min_width)
+    D = Discriminator(10, real.shape[1], real.shape[2], cfg.d_width, cfg.min_width)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     b, policy = cfg.batch_size, cfg.diffaugment
@@ -59,11 +59,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     cfg = parse_params({}).gan
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (1000, args.size, args.size, 1), dtype=np.uint8)
+    images = rng.integers(0, 256, (1000, args.size, args.size, args.channels), dtype=np.uint8)
     labels = np.arange(1000) % 10
     real = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     torch.manual_seed(0)
@@ -73,7 +74,7 @@ def main() -> None:
         results["plain"].append(plain_loop(real, torch.from_numpy(labels), cfg, args.steps))
         results["ours"].append(ours(images, labels, cfg, args.steps))
     plain = np.median(results["plain"])
-    print(f"GAN g_width {cfg.g_width}, d_width {cfg.d_width}, {args.size}px, batch {cfg.batch_size}, n_dis {cfg.n_dis}, "
+    print(f"GAN g_width {cfg.g_width}, d_width {cfg.d_width}, min_width {cfg.min_width}, {args.size}px x{args.channels}, batch {cfg.batch_size}, n_dis {cfg.n_dis}, "
           f"DiffAugment '{cfg.diffaugment}', EMA {cfg.ema_decay}; cpu, {torch.get_num_threads()} threads; "
           f"median of {args.repeats} x {args.steps} G steps")
     for name, values in results.items():

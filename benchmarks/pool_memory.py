@@ -22,7 +22,7 @@ def child(count: int, size: int, width: int, out: str) -> None:
     from ganaug.gan.pool import open_pool, write_pool
 
     torch.manual_seed(0)
-    G = Generator(10, 1, size, width=width)
+    G = Generator(10, 1, size, width=width, min_width=8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     write_pool(Path(out), G, per_class=count // 10, num_classes=10, seed=0, batch_size=1000)

@@ -35,7 +35,7 @@ def child(count: int, size: int, out: str) -> None:
     labels = (np.arange(count) % 10).astype(np.int64)
     torch.manual_seed(0)
     extractor = ClassifierFeatures(timm.create_model("test_resnet", num_classes=10, in_chans=1), Normalizer([0.5], [0.25]))
-    D = Discriminator(10, 1, size, width=8)
+    D = Discriminator(10, 1, size, width=8, min_width=8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     score_pool(images, labels, extractor, D, torch.device("cpu"), Path(out) / "scores", "pool", batch_size=1000)

@@ -13,7 +13,7 @@ TINY = {
         "epochs": 12, "batch_size": 32, "lr": 0.05,
         "augment": {"hflip": False, "crop_padding": 1, "rotate_degrees": 0},
     },
-    "gan": {"steps": 20, "batch_size": 16, "g_width": 8, "d_width": 8, "ckpt_every": 10, "eval_every": 10, "eval_samples": 50},
+    "gan": {"steps": 20, "batch_size": 16, "g_width": 8, "d_width": 8, "min_width": 8, "ckpt_every": 10, "eval_every": 10, "eval_samples": 50},
     "generate": {"pool_multiple": 2, "batch_size": 100},
     "projection": {"per_class": 2, "steps": 10, "variants": 2},
     "rl": {"episodes": 3, "real_per_class": 3, "child_steps": 10},

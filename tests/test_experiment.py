@@ -83,6 +83,21 @@ def test_replacement_keeps_the_set_size(project, fraction, n_synthetic, imbalanc
     assert sorted(recorded["id"]) == sorted(int(s.split("-")[1]) for s in synthetic)
 
 
+@pytest.mark.parametrize("balance", [True, False])
+def test_a_naturally_imbalanced_set_gets_its_small_classes_topped_up_first(project, balance):
+    """No data.imbalance: the real set is imbalanced by nature (class 0 has 10 images, the rest 20)."""
+    real = real_split()
+    keep = np.flatnonzero((real.labels != 0) | (np.cumsum(real.labels == 0) <= 10))
+    real = Split(real.images[keep], real.labels[keep], real.ids[keep])
+    params = parse_params({**TINY, "select": {"balance": balance}, "experiments": {"epochs": 2}})
+    data = build_training_set(RunSpec("augment", "random", "0.5", 0), real, params)  # 95 synthetic images
+    synthetic = np.bincount(data.split.labels[data.n_real:], minlength=10).tolist()
+    if balance:  # water-filling to a common level of 28.5: class 0 gets 18.5, the others 8.5 (remainders to the first)
+        assert synthetic == [19, 9, 9, 9, 9, 8, 8, 8, 8, 8]
+    else:  # proportional: half as many for the class with half the images
+        assert synthetic == [5] + [10] * 9
+
+
 def test_augment_selects_per_seed_a_new_random_draw_and_the_same_ranking(project):
     params = make_params()
     draws = {}

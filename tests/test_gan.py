@@ -12,9 +12,9 @@ import torch
 from ganaug.errors import GanaugError
 from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.export import load_gan, save_gan
-from ganaug.gan.networks import Discriminator, Generator, layout
+from ganaug.gan.networks import Discriminator, Generator, layout, native_size
 from ganaug.gan.pool import open_pool, write_pool
-from ganaug.gan.train import best_networks, build_gan, d_loss_fn, train_gan
+from ganaug.gan.train import batch_drawers, best_networks, build_gan, d_loss_fn, train_gan
 from ganaug.params import parse_params
 
 
@@ -46,10 +46,25 @@ def test_shapes_and_gradients_for_gray_and_rgb(channels, size):
     assert all(p.grad is not None for p in G.parameters() if p.requires_grad)
 
 
-def test_layout_rejects_sizes_it_cannot_build():
-    assert layout(32) == (4, 3) and layout(28) == (7, 2) and layout(8) == (4, 1)
+def test_any_size_works_at_the_nearest_native_size_and_comes_out_at_its_own():
+    assert layout(32) == (4, 3) and layout(28) == (7, 2) and layout(16) == (4, 2)
+    assert [native_size(s) for s in (30, 100, 150, 17, 256)] == [32, 96, 160, 16, 256]  # ties go up: 30 -> 32, not 28
     with pytest.raises(GanaugError, match="data.image_size"):
-        layout(30)
+        native_size(4)
+    for size in (30, 100):  # off the native grid: G resizes its output, D its input
+        G, D = Generator(3, 3, size, z_dim=8, width=8, min_width=8), Discriminator(3, 3, size, width=8, min_width=8)
+        x = G(torch.randn(2, 8), torch.tensor([0, 2]))
+        assert x.shape == (2, 3, size, size) and D(x, torch.tensor([0, 2])).shape == (2,)
+
+
+def test_no_block_under_min_width_channels_at_any_resolution():
+    def widths(net):
+        return [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.out_channels > 3]
+
+    for size in (32, 64, 128):
+        G, D = Generator(10, 3, size, width=48), Discriminator(10, 3, size, width=32)
+        assert min(widths(G)) == 32 and min(widths(D)) == 32, size  # 48 halved per block would give 12 at 64 px
+    assert min(widths(Generator(10, 3, 64, width=48, min_width=8))) == 12  # the old floor, for comparison
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -236,3 +251,15 @@ def test_more_variants_than_distinct_perturbations_is_refused(raw):
     with pytest.raises(GanaugError, match="lower projection.variants or add projection.coefficients"):
         parse_params({"projection": raw})
     parse_params({"projection": {**raw, "variants": 4}})  # 4 coefficients: enough distinct steps
+
+
+def test_class_balanced_draws_give_a_rare_class_its_share_of_updates():
+    torch.manual_seed(0)
+    labels = torch.tensor([0] * 180 + [1] * 20 + [2] * 0)  # a long tail; class 2 has no real image at all
+    real, fake = batch_drawers(labels, 3, 4000, balance=True)
+    assert np.bincount(labels[real()].numpy(), minlength=3)[:2] / 4000 == pytest.approx([0.5, 0.5], abs=0.03)
+    assert np.bincount(fake().numpy(), minlength=3).tolist()[2] == 0  # never asked to draw a class it never saw
+    assert np.bincount(fake().numpy(), minlength=3)[:2] / 4000 == pytest.approx([0.5, 0.5], abs=0.03)
+    real, fake = batch_drawers(labels, 3, 4000, balance=False)  # by frequency: 90% / 10%
+    assert np.bincount(labels[real()].numpy(), minlength=3)[:2] / 4000 == pytest.approx([0.9, 0.1], abs=0.03)
+    assert np.bincount(fake().numpy(), minlength=3)[:2] / 4000 == pytest.approx([0.9, 0.1], abs=0.03)

@@ -31,7 +31,11 @@ def test_the_project_params_file_is_valid():
         ({"train": {"epochs": "many"}}, "train.epochs"),
         ({"train": {"augment": {"crop_padding": -1}}}, "train.augment.crop_padding"),
         ({"train": {"optimizer": "lbfgs"}}, "train.optimizer"),
-        ({"data": {"name": "folder"}}, "data.root"),
+        ({"data": {"name": "folder", "root": ""}}, "data.root"),
+        ({"data": {"test_per_class": 1.0}}, "data.test_per_class"),
+        ({"data": {"val_per_class": 0}}, "data.val_per_class"),
+        ({"data": {"image_size": 300}}, "data.image_size"),
+        ({"data": {"resize": "squash"}}, "data.resize"),
         ({"train": {"pretrained": True}}, "train.pretrained_path"),
         ({"experiments": {"seeds": []}}, "experiments.seeds"),
         ({"experiments": {"seeds": [0, 0]}}, "experiments.seeds"),
@@ -68,3 +72,17 @@ def test_missing_and_malformed_params_files(tmp_path):
 def test_flatten_gives_dotted_keys():
     flat = flatten(parse_params({}))
     assert flat["train.augment.hflip"] is True and flat["data.per_class"] == 100
+
+
+@pytest.mark.parametrize("name, flips", [("digits", False), ("mnist", False), ("fashion-mnist", True), ("cifar10", True),
+                                         ("folder", True)])
+def test_hflip_null_takes_the_dataset_choice_and_a_set_value_wins(name, flips):
+    assert parse_params({"data": {"name": name}}).train.augment.hflip is flips  # null: a mirrored digit is no digit
+    for forced in (True, False):
+        assert parse_params({"data": {"name": name}, "train": {"augment": {"hflip": forced}}}).train.augment.hflip is forced
+
+
+@pytest.mark.parametrize("value", [True, "0.5", 1.0, 0, -0.1])
+def test_split_sizes_are_counts_or_fractions_and_nothing_else(value):
+    with pytest.raises(GanaugError, match="data.val_per_class: expected a count per class"):
+        parse_params({"data": {"val_per_class": value}})

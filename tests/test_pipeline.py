@@ -43,6 +43,8 @@ def project(tmp_path_factory) -> Path:
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (root / "data/images").mkdir(parents=True)  # the default data.root, a dependency of fetch for every source
+    shutil.copy(ROOT / "data/images/README.md", root / "data/images/README.md")
     (root / "params.yaml").write_text(yaml.safe_dump(parse_params(TINY).model_dump(), sort_keys=False))
     sh(root, "git", "init", "-q")
     sh(root, "git", "config", "user.email", "tests@ganaug")

@@ -52,6 +52,22 @@ def runs(tmp_path):
     return r, specs
 
 
+def test_balanced_accuracy_is_the_mean_of_per_class_accuracies_not_the_accuracy(tmp_path):
+    """An imbalanced test set (a large class 'a' at 95%, a small 'b' at 50%): accuracy 90%, balanced 72.5%."""
+    runs = tmp_path / "runs"
+    specs = [RunSpec("baseline", "real", "0", s) for s in SEEDS]
+    for spec, a in zip(specs, (0.95, 0.96, 0.94)):
+        write_run(runs, spec, 0.90, a=a)  # b = 2 * 0.90 - a: 0.85, 0.84, 0.86 ...
+    for spec in specs:  # ... then the small class made worse, as on an imbalanced test set
+        path = runs / spec.mode / spec.key / "metrics.json"
+        m = json.loads(path.read_text())
+        m["per_class_accuracy"]["b"] = 0.50
+        path.write_text(json.dumps(m))
+    row = summary_table(collect_runs(runs, specs, RECIPE)).iloc[0]
+    assert row["mean"] == pytest.approx(0.90) and row["balanced"] == pytest.approx((0.95 + 0.50) / 2)
+    assert row["balanced_std"] == pytest.approx(0.005)  # (0.95, 0.96, 0.94 averaged with 0.5)
+
+
 def test_summary_rows_means_stds_and_intervals(runs):
     table = summary_table(collect_runs(*runs, RECIPE)).set_index("row")
     assert list(table.index[:4]) == ["0x real", "cl-sam 1x", "cl-sam 2x", "random 1x"]
@@ -78,7 +94,7 @@ def test_tables_give_verdicts_with_holm(runs, tmp_path):
     md = (tmp_path / "out/summary.md").read_text()
     lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "83.00 (n=1, spread not measured)" in lines["cl-sam 2x"] and "± 0.00" not in md
-    assert "| 81.00 ± 1.00 | [78.52, 83.48] | **90.0** |" in lines["0x real"]  # bold: per-class bests only
+    assert "| 81.00 ± 1.00 | [78.52, 83.48] | 81.00 ± 1.00 | **90.0** |" in lines["0x real"]  # bold: per-class bests only
     assert "**83.00" not in md  # the largest mean (one seed) is not crowned
     assert "| random 1x vs real-only | 180 | 3 | -5.00 |" in md and md.count("| worse |") == 2  # + replace 100%
     head = json.loads((tmp_path / "summary.json").read_text())  # the DVC metric: the headline only

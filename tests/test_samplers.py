@@ -121,7 +121,7 @@ def test_score_pool_matches_a_direct_computation_and_batching(tmp_path):
     torch.manual_seed(0)
     model = timm.create_model("resnet10t", num_classes=4, in_chans=1).eval()
     extractor = ClassifierFeatures(model, Normalizer([0.5], [0.25]))
-    D = Discriminator(4, 1, 16, width=8).eval()
+    D = Discriminator(4, 1, 16, width=8, min_width=8).eval()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (23, 16, 16, 1), dtype=np.uint8)
     labels = np.arange(23) % 4

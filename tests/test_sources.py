@@ -7,6 +7,7 @@ import io
 import json
 import stat
 import tarfile
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 
 from ganaug.data import download
-from ganaug.data.sources import digits, fashion_mnist, folder, get_source, idx_archives, mnist
+from ganaug.data.sources import cifar10, digits, fashion_mnist, folder, get_source, idx_archives, mnist
 from ganaug.errors import GanaugError
 from ganaug.params import parse_params
 
@@ -40,7 +41,7 @@ def test_digits_archive_with_wrong_checksum_is_refused(tmp_path):
 
 
 def test_unknown_dataset_names_the_known_ones():
-    with pytest.raises(GanaugError, match="unknown dataset 'cifar7'.*fashion-mnist, mnist, digits, folder"):
+    with pytest.raises(GanaugError, match="unknown dataset 'cifar7'.*fashion-mnist, mnist, digits, cifar10, folder"):
         get_source("cifar7")
 
 
@@ -156,6 +157,82 @@ def test_folder_of_mixed_sizes_and_modes(tmp_path):
     assert raw.images.shape == (8, 16, 16, 3)
     assert raw.classes == ["cat", "dog"] and raw.labels.tolist() == [0] * 4 + [1] * 4
     assert raw.ids[0] == "cat/0.jpg"
+    assert raw.converted == 4  # the four grayscale PNGs made RGB, counted for the prepare summary
+    gray = folder.load(tmp_path / "raw", data_params(name="folder", root="unused", image_size=16, channels=1))
+    assert gray.images.shape == (8, 16, 16, 1) and gray.converted == 4  # now the four RGB JPEGs
+
+
+def test_fetch_mirrors_the_folder_added_changed_deleted_and_moved(tmp_path):
+    user, raw = tmp_path / "user", tmp_path / "raw"
+    _image_folder(user)
+    params = data_params(name="folder", root=str(user), image_size=16)
+    folder.fetch(raw, params)
+    Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(user / "cat" / "new.png")  # added
+    Image.fromarray(np.full((8, 8), 200, np.uint8), "L").save(user / "cat" / "1.png")  # changed
+    (user / "dog" / "3.png").unlink()  # deleted
+    (user / "cat" / "2.jpg").rename(user / "dog" / "moved.jpg")  # moved: from cat to dog
+    folder.fetch(raw, params)
+    files = sorted(str(p.relative_to(raw)) for p in raw.rglob("*") if p.is_file())
+    assert files == ["cat/0.jpg", "cat/1.png", "cat/3.png", "cat/new.png", "dog/0.jpg", "dog/1.png", "dog/2.jpg", "dog/moved.jpg"]
+    assert (raw / "cat" / "1.png").read_bytes() == (user / "cat" / "1.png").read_bytes()
+    loaded = folder.load(raw, params)
+    by_id = dict(zip(loaded.ids, loaded.labels))
+    assert by_id["dog/moved.jpg"] == 1 and "cat/2.jpg" not in by_id and "dog/3.png" not in by_id  # one label per image
+    shutil.rmtree(user / "dog")
+    (user / "bird").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(user / "bird" / "b.png")
+    folder.fetch(raw, params)
+    assert sorted(p.name for p in raw.iterdir()) == ["bird", "cat"]  # a deleted class folder goes too
+
+
+def test_class_names_that_are_not_portable_paths_are_kept_as_labels(tmp_path):
+    user = tmp_path / "user"
+    for name in ("shirt: long", "50% off"):
+        (user / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(user / name / "a?b.png")
+    params = data_params(name="folder", root=str(user), image_size=16)
+    folder.fetch(tmp_path / "raw", params)
+    stored = sorted(str(p.relative_to(tmp_path / "raw")) for p in (tmp_path / "raw").rglob("*.png"))
+    assert stored == ["50%25 off/a%3Fb.png", "shirt%3A long/a%3Fb.png"]  # checks out on Windows too
+    raw = folder.load(tmp_path / "raw", params)
+    assert raw.classes == ["50% off", "shirt: long"] and sorted(raw.ids) == ["50% off/a?b.png", "shirt: long/a?b.png"]
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({"cat": 2, "dog": 0}, "class folder '.*dog' has no images"),
+    ({"cat": 2}, "has only class 'cat'; a classifier needs at least 2 class folders"),
+    ({}, "has no class folders; a classifier needs at least 2"),
+])
+def test_empty_and_single_class_folders_are_refused_in_one_line(tmp_path, layout, message):
+    user = tmp_path / "user"
+    user.mkdir()
+    for name, n in layout.items():
+        (user / name).mkdir()
+        for i in range(n):
+            Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(user / name / f"{i}.png")
+    with pytest.raises(GanaugError, match=message) as err:
+        folder.fetch(tmp_path / "raw", data_params(name="folder", root=str(user)))
+    assert "\n" not in str(err.value)
+
+
+def test_non_square_images_are_stretched_cropped_or_padded(tmp_path):
+    """An 8 x 32 image, white in its left quarter, black elsewhere, fitted into 16 x 16 three ways."""
+    user = tmp_path / "user"
+    wide = np.zeros((8, 32), np.uint8)
+    wide[:, :8] = 255
+    for name in ("a", "b"):
+        (user / name).mkdir(parents=True)
+        Image.fromarray(wide, "L").save(user / name / "wide.png")
+    fitted = {}
+    for how in ("stretch", "crop", "pad"):
+        params = data_params(name="folder", root=str(user), image_size=16, resize=how)
+        folder.fetch(tmp_path / "raw", params)
+        fitted[how] = folder.load(tmp_path / "raw", params).images[0, :, :, 0].astype(int)
+    stretch, crop, pad = fitted["stretch"], fitted["crop"], fitted["pad"]
+    assert (stretch[:, :3] > 215).all() and (stretch[:, 5:] < 40).all()  # every row: the white quarter, squeezed
+    assert (crop < 40).all()  # the centre square (columns 12-19) is all black
+    assert (pad[:5] < 40).all() and (pad[-5:] < 40).all()  # black borders above and below ...
+    assert (pad[7:9, :3] > 215).all() and (pad[7:9, 5:] < 40).all()  # ... the band in the middle rows
 
 
 def test_corrupt_image_is_named_or_skipped(tmp_path):
@@ -173,3 +250,60 @@ def test_corrupt_image_is_named_or_skipped(tmp_path):
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(GanaugError, match="image folder .*nowhere' not found"):
         folder.fetch(tmp_path / "raw", data_params(name="folder", root=str(tmp_path / "nowhere")))
+
+
+def _cifar_archive(path: Path, batches: dict[str, list[tuple[int, np.ndarray]]]) -> None:
+    """A CIFAR-10 binary archive: per batch, records of (label, 32 x 32 x 3 uint8 image)."""
+    members = {}
+    for name, records in batches.items():
+        members[f"cifar-10-batches-bin/{name}"] = b"".join(
+            bytes([label]) + image.transpose(2, 0, 1).tobytes() for label, image in records)  # R plane, G, B
+    path.write_bytes(_tarball(members))
+
+
+def test_cifar10_binary_archive_is_parsed_with_its_official_split(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    batches = {name: [(int(rng.integers(10)), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(3)]
+               for name in [*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH]}
+    user = tmp_path / "download" / cifar10.ARCHIVE
+    user.parent.mkdir()
+    _cifar_archive(user, batches)
+    monkeypatch.setattr(cifar10, "URLS", [user.as_uri()])
+    monkeypatch.setattr(cifar10, "MD5", "md5:" + download.file_digest(user, "md5"))  # the real archive's is pinned
+    raw_dir = tmp_path / "raw"
+    cifar10.fetch(raw_dir, data_params(name="cifar10"))
+    raw = cifar10.load(raw_dir, data_params(name="cifar10"))
+    assert raw.images.shape == (18, 32, 32, 3) and raw.classes[0] == "airplane" and len(raw.classes) == 10
+    assert raw.is_test.tolist() == [False] * 15 + [True] * 3 and raw.ids[-1] == "test_batch-00002"
+    first_label, first_image = batches["data_batch_1.bin"][0]
+    assert raw.labels[0] == first_label and np.array_equal(raw.images[0], first_image)  # channel order kept
+    assert (raw_dir / cifar10.ARCHIVE).is_file()
+
+
+def test_cifar10_unreachable_wrong_checksum_and_truncated_batches_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(cifar10, "URLS", ["http://127.0.0.1:9/cifar-10-binary.tar.gz"])
+    with pytest.raises(GanaugError, match="cifar10: no source could be reached; tried: http://127.0.0.1:9/") as err:
+        cifar10.fetch(tmp_path / "raw", data_params(name="cifar10"))
+    assert "c32a1d4ab5d03f1284b67883e8d87530" in str(err.value) and not any((tmp_path / "raw").glob("*"))
+    other = tmp_path / "other.tar.gz"
+    _cifar_archive(other, {"data_batch_1.bin": [(1, np.zeros((32, 32, 3), np.uint8))]})
+    monkeypatch.setattr(cifar10, "URLS", [other.as_uri()])
+    with pytest.raises(GanaugError, match="md5 checksum mismatch"):
+        cifar10.fetch(tmp_path / "raw", data_params(name="cifar10"))
+    with pytest.raises(GanaugError, match="is not a whole number of 3073-byte records"):
+        cifar10.parse_batch(b"\x01" * 3000, "data_batch_1.bin")
+
+
+def test_hidden_files_16_bit_gray_and_symlinked_class_folders(tmp_path):
+    user = tmp_path / "user"
+    _image_folder(user)
+    (user / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata: not an image, ignored
+    Image.fromarray(np.full((16, 16), 65535 // 2, np.uint16)).save(user / "dog" / "deep.png")  # 16-bit gray, mid-level
+    params = data_params(name="folder", root=str(user), image_size=16, channels=1)
+    folder.fetch(tmp_path / "raw", params)
+    raw = folder.load(tmp_path / "raw", params)
+    assert "cat/._0.png" not in raw.ids and len(raw.ids) == 9
+    assert abs(int(raw.images[list(raw.ids).index("dog/deep.png")].mean()) - 127) <= 1  # scaled, not clipped to 255
+    (user / "bird").symlink_to(user / "cat", target_is_directory=True)
+    with pytest.raises(GanaugError, match="class folder '.*bird' is a symbolic link; DVC does not follow links"):
+        folder.fetch(tmp_path / "raw", params)

@@ -100,3 +100,25 @@ def test_prepare_on_digits_writes_the_documented_outputs(tmp_path, tiny_params):
     assert train.images.shape == (300, 16, 16, 1)
     assert summary["counts"]["test"]["3"] == 50 and summary["official_test_split"] is False
     assert (tmp_path / "prepared" / "classes.json").is_file()
+
+
+def test_fractions_fit_any_folder_and_keep_its_imbalance():
+    labels = labels_with((991, 1000, 40, 300))  # a folder of ~1,000 images per class, one class small
+    params = data_params(per_class="all", test_per_class=0.2, val_per_class=0.1)
+    parts = split_indices(labels, None, CLASSES, params)
+    counts = {s: np.bincount(labels[parts[s]]).tolist() for s in parts}
+    assert counts["test"] == [198, 200, 8, 60]  # 20% of each class: the test set keeps the folder's imbalance
+    assert counts["val"] == [79, 80, 3, 24]  # 10% of what test left
+    assert [sum(c) for c in zip(*counts.values())] == [991, 1000, 40, 300]  # nothing lost, nothing twice
+    # counts and fractions mix; a count still means images per class
+    mixed = split_indices(labels, None, CLASSES, data_params(per_class="all", test_per_class=5, val_per_class=0.5))
+    assert np.bincount(labels[mixed["test"]]).tolist() == [5] * 4 and np.bincount(labels[mixed["val"]]).tolist()[2] == 18
+
+
+def test_a_class_too_small_to_split_is_named_with_its_count():
+    labels = labels_with((50, 50, 1, 50))
+    with pytest.raises(GanaugError) as err:
+        split_indices(labels, None, CLASSES, data_params(per_class="all", test_per_class=0.2, val_per_class=0.1))
+    assert str(err.value).startswith("data.test_per_class: class 'c2' has 1 images;") and "\n" not in str(err.value)
+    with pytest.raises(GanaugError, match="data.val_per_class: class 'c0' has 40 non-test images; 40 for val"):
+        split_indices(labels_with((50, 50, 50, 50)), None, CLASSES, data_params(per_class="all", test_per_class=10, val_per_class=40))

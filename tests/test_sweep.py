@@ -26,6 +26,9 @@ def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
     assert size_overrides(params, 100, counts) == []  # the reference size runs the params as they are
     with pytest.raises(GanaugError, match="--per-class 200: expected sizes up to data.per_class"):
         size_overrides(params, 200, counts)
+    fraction = parse_params({"data": {"per_class": 100, "val_per_class": 0.1}})  # a fraction cannot shrink with the size
+    with pytest.raises(GanaugError, match="data.val_per_class is a fraction .0.1.; set a count"):
+        size_overrides(fraction, 10, counts)
     null_epochs = parse_params({"data": {"per_class": 100}, "experiments": {"epochs": None}})
     assert not any(s.startswith("experiments.epochs") for s in size_overrides(null_epochs, 10, counts))
 

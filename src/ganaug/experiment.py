@@ -124,10 +124,10 @@ class TrainingSet:
 def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True) -> tuple[pd.DataFrame, Scores]:
     """Select this run's synthetic images and record them at spec.selection_path. The draw is seeded
     by (select.seed, the run's seed): each seed of a stochastic sampler is a new draw.
-    ``balance=False`` keeps the quotas proportional even under data.imbalance (replacement swaps
+    ``balance=False`` keeps the quotas proportional even on an imbalanced set (replacement swaps
     exactly what it removed from each class)."""
     scores = load_source_scores(spec.sampler)
-    balance = balance and params.select.balance and params.data.imbalance is not None
+    balance = balance and params.select.balance  # on a balanced real set, water-filling = proportional
     quota = class_quotas(real_counts, ratio, balance)
     ids = select(spec.sampler, scores, quota, [params.select.seed, spec.seed], **sampler_options(spec.sampler, params.select))
     return save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, ids), scores

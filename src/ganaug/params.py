@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ganaug.errors import GanaugError
 
-DATASETS = ("fashion-mnist", "mnist", "digits", "folder")
+DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10", "folder")
 # the sampler registry's names (ganaug.sampling.samplers.SAMPLERS; kept here so params load without torch)
 SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper")
 
@@ -31,18 +31,32 @@ class _Strict(BaseModel):
 
 
 class DataParams(_Strict):
-    name: Literal["fashion-mnist", "mnist", "digits", "folder"] = "fashion-mnist"
-    root: Union[str, None] = None  # image folder <root>/<class>/*.png, only for name: folder
-    image_size: int = Field(32, ge=8, le=512)
+    name: Literal[DATASETS] = "fashion-mnist"
+    # image folder <root>/<class>/*.png for name: folder; a dependency of the fetch stage, so it must
+    # exist for every source (the default, data/images, is in the repo and holds only a README)
+    root: str = Field("data/images", min_length=1)
+    image_size: int = Field(32, ge=16, le=256)  # any size: the GAN works at the nearest base x 2^k and resizes
+    resize: Literal["stretch", "crop", "pad"] = "stretch"  # non-square images: stretch | centre crop | pad to square
     channels: Union[Literal[1, 3], None] = None  # None: what the source has
     per_class: Union[int, Literal["all"]] = 100
-    val_per_class: int = Field(50, ge=1)
-    test_per_class: int = Field(1000, ge=1)  # only for sources without an official test split
+    # a count per class (int) or a fraction of each class (float in (0, 1)); test only for sources
+    # without an official test split (a fraction fits any folder, and keeps its natural imbalance)
+    val_per_class: Union[int, float] = 50
+    test_per_class: Union[int, float] = 0.2
     imbalance: Union[float, list[float], None] = None
     skip_corrupt: bool = False
     seed: int = Field(0, ge=0)
 
     _per_class = field_validator("per_class")(_positive_or_all)
+
+    @field_validator("val_per_class", "test_per_class", mode="before")
+    @classmethod
+    def _count_or_fraction(cls, v):  # before pydantic's coercion: true is not 1, "0.5" is not 0.5
+        if not isinstance(v, (int, float)):
+            raise ValueError(f"expected a count per class (an integer >= 1) or a fraction of each class in (0, 1) (got {v!r})")
+        if isinstance(v, bool) or (isinstance(v, int) and v < 1) or (isinstance(v, float) and not 0 < v < 1):
+            raise ValueError(f"expected a count per class (an integer >= 1) or a fraction of each class in (0, 1) (got {v})")
+        return v
 
     @field_validator("imbalance")
     @classmethod
@@ -54,8 +68,12 @@ class DataParams(_Strict):
         return v
 
 
+# a mirrored digit is another or an impossible glyph; clothes, objects and photos mirror safely
+HFLIP_BY_DATASET = {"fashion-mnist": True, "mnist": False, "digits": False, "cifar10": True, "folder": True}
+
+
 class AugmentParams(_Strict):
-    hflip: bool = True
+    hflip: Union[bool, None] = None  # null: the dataset's default (HFLIP_BY_DATASET)
     crop_padding: int = Field(2, ge=0, le=16)  # pad-and-random-crop; 0 turns it off
     rotate_degrees: float = Field(0.0, ge=0, le=180)
 
@@ -83,6 +101,8 @@ class GanParams(_Strict):
     z_dim: int = Field(128, ge=1)
     g_width: int = Field(48, ge=4)
     d_width: int = Field(32, ge=4)
+    min_width: int = Field(32, ge=4)  # no G or D block below this many channels (halving would leave 12 at 64 px)
+    balance_classes: bool = True  # real batches and generated labels drawn class-balanced, so a rare class is learned too
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     beta1: float = Field(0.0, ge=0, lt=1)
@@ -149,7 +169,7 @@ class ScoreParams(_Strict):
 class SelectParams(_Strict):
     diverse_keep: float = Field(0.5, gt=0, le=1)  # diverse: keep this top fraction of a class by confidence, then cover it
     combined_realism_weight: float = Field(0.5, ge=0, le=1)  # combined: weight of the realism rank (rest: confidence)
-    balance: bool = True  # with data.imbalance set: synthetic quotas fill under-represented classes first
+    balance: bool = True  # synthetic quotas fill the small classes first (imbalanced by data.imbalance or by nature)
     seed: int = Field(0, ge=0)
 
 
@@ -249,13 +269,14 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         params = Params.model_validate(raw or {})
     except ValidationError as err:
         raise GanaugError(_one_line(err, source)) from None
-    if params.data.name == "folder" and not params.data.root:
-        raise GanaugError(f"{source}: data.root: data.name 'folder' needs data.root, the image folder to read")
     if params.train.pretrained and not params.train.pretrained_path:
         raise GanaugError(
             f"{source}: train.pretrained: true needs train.pretrained_path, a local weights file "
             "(ganaug never downloads weights from a hub)"
         )
+    if params.train.augment.hflip is None:  # resolved once here: every stage and run record sees a bool
+        augment = params.train.augment.model_copy(update={"hflip": HFLIP_BY_DATASET[params.data.name]})
+        params = params.model_copy(update={"train": params.train.model_copy(update={"augment": augment})})
     exp = params.experiments
     if exp.match == "real_epochs" and (unmatched := [r for r in exp.ratios if r not in exp.baseline_at]):
         raise GanaugError(f"{source}: experiments.baseline_at: match: real_epochs trains a {unmatched[0]:g}x run for more "

@@ -98,6 +98,9 @@ def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]
         raise GanaugError(f"sweep: --per-class {per_class}: expected sizes up to data.per_class ({full})")
     if per_class == full:
         return []  # the reference size: the params as they are
+    if isinstance(params.data.val_per_class, float):
+        raise GanaugError(f"sweep: data.val_per_class is a fraction ({params.data.val_per_class:g}); set a count (e.g. 50) "
+                          "so each size's validation set shrinks with its training set")
     batch = params.train.batch_size
     steps_full = max(1, sum(train_counts) // batch)  # steps per epoch at the full size
     steps_small = max(1, sum(min(per_class, c) for c in train_counts) // batch)

@@ -42,6 +42,7 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
         "channels": int(params.channels or raw.images.shape[-1]),
         "official_test_split": raw.is_test is not None,
         "skipped_corrupt": raw.skipped,
+        "converted_images": raw.converted,  # gray images made RGB (or RGB made gray) to share one mode
         "counts": {},
     }
     for name, idx in parts.items():

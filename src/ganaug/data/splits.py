@@ -1,5 +1,8 @@
 """Seeded, stratified selection of test / val / train indices, with the low-data regime
-(``per_class``) and an optional long-tail profile (``imbalance``) applied to train only."""
+(``per_class``) and an optional long-tail profile (``imbalance``) applied to train only.
+
+Test and validation sizes are a count per class (an int) or a fraction of each class (a float
+in (0, 1)): a fraction fits any folder, and keeps a naturally imbalanced test set imbalanced."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ def imbalance_fractions(imbalance, n_classes: int) -> np.ndarray:
     return float(imbalance) ** (-np.arange(n_classes) / max(n_classes - 1, 1))
 
 
-def train_counts(available: np.ndarray, per_class, fractions: np.ndarray, classes: list[str], val_per_class: int) -> list[int]:
+def train_counts(available: np.ndarray, per_class, fractions: np.ndarray, classes: list[str], val_sizes: list[int]) -> list[int]:
     """Training images per class after val is set aside; an error names a class that is too small."""
     if per_class == "all" and np.all(fractions == 1):
         wanted = available
@@ -40,40 +43,43 @@ def train_counts(available: np.ndarray, per_class, fractions: np.ndarray, classe
     for c, (want, have) in enumerate(zip(wanted, available)):
         if want > have:
             raise GanaugError(
-                f"data.per_class: class '{classes[c]}' has {have + val_per_class} images left after the test split, "
-                f"but data.per_class ({want}) + data.val_per_class ({val_per_class}) ask for {want + val_per_class}"
+                f"data.per_class: class '{classes[c]}' has {have + val_sizes[c]} images left after the test split, "
+                f"but data.per_class ({want}) + data.val_per_class ({val_sizes[c]}) ask for {want + val_sizes[c]}"
             )
     return [int(w) for w in wanted]
 
 
+def split_sizes(size, counts: np.ndarray, classes: list[str], key: str, what: str) -> list[int]:
+    """Per-class split sizes from a count or a fraction of each class's ``counts``; every class must
+    keep at least one image for what comes after (an error names the class and its count)."""
+    sizes = [int(size)] * len(counts) if isinstance(size, int) else [max(1, int(round(size * n))) for n in counts]
+    for c, (want, have) in enumerate(zip(sizes, counts)):
+        if have < 2 or want >= have:
+            asked = f"{want}" if isinstance(size, int) else f"{size:g} of it ({want})"
+            hint = (f"lower data.{key}, e.g. a fraction such as 0.2" if isinstance(size, int) and have >= 2
+                    else "add images to that class or remove its folder")
+            raise GanaugError(f"data.{key}: class '{classes[c]}' has {have} {what}; {asked} for {key.split('_')[0]} "
+                              f"would leave none to train on ({hint})")
+    return sizes
+
+
 def split_indices(labels: np.ndarray, is_test: np.ndarray | None, classes: list[str], params) -> dict[str, np.ndarray]:
-    """Indices of test, val and train. Test: the official split, or ``test_per_class`` per class;
-    val: ``val_per_class`` per class of the rest; train: ``per_class`` (x imbalance) of what remains."""
+    """Indices of test, val and train. Test: the official split, or ``test_per_class`` of each class;
+    val: ``val_per_class`` of each class of the rest; train: ``per_class`` (x imbalance) of what remains."""
     rng = np.random.default_rng(params.seed)
     n_classes = len(classes)
     all_idx = np.arange(len(labels))
     if is_test is None:
         counts = np.bincount(labels, minlength=n_classes)
-        for c in range(n_classes):
-            if counts[c] <= params.test_per_class:
-                raise GanaugError(
-                    f"data.test_per_class: class '{classes[c]}' has {counts[c]} images; "
-                    f"{params.test_per_class} for test would leave none to train on"
-                )
-        test = stratified_take(labels, all_idx, [params.test_per_class] * n_classes, rng)
+        test = stratified_take(labels, all_idx, split_sizes(params.test_per_class, counts, classes, "test_per_class", "images"), rng)
     else:
         test = all_idx[is_test]
     rest = np.setdiff1d(all_idx, test)
     rest_counts = np.bincount(labels[rest], minlength=n_classes)
-    for c in range(n_classes):
-        if rest_counts[c] <= params.val_per_class:
-            raise GanaugError(
-                f"data.val_per_class: class '{classes[c]}' has {rest_counts[c]} non-test images; "
-                f"{params.val_per_class} for validation would leave none to train on"
-            )
-    val = stratified_take(labels, rest, [params.val_per_class] * n_classes, rng)
+    val_sizes = split_sizes(params.val_per_class, rest_counts, classes, "val_per_class", "non-test images")
+    val = stratified_take(labels, rest, val_sizes, rng)
     rest = np.setdiff1d(rest, val)
     available = np.bincount(labels[rest], minlength=n_classes)
-    counts = train_counts(available, params.per_class, imbalance_fractions(params.imbalance, n_classes), classes, params.val_per_class)
+    counts = train_counts(available, params.per_class, imbalance_fractions(params.imbalance, n_classes), classes, val_sizes)
     train = stratified_take(labels, rest, counts, rng)
     return {"train": train, "val": val, "test": test}

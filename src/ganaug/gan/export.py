@@ -25,8 +25,9 @@ def load_gan(model_dir: Path) -> tuple[Generator, Discriminator, dict]:
     config = json.loads(config_path.read_text())
     g = config["gan"]
     n = len(config["classes"])
-    G = Generator(n, config["channels"], config["image_size"], g["z_dim"], g["g_width"])
-    D = Discriminator(n, config["channels"], config["image_size"], g["d_width"])
+    # GANs saved before min_width existed: the generator had a floor of 8 channels, the discriminator none
+    G = Generator(n, config["channels"], config["image_size"], g["z_dim"], g["g_width"], g.get("min_width", 8))
+    D = Discriminator(n, config["channels"], config["image_size"], g["d_width"], g.get("min_width", 1))
     for net, name in ((G, "generator.safetensors"), (D, "discriminator.safetensors")):
         path = model_dir / name
         try:

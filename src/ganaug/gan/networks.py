@@ -1,9 +1,13 @@
-"""A small BigGAN-style pair for 8-128 px images.
+"""A small BigGAN-style pair for 16-256 px images.
 
 Generator: class-conditional BatchNorm (a class embedding gives each BN its gain and bias),
 ResNet up-blocks. Discriminator: spectral-norm ResNet down-blocks, global sum pooling, and a
 projection class term <embed(y), h> (Miyato & Koyama 2018). Depth follows the image size:
-``size = base * 2**blocks`` with base in 4..7 (32 -> 4x4 and 3 blocks, 28 -> 7x7 and 2 blocks).
+the networks work at the nearest ``native = base * 2**blocks`` with base in 4..7 (32 -> 4x4 and
+3 blocks, 28 -> 7x7 and 2 blocks, 100 -> 96); at any other size the generator resizes its output
+to the image size and the discriminator resizes its input to native, so pools, scores and every
+downstream stage see image_size x image_size. No block has fewer than ``min_width`` channels:
+halving per block would leave 12 at 64 px and 6 at 128 px, too few to draw RGB detail.
 """
 
 from __future__ import annotations
@@ -18,13 +22,25 @@ from torch.nn.utils import spectral_norm
 from ganaug.errors import GanaugError
 
 
+def native_size(image_size: int) -> int:
+    """The supported size (base * 2**k, base in 4..7, k >= 1) nearest ``image_size`` (ties: the larger)."""
+    if image_size < 8:
+        raise GanaugError(f"data.image_size: the GAN needs at least 8 px, got {image_size}")
+    supported = {base * 2**k for base in range(4, 8) for k in range(1, 8)}
+    return min(supported, key=lambda s: (abs(s - image_size), -s))
+
+
 def layout(image_size: int) -> tuple[int, int]:
-    """(base resolution, number of 2x blocks) for an image size."""
-    blocks = max(1, int(math.floor(math.log2(image_size / 4))))
-    base = image_size / 2**blocks
-    if base != int(base) or not 4 <= base <= 7:
-        raise GanaugError(f"data.image_size: the GAN needs base * 2**k with base in 4..7 (e.g. 16, 28, 32, 64), got {image_size}")
-    return int(base), blocks
+    """(base resolution, number of 2x blocks) of the native size the networks use for ``image_size``."""
+    native = native_size(image_size)
+    blocks = max(1, int(math.floor(math.log2(native / 4))))
+    return native // 2**blocks, blocks
+
+
+def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -56,13 +72,15 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64):
+    def __init__(self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64, min_width: int = 32):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "z_dim": z_dim, "width": width}
+        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "z_dim": z_dim,
+                       "width": width, "min_width": min_width}
         self.num_classes, self.channels, self.image_size, self.z_dim = num_classes, channels, image_size, z_dim
         self.base, blocks = layout(image_size)
-        # channels halve as resolution doubles (cost stays flat per block): 256, 128, 64, 32 for width 64
-        widths = [max(4 * width // 2**i, 8) for i in range(blocks + 1)]
+        # channels halve as resolution doubles (cost stays flat per block), down to min_width:
+        # 256, 128, 64, 32 for width 64; 192, 96, 48, 32, 32 for width 48 at 64 px
+        widths = [max(4 * width // 2**i, min_width) for i in range(blocks + 1)]
         self.linear = nn.Linear(z_dim, widths[0] * self.base**2)
         self.blocks = nn.ModuleList(GBlock(a, b, num_classes) for a, b in zip(widths[:-1], widths[1:]))
         self.out_bn = nn.BatchNorm2d(widths[-1])
@@ -73,7 +91,7 @@ class Generator(nn.Module):
         h = self.linear(z).view(len(z), -1, self.base, self.base)
         for block in self.blocks:
             h = block(h, y)
-        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+        return _resized(torch.tanh(self.out_conv(F.relu(self.out_bn(h)))), self.image_size)
 
 
 class DBlock(nn.Module):
@@ -92,16 +110,18 @@ class DBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width}
+        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width,
+                       "min_width": min_width}
+        self.native = native_size(image_size)
         _, blocks = layout(image_size)
-        widths = [channels] + [width * 2 ** min(i, 2) for i in range(blocks)]  # e.g. 1, 64, 128, 256
+        widths = [channels] + [max(width * 2 ** min(i, 2), min_width) for i in range(blocks)]  # e.g. 1, 64, 128, 256
         self.blocks = nn.Sequential(*(DBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))))
         self.linear = spectral_norm(nn.Linear(widths[-1], 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, widths[-1]))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Realism score for (image, label), B; higher = more real."""
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        h = F.relu(self.blocks(_resized(x, self.native))).sum(dim=(2, 3))
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)

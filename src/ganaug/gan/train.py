@@ -48,8 +48,8 @@ class Gan:
 
 
 def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: torch.device) -> Gan:
-    G = Generator(num_classes, channels, image_size, cfg.z_dim, cfg.g_width).to(device)
-    D = Discriminator(num_classes, channels, image_size, cfg.d_width).to(device)
+    G = Generator(num_classes, channels, image_size, cfg.z_dim, cfg.g_width, cfg.min_width).to(device)
+    D = Discriminator(num_classes, channels, image_size, cfg.d_width, cfg.min_width).to(device)
     ema = ModelEmaV3(G, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
     betas = (cfg.beta1, cfg.beta2)
     return Gan(G, D, ema, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
@@ -80,6 +80,22 @@ def generate(G: Generator, z: torch.Tensor, labels: torch.Tensor, batch_size: in
 
 def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
     return torch.arange(n) % num_classes
+
+
+def batch_drawers(labels: torch.Tensor, num_classes: int, batch_size: int, balance: bool):
+    """Two samplers of one batch each: real indices, and labels for generated images. ``balance``:
+    every class equally likely in both (each real image drawn with probability 1 / (C x its class
+    count)), so on an imbalanced set the tail classes get as many D and G updates as the head;
+    otherwise by frequency (uniform over real images; generated labels follow the real ones)."""
+    n = len(labels)
+    if not balance:
+        return (lambda: torch.randint(n, (batch_size,), device=labels.device),
+                lambda: labels[torch.randint(n, (batch_size,), device=labels.device)])
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    present = (counts > 0).nonzero().flatten()  # a class with no real image cannot be learned: never asked for
+    weights = 1.0 / counts[labels]
+    return (lambda: torch.multinomial(weights, batch_size, replacement=True),
+            lambda: present[torch.randint(len(present), (batch_size,), device=labels.device)])
 
 
 def d_loss_fn(gan: Gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, dict]:
@@ -141,25 +157,25 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     resumed = resume(gan, ckpt_dir)
     real_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
     labels_all = torch.from_numpy(labels).to(device)
-    n = len(real_all)
     # fixed latents for evaluation, so successive FIDs compare the same draws
     eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
     eval_z = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)
     started = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=gan.step, desc="train_gan" + (" (resumed)" if resumed else ""), unit="step")
+    draw_real, draw_labels = batch_drawers(labels_all, num_classes, cfg.batch_size, cfg.balance_classes)
     while gan.step < cfg.steps:
         gan.G.train()
         for _ in range(cfg.n_dis):
-            idx = torch.randint(n, (cfg.batch_size,), device=device)
-            y_fake = labels_all[torch.randint(n, (cfg.batch_size,), device=device)]
+            idx = draw_real()
+            y_fake = draw_labels()
             with torch.no_grad():
                 fake = gan.G(torch.randn(cfg.batch_size, cfg.z_dim, device=device), y_fake)
             d_loss, d_out = d_loss_fn(gan, real_all[idx], labels_all[idx], fake, y_fake, cfg)
             gan.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             gan.opt_d.step()
-        y_fake = labels_all[torch.randint(n, (cfg.batch_size,), device=device)]
+        y_fake = draw_labels()
         fake = gan.G(torch.randn(cfg.batch_size, cfg.z_dim, device=device), y_fake)
         g_loss = -gan.D(diff_augment(fake, cfg.diffaugment), y_fake).mean()
         gan.opt_g.zero_grad(set_to_none=True)

@@ -50,6 +50,8 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFr
             if name in inputs:  # every run of one report used the same real data and the same pools
                 data.setdefault(name, {}).setdefault(inputs[name], path)
         row["run_dir"] = str(path.parent)
+        # the mean per-class accuracy: on an imbalanced test set, what the small classes get counts as much
+        row["balanced_accuracy"] = float(np.mean(list(m["per_class_accuracy"].values())))
         row.update({f"acc.{c}": a for c, a in m["per_class_accuracy"].items()})
         rows.append(row)
     if not rows:
@@ -84,7 +86,8 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
         if g["steps"].nunique() != 1:  # a row is one recipe: its seeds must have trained equally long
             raise GanaugError(f"row {row_name(mode, sampler, amount)}: seeds trained for different steps {sorted(g['steps'].unique())}")
         rows.append({"row": row_name(mode, sampler, amount), "mode": mode, "sampler": sampler, "amount": amount,
-                     **summarize(g["test_accuracy"]), "steps": int(g["steps"].iloc[0]),
+                     **summarize(g["test_accuracy"]), "balanced": g["balanced_accuracy"].mean(),
+                     "balanced_std": g["balanced_accuracy"].std(ddof=1) if len(g) > 1 else math.nan, "steps": int(g["steps"].iloc[0]),
                      "n_real": int(g["n_real"].iloc[0]), "n_synthetic": int(g["n_synthetic"].iloc[0]),
                      **g[class_cols].mean().to_dict()})
     table = pd.DataFrame(rows)
@@ -158,15 +161,17 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
     def cell(row, col, text):
         return f"**{text}**" if compared[row.name] and np.isclose(row[col], best[col]) else text
 
-    header = ["run", "real", "synthetic", "steps", "n", "accuracy (mean ± std)", "95% CI",
+    header = ["run", "real", "synthetic", "steps", "n", "accuracy (mean ± std)", "95% CI", "balanced accuracy",
               *(c.removeprefix("acc.") for c in class_cols)]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row["row"], str(row["n_real"]), str(row["n_synthetic"]), str(row["steps"]), str(row["n"]),
                  accuracy_cell(row), ci_cell(row["ci_low"], row["ci_high"]),
+                 accuracy_cell({"mean": row["balanced"], "std": row["balanced_std"], "n": row["n"]}),
                  *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Accuracies in %, over seeds (95% CI: t interval of the mean); per-class columns are means; "
+    lines += ["", "Accuracies in %, over seeds (95% CI: t interval of the mean); balanced accuracy: the mean of the "
+              "per-class accuracies (the same as accuracy on a class-balanced test set); per-class columns are means; "
               "bold: the best per-class accuracy among the real-only, augmentation, own-choice and fixed-count rows.", ""]
     if len(comp):
         lines += ["### Comparisons (paired over seeds, same optimiser steps)", "",
@@ -200,6 +205,7 @@ def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict
     experiment): every row's statistics and per-seed accuracies, every comparison and verdict."""
     seeds = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
     rows = {r["row"]: {"mode": r["mode"], "sampler": r["sampler"], "amount": r["amount"], "mean": _num(r["mean"]),
+                       "balanced_mean": _num(r["balanced"]),
                        "std": _num(r["std"]), "n": int(r["n"]), "steps": int(r["steps"]), "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
                        "seeds": {str(s): a for s, a in seeds[(r["mode"], r["sampler"], r["amount"])].items()}}
             for _, r in table.iterrows()}

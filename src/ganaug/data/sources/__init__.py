@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ganaug.data.sources import digits, fashion_mnist, folder, mnist
+from ganaug.data.sources import cifar10, digits, fashion_mnist, folder, mnist
 from ganaug.errors import GanaugError
 
 SOURCES: dict[str, ModuleType] = {
     "fashion-mnist": fashion_mnist,
     "mnist": mnist,
     "digits": digits,
+    "cifar10": cifar10,
     "folder": folder,
 }
 

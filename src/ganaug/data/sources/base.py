@@ -15,6 +15,7 @@ class RawDataset:
     classes: list[str]
     is_test: np.ndarray | None = None  # bool, N: the official test split, None when the source has none
     skipped: int = 0  # corrupt files skipped (data.skip_corrupt)
+    converted: int = 0  # images converted to the common mode (gray <-> RGB)
 
     def __post_init__(self):
         n = len(self.images)
