@@ -160,6 +160,11 @@ def test_folder_of_mixed_sizes_and_modes(tmp_path):
     assert raw.converted == 4  # the four grayscale PNGs made RGB, counted for the prepare summary
     gray = folder.load(tmp_path / "raw", data_params(name="folder", root="unused", image_size=16, channels=1))
     assert gray.images.shape == (8, 16, 16, 1) and gray.converted == 4  # now the four RGB JPEGs
+    from ganaug.data.prepare import prepare
+
+    split_params = data_params(name="folder", root="unused", image_size=16, per_class="all", test_per_class=1, val_per_class=1)
+    summary = prepare(tmp_path / "raw", tmp_path / "prepared", split_params)
+    assert summary["converted_images"] == 4 and summary["channels"] == 3  # counted in classes.json
 
 
 def test_fetch_mirrors_the_folder_added_changed_deleted_and_moved(tmp_path):
