@@ -45,6 +45,19 @@ test: install ## the whole test suite, integration tests included (what CI runs)
 test-fast: install ## the unit tests only (skips the tests that run dvc repro)
 	$(BIN)/python -m pytest -m "not slow"
 
+# the headline of each experiment; per-run and per-class detail stays in files (reports/, MLflow)
+COMPARE = 'Experiment|^fid$$|^label_agreement$$|real_only|best_augmented\.row|best_vs_real_only\.(diff|verdict)'
+compare: install ## dvc exp show, headline columns only: GAN FID, label agreement, real-only, best row, its difference and verdict (ARGS=-A: every commit)
+	$(BIN)/dvc exp show --no-pager --drop '.*' --keep $(COMPARE) $(ARGS)
+
+# a team's tracking server; every stage logs there with MLFLOW_TRACKING_URI=http://<host>:<port>
+HOST ?= 127.0.0.1
+PORT ?= 5000
+BACKEND ?= sqlite:///mlflow-server.db
+ARTIFACTS ?= mlartifacts
+server: install ## mlflow server for a team: HOST=0.0.0.0 to open it, BACKEND=<any SQLAlchemy URI>, ARTIFACTS=<dir, s3://...>
+	$(BIN)/mlflow server --host $(HOST) --port $(PORT) --backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS)
+
 ui: install ## MLflow UI on the project's tracking store, at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
 

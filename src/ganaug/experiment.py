@@ -267,22 +267,25 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         return train_and_report(name, data.split, val, test, meta, cfg, out, log_epoch=log_epoch if track else None,
                                 fit_options=fit_options, finetune=finetune)
 
-    if track:
-        with tracked_run(spec.dvc_stage, params, inputs, tags, run_name=name):
-            metrics, timing = train()
-            mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
-                                "steps": metrics["steps"], **timing})
-            mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
-            mlflow.log_artifacts(str(spec.report_dir), "report")
-    else:
+    def finish(metrics: dict) -> dict:
+        metrics.update({
+            "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed,
+            "n_real": data.n_real, "n_synthetic": len(data.split) - data.n_real,
+            "recipe": recipe(params),
+            # the data this run saw, as DVC hashes it: the report refuses to mix runs of different data
+            "inputs": {name: dvc_md5(path) for name, path in inputs.items()},
+            "selection": str(spec.selection_path) if data.selection is not None else None,
+        })
+        out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+        return metrics
+
+    if not track:
+        return finish(train()[0])
+    with tracked_run(spec.dvc_stage, params, inputs, tags, run_name=name):
         metrics, timing = train()
-    metrics.update({
-        "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed,
-        "n_real": data.n_real, "n_synthetic": len(data.split) - data.n_real,
-        "recipe": recipe(params),
-        # the data this run saw, as DVC hashes it: the report refuses to mix runs of different data
-        "inputs": {name: dvc_md5(path) for name, path in inputs.items()},
-        "selection": str(spec.selection_path) if data.selection is not None else None,
-    })
-    out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+        mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
+                            "steps": metrics["steps"], **timing})
+        mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
+        metrics = finish(metrics)
+        mlflow.log_artifacts(str(spec.report_dir), "report")  # the final metrics.json, the one the report reads
     return metrics
