@@ -52,10 +52,10 @@ class DataParams(_Strict):
     @field_validator("val_per_class", "test_per_class", mode="before")
     @classmethod
     def _count_or_fraction(cls, v):  # before pydantic's coercion: true is not 1, "0.5" is not 0.5
-        if not isinstance(v, (int, float)):
+        count = isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        fraction = isinstance(v, float) and 0 < v < 1
+        if not (count or fraction):
             raise ValueError(f"expected a count per class (an integer >= 1) or a fraction of each class in (0, 1) (got {v!r})")
-        if isinstance(v, bool) or (isinstance(v, int) and v < 1) or (isinstance(v, float) and not 0 < v < 1):
-            raise ValueError(f"expected a count per class (an integer >= 1) or a fraction of each class in (0, 1) (got {v})")
         return v
 
     @field_validator("imbalance")

@@ -85,9 +85,10 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     for (mode, sampler, amount), g in runs.groupby(["mode", "sampler", "amount"], sort=False):
         if g["steps"].nunique() != 1:  # a row is one recipe: its seeds must have trained equally long
             raise GanaugError(f"row {row_name(mode, sampler, amount)}: seeds trained for different steps {sorted(g['steps'].unique())}")
+        balanced = summarize(g["balanced_accuracy"])
         rows.append({"row": row_name(mode, sampler, amount), "mode": mode, "sampler": sampler, "amount": amount,
-                     **summarize(g["test_accuracy"]), "balanced": g["balanced_accuracy"].mean(),
-                     "balanced_std": g["balanced_accuracy"].std(ddof=1) if len(g) > 1 else math.nan, "steps": int(g["steps"].iloc[0]),
+                     **summarize(g["test_accuracy"]), "balanced": balanced["mean"], "balanced_std": balanced["std"],
+                     "steps": int(g["steps"].iloc[0]),
                      "n_real": int(g["n_real"].iloc[0]), "n_synthetic": int(g["n_synthetic"].iloc[0]),
                      **g[class_cols].mean().to_dict()})
     table = pd.DataFrame(rows)

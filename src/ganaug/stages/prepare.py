@@ -11,8 +11,11 @@ def run() -> None:
     with staged_output(paths.PREPARED) as out:
         summary = prepare(paths.RAW / data.name, out, data)
     sizes = ", ".join(f"{k} {sum(v.values())}" for k, v in summary["counts"].items())
-    notes = [f"{summary['skipped_corrupt']} corrupt files skipped"] * bool(summary["skipped_corrupt"])
-    notes += [f"{summary['converted_images']} images converted to {'RGB' if summary['channels'] == 3 else 'grayscale'}"] * bool(summary["converted_images"])
+    notes = []
+    if summary["skipped_corrupt"]:
+        notes.append(f"{summary['skipped_corrupt']} corrupt files skipped")
+    if summary["converted_images"]:
+        notes.append(f"{summary['converted_images']} images converted to {'RGB' if summary['channels'] == 3 else 'grayscale'}")
     skipped = f" ({'; '.join(notes)})" if notes else ""
     print(f"prepare: {data.name} {summary['image_size']}px x{summary['channels']}: {sizes}{skipped} -> {paths.PREPARED}")
 

@@ -70,9 +70,12 @@ def fetch(raw_dir: Path, params) -> Path:
     added = changed = 0
     for rel, src in wanted.items():
         dest = raw_dir / rel
-        if rel in existing and filecmp.cmp(src, dest, shallow=False):
+        if rel not in existing:
+            added += 1
+        elif filecmp.cmp(src, dest, shallow=False):
             continue
-        added, changed = (added + 1, changed) if rel not in existing else (added, changed + 1)
+        else:
+            changed += 1
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".part")  # never a half-copied file under a real name
         shutil.copyfile(src, tmp)
