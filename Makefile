@@ -58,8 +58,8 @@ ARTIFACTS ?= mlartifacts
 server: install ## mlflow server for a team: HOST=0.0.0.0 to open it, BACKEND=<any SQLAlchemy URI>, ARTIFACTS=<dir, s3://...>
 	$(BIN)/mlflow server --host $(HOST) --port $(PORT) --backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS)
 
-ui: install ## MLflow UI on the project's tracking store, at http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
+ui: install ## MLflow UI on the project's store, opened on the training runs (ARGS="--exp NAME", "--screenshot runs.png")
+	$(BIN)/python -m ganaug.ui $(ARGS)
 
 bench: install ## the benchmarks (by hand; results go in the README)
 	$(BIN)/python benchmarks/train_throughput.py

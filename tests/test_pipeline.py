@@ -279,3 +279,48 @@ def test_pool_replicates_retrain_the_gan_and_report_over_pools(project):
     table = pd.read_csv(project / "reports/sweep/pools.csv")
     assert table["row"].tolist() == ["cl-sam 1x"] and (table["pools"] == 2).all()
     assert table["seeds_per_pool"].iloc[0] == len(TINY["experiments"]["seeds"]) and table["ci_low"].notna().all()
+
+
+def test_queued_experiments_on_two_workers_log_every_training_run_to_the_projects_store(project):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both succeed, with no lock error, and every
+    training stage of both has its run in the project's mlflow.db (not in DVC's temporary copies),
+    nested under one parent run per DVC experiment."""
+    import copy
+    import time
+
+    from ganaug.experiment import planned_runs
+
+    sh(project, "git", "checkout", "--", ".")  # undo the workspace changes of the tests above
+    dvc(project, "checkout", "--force")
+    cheap = {"samplers": ["random"], "replace": [], "counts": [], "own": [], "baselines": ["real"], "epochs": 1}
+    sets = [a for key, value in cheap.items() for a in ("-S", f"experiments.{key}=[{','.join(map(str, value))}]"
+                                                          if isinstance(value, list) else f"experiments.{key}={value}")]
+    names = {"queued-a": 2, "queued-b": 3}  # seeds no other test used: these runs are new
+    for name, seed in names.items():
+        dvc(project, "exp", "run", "--queue", "-n", name, *sets, "-S", f"experiments.seeds=[{seed}]")
+    dvc(project, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 900
+    while "Queued" in (status := dvc(project, "queue", "status")) or "Running" in status:
+        assert time.monotonic() < deadline, status
+        time.sleep(5)
+    dvc(project, "queue", "stop")  # idle workers exit now, not after their idle timeout
+    for name in names:
+        assert f"{name}" in status and status.split(name)[1].split("\n")[0].strip().endswith("Success"), status
+        log = dvc(project, "queue", "logs", name)
+        assert "database is locked" not in log and "Running stage 'train@random-1-" in log
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(TINY["mlflow"]["experiment"])
+    for name, seed in names.items():
+        params = copy.deepcopy(TINY)
+        params["experiments"].update(cheap, seeds=[seed])
+        expected = {spec.dvc_stage for spec in planned_runs(parse_params(params))}
+        assert expected == {f"baseline@real-0-{seed}", f"train@random-1-{seed}"}
+        runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`dvc.exp_name` = '{name}'")
+        assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted(expected)  # each once, all there
+        assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in runs)
+        [parent] = {r.data.tags["mlflow.parentRunId"] for r in runs}
+        assert client.get_run(parent).info.run_name == name
+        for run in runs:  # artifacts in the project's mlruns/, which outlives DVC's temporary copy
+            assert Path(run.info.artifact_uri.removeprefix("file://")).is_relative_to(project)
+            assert "report/metrics.json" in [f.path for f in client.list_artifacts(run.info.run_id, "report")]

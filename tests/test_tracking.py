@@ -52,3 +52,66 @@ def test_tracked_run_logs_params_tags_inputs_and_metrics(tmp_path, tiny_params, 
     assert dataset_input.dataset.digest == dvc_md5(data) and dataset_input.dataset.name == "data/prepared"
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train_loss")
     assert [(m.step, m.value) for m in history] == [(1, 2.0), (2, 1.0)]
+
+
+def test_a_new_store_is_wal_and_its_experiment_is_for_model_training(tmp_path, tiny_params, monkeypatch):
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "store" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    with tracked_run("train_scorer", tiny_params, {}, run_name="real-only") as run:
+        mlflow.log_artifact(__file__)
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # queue workers and the UI do not block
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
+    artifacts = tmp_path / "store" / "mlruns" / experiment.name  # beside the store, never in DVC's temporary copy
+    assert experiment.artifact_location == artifacts.as_uri()
+    assert (artifacts / run.info.run_id / "artifacts" / "test_tracking.py").is_file()
+
+
+def test_ensure_experiment_marks_an_old_experiment_and_survives_a_creation_race(tmp_path):
+    from ganaug.tracking import ensure_experiment
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    old = client.create_experiment("made-before")  # no kind tag
+    assert ensure_experiment(client, "made-before", tmp_path) == old
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+
+    class LateReader:  # another worker creates the experiment between our lookup and our create
+        def __init__(self):
+            self.lookups = 0
+
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def get_experiment_by_name(self, name):
+            self.lookups += 1
+            if self.lookups == 1:
+                client.create_experiment(name)
+                return None
+            return client.get_experiment_by_name(name)
+
+    raced = LateReader()
+    got = ensure_experiment(raced, "raced", tmp_path)
+    assert got == client.get_experiment_by_name("raced").experiment_id and raced.lookups == 2
+
+
+def test_a_dvc_experiments_stage_runs_nest_under_one_parent_run(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc123")
+    ids = {}
+    for exp_name, stage in (("seed1", "train_scorer"), ("seed1", "train_gan"), ("seed2", "train_scorer")):
+        monkeypatch.setenv("DVC_EXP_NAME", exp_name)
+        with tracked_run(stage, tiny_params, {}) as run:
+            ids[exp_name, stage] = run.info.run_id
+    runs = {key: mlflow.get_run(run_id) for key, run_id in ids.items()}
+    parents = {key: run.data.tags["mlflow.parentRunId"] for key, run in runs.items()}
+    assert parents["seed1", "train_scorer"] == parents["seed1", "train_gan"] != parents["seed2", "train_scorer"]
+    parent = mlflow.get_run(parents["seed1", "train_gan"])
+    assert parent.info.run_name == "seed1" and parent.info.status == "FINISHED"
+    assert parent.data.tags["dvc.experiment"] == "seed1" and "dvc.stage" not in parent.data.tags
+    # the documented UI filter selects the stage runs of one DVC experiment, without the parent
+    found = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], filter_string="tags.`dvc.exp_name` = 'seed1'", output_format="list")
+    assert sorted(r.data.tags["dvc.stage"] for r in found) == ["train_gan", "train_scorer"]

@@ -229,7 +229,8 @@ def steps_per_epoch(spec: RunSpec, data: TrainingSet, params) -> int | None:
 
 def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     """Train and test one run; writes ``spec.report_dir`` (metrics.json, summary.csv, confusion.png)
-    and the classifier to ``spec.model_dir`` (Grad-CAM in the report reads it). Returns the metrics.
+    and the classifier to ``spec.model_dir`` (Grad-CAM in the report reads it). Returns the metrics
+    (None on a torchrun rank other than 0).
     Every run, the baseline included, gets the same fine-tune phase on real images (equal budgets)."""
     import json
 
@@ -280,9 +281,12 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         return metrics
 
     if not track:
-        return finish(train()[0])
+        metrics, _ = train()
+        return None if metrics is None else finish(metrics)
     with tracked_run(spec.dvc_stage, params, inputs, tags, run_name=name):
         metrics, timing = train()
+        if metrics is None:  # a torchrun rank other than 0: it trained, rank 0 reports
+            return None
         mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
                             "steps": metrics["steps"], **timing})
         mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})

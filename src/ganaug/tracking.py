@@ -15,20 +15,77 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
+from ganaug import distributed
 from ganaug.data.download import file_digest
 from ganaug.errors import GanaugError
 from ganaug.params import Params, flatten
 
 DEFAULT_DB = "mlflow.db"
+# MLflow 3's UI opens an experiment on its GenAI overview unless the experiment says it trains models
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+PARENT_TAG = "dvc.experiment"  # on the parent run that groups one DVC experiment's stage runs
+
+
+def project_root() -> Path:
+    """The project's root. Under `dvc exp run --temp` or `--queue` a stage runs in a temporary copy
+    of the repo that is deleted afterwards; DVC points $DVC_ROOT at the project itself."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
 
 
 def tracking_uri(root: Path | None = None) -> str:
-    """$MLFLOW_TRACKING_URI, else a SQLite store in the project root. Under `dvc exp run --temp`
-    or `--queue` a stage runs in a temporary copy of the repo; DVC points $DVC_ROOT at the project,
-    so those runs land in the project's store, not in a copy deleted afterwards."""
-    root = root or Path(os.environ.get("DVC_ROOT") or Path.cwd())
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / DEFAULT_DB}"
+    """$MLFLOW_TRACKING_URI, else a SQLite store in the project root (never in DVC's temporary copy)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or project_root()) / DEFAULT_DB}"
+
+
+def use_wal(uri: str) -> None:
+    """Put a local SQLite store in write-ahead-log mode (a setting stored in the file), so that
+    `dvc queue start -j N` workers writing runs at once, and `make ui` reading, do not block one
+    another. MLflow itself waits up to 20 s for a lock; WAL keeps the waits short."""
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return
+    import sqlite3
+
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+
+
+def ensure_experiment(client, name: str, artifact_root: Path | None) -> str:
+    """The id of experiment ``name``, created if missing (artifacts in ``artifact_root``/mlruns/name:
+    the project's, never a temporary copy's) and marked as model training for the UI. Two queue
+    workers may both find it missing; the one whose create fails reads the other's."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = (artifact_root / "mlruns" / quote(name, safe="")).as_uri() if artifact_root else None
+        try:
+            return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+        except MlflowException as error:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise error
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:  # a store made before ganaug set the kind
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
+
+
+def experiment_parent(client, experiment_id: str, exp_name: str, baseline: str) -> str:
+    """The run that groups the stage runs of DVC experiment ``exp_name`` (on commit ``baseline``):
+    found, or created finished; each stage run of that experiment is nested under it in the UI.
+    A DVC experiment's stages run one after another, so two never create the same parent."""
+    query = f"tags.`{PARENT_TAG}` = '{exp_name}' and tags.`dvc.baseline_rev` = '{baseline}'"
+    found = client.search_runs([experiment_id], filter_string=query, max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(experiment_id, run_name=exp_name, tags={PARENT_TAG: exp_name, "dvc.baseline_rev": baseline})
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
 
 
 def dvc_md5(path: Path) -> str:
@@ -65,16 +122,31 @@ def git_state(root: Path | None = None) -> dict[str, str]:
 def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[str, str] | None = None, run_name: str | None = None):
     """One MLflow run for one DVC stage; yields the active run.
 
-    ``inputs`` maps a name (e.g. 'data/prepared') to the path DVC tracks for it."""
+    ``inputs`` maps a name (e.g. 'data/prepared') to the path DVC tracks for it. Under torchrun only
+    rank 0 has a run; the other ranks get None and log nothing."""
+    if not distributed.is_main():
+        yield None
+        return
     import mlflow
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(params.mlflow.experiment)
+    uri = tracking_uri()
+    use_wal(uri)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    # a local store keeps artifacts in mlruns/ beside its file; a server decides for itself
+    artifact_root = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else None
+    experiment_id = ensure_experiment(client, params.mlflow.experiment, artifact_root)
+    mlflow.set_experiment(experiment_id=experiment_id)
     run_tags = {"dvc.stage": stage, **git_state(), **(tags or {})}
-    if os.environ.get("DVC_EXP_NAME"):
+    if distributed.world_size() > 1:
+        run_tags["distributed.world_size"] = str(distributed.world_size())
+    if os.environ.get("DVC_EXP_NAME"):  # set by `dvc exp run`, in the workspace, --temp and --queue alike
         run_tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+        baseline = os.environ.get("DVC_EXP_BASELINE_REV") or run_tags["git.commit"]
+        run_tags["dvc.baseline_rev"] = baseline
+        run_tags["mlflow.parentRunId"] = experiment_parent(client, experiment_id, os.environ["DVC_EXP_NAME"], baseline)
     digests = {name: dvc_md5(path) for name, path in inputs.items()}
     run_tags.update({f"input.{name}.md5": digest for name, digest in digests.items()})
     with mlflow.start_run(run_name=run_name or stage) as run:
@@ -89,6 +161,8 @@ def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[
 
 
 def log_epoch(row: dict, step_key: str = "epoch") -> None:
+    if not distributed.is_main():
+        return
     import mlflow
 
     mlflow.log_metrics({k: float(v) for k, v in row.items() if k != step_key}, step=int(row[step_key]))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ganaug import distributed
 from ganaug.classify.models import create_classifier, save_classifier
 from ganaug.classify.train import epoch_steps, evaluate, fit
 from ganaug.data.store import Split, ids_digest
@@ -31,9 +32,10 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
 
     ``fit_options`` go to fit() (steps_per_epoch, weights, targets); ``finetune = (real, epochs,
     steps_per_epoch)`` continues on the real images alone at a tenth of the learning rate,
-    cosine-annealed (steps_per_epoch None: one pass over them)."""
+    cosine-annealed (steps_per_epoch None: one pass over them). Under torchrun every rank trains and
+    only rank 0 goes on to test, write and return; the others return (None, None)."""
     seed_everything(cfg.seed)
-    device = pick_device()
+    device = distributed.init(pick_device())
     classes = meta["classes"]
     fit_options = fit_options or {}
     model = create_classifier(cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None)
@@ -55,12 +57,16 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
         history += [{**row, "epoch": row["epoch"] + cfg.epochs, "phase": "finetune"} for row in ft_history]
         steps += epochs * epoch_steps(len(real), cfg.batch_size, ft_steps)
     train_seconds = time.perf_counter() - started
+    if not distributed.is_main():
+        return None, None
     test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
 
     config = {
         "model": cfg.model, "classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
         "mean": norm.mean, "std": norm.std, "train": cfg.model_dump(), "device": device.type,
     }
+    if distributed.world_size() > 1:  # recorded only then: single-process outputs stay as they were
+        config["world_size"] = distributed.world_size()
     if out.model_dir is not None:
         save_classifier(out.model_dir, model, config)
     metrics = {

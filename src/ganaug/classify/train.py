@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ganaug import distributed
 from ganaug.classify.augment import augment_batch, build_augment
 from ganaug.data.store import Split
 from ganaug.device import autocast, memory_format, needs_grad_scaler
@@ -97,11 +98,15 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
     which is how an augmented run matches a real-only run's number of steps; more steps than a pass
     chain fresh permutations, which is how a real-only run matches a longer augmented run. ``weights`` (N) and
     ``targets`` (N x classes) are optional per-image loss weights and soft labels.
-    ``on_epoch(row)`` is called after each epoch (MLflow logging)."""
+    ``on_epoch(row)`` is called after each epoch (MLflow logging).
+
+    Under torchrun (see ganaug.distributed) every process draws and augments the same global batch
+    and trains on its share, gradients averaged by DDP; rank 0 alone evaluates on validation."""
     rng = np.random.default_rng(cfg.seed)
     norm = norm or Normalizer.fit(train.images)
     augment = build_augment(cfg.augment, train.images.shape[1], cfg.seed)
     model.to(device=device, memory_format=memory_format(device))
+    net = distributed.wrap(model, device)  # model itself in one process
     optimizer = timm.optim.create_optimizer_v2(
         model, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
         weight_decay=cfg.weight_decay, momentum=cfg.momentum,
@@ -112,18 +117,21 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
     labels_all = torch.from_numpy(train.labels)
     history = []
-    bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch")
+    main = distributed.is_main()
+    bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not main)
     for epoch in bar:
-        model.train()
+        net.train()
         started = time.perf_counter()
         order = rng.permutation(len(train)) if passes == 1 else np.concatenate([rng.permutation(len(train)) for _ in range(passes)])
         loss_sum = correct = seen = 0
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            x = norm.to_input(augment_batch(augment, train.images[idx]), device)
+            mine = distributed.shard(np.arange(len(idx)))  # this process's part of the global batch
+            x = norm.to_input(augment_batch(augment, train.images[idx])[mine], device)
+            idx = idx[mine]
             y = labels_all[idx].to(device, non_blocking=True)
             with autocast(device):
-                logits = model(x)
+                logits = net(x)
                 loss = batch_loss(logits, y, idx, weights, targets, cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -133,6 +141,9 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(idx)
+        loss_sum, correct, seen = distributed.sum_over_ranks([loss_sum, correct, seen])
+        if not main:  # rank 0 evaluates and reports; the others only train
+            continue
         val_metrics = evaluate(model, val, norm, device, num_classes, cfg.eval_batch_size)
         row = {
             "epoch": epoch,

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
+from ganaug import distributed
 from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.networks import Discriminator, Generator
@@ -151,7 +152,11 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
 
     images: uint8 N x H x W x C; evaluate(fake_uint8, fake_labels) -> dict with 'fid' (or None to skip);
-    on_log(row) / on_eval(row, grid_images) are called as rows are made; stop_at simulates a kill (tests)."""
+    on_log(row) / on_eval(row, grid_images) are called as rows are made; stop_at simulates a kill (tests).
+
+    Under torchrun every rank draws the same global batches (same seed) and trains on its share;
+    D's and G's gradients are averaged over ranks before each step, so the replicas stay identical.
+    Rank 0 alone evaluates, calls back and writes checkpoints."""
     torch.manual_seed(cfg.seed)
     gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
     resumed = resume(gan, ckpt_dir)
@@ -162,28 +167,34 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
     eval_z = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)
     started = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=gan.step, desc="train_gan" + (" (resumed)" if resumed else ""), unit="step")
+    main = distributed.is_main()
+    bar = tqdm(total=cfg.steps, initial=gan.step, desc="train_gan" + (" (resumed)" if resumed else ""), unit="step", disable=not main)
+    share = distributed.shard  # this rank's part of a global batch (all of it in one process)
     draw_real, draw_labels = batch_drawers(labels_all, num_classes, cfg.batch_size, cfg.balance_classes)
     while gan.step < cfg.steps:
         gan.G.train()
         for _ in range(cfg.n_dis):
-            idx = draw_real()
-            y_fake = draw_labels()
+            idx = share(draw_real())
+            y_fake = share(draw_labels())
             with torch.no_grad():
-                fake = gan.G(torch.randn(cfg.batch_size, cfg.z_dim, device=device), y_fake)
+                fake = gan.G(share(torch.randn(cfg.batch_size, cfg.z_dim, device=device)), y_fake)
             d_loss, d_out = d_loss_fn(gan, real_all[idx], labels_all[idx], fake, y_fake, cfg)
             gan.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            distributed.average_gradients(gan.D)
             gan.opt_d.step()
-        y_fake = draw_labels()
-        fake = gan.G(torch.randn(cfg.batch_size, cfg.z_dim, device=device), y_fake)
+        y_fake = share(draw_labels())
+        fake = gan.G(share(torch.randn(cfg.batch_size, cfg.z_dim, device=device)), y_fake)
         g_loss = -gan.D(diff_augment(fake, cfg.diffaugment), y_fake).mean()
         gan.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        distributed.average_gradients(gan.G)
         gan.opt_g.step()
         gan.step += 1
         if gan.ema is not None:
             gan.ema.update(gan.G, step=gan.step)
+        if not main:  # rank 0 logs, evaluates and checkpoints
+            continue
         bar.update(1)
         gan.window.append({"d_loss": d_loss.item(), "g_loss": g_loss.item(), **d_out})
 

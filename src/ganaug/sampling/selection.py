@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ganaug import paths
+from ganaug import distributed, paths
 from ganaug.sampling.samplers import SOURCE
 from ganaug.sampling.scores import Scores, load_scores
 
@@ -27,6 +27,8 @@ def save_selection(path: Path, sampler: str, source: str, scores: Scores, ids: n
     rows = scores.table.set_index("id").loc[ids].reset_index()
     rows.insert(1, "source", source)
     rows.insert(2, "sampler", sampler)
+    if not distributed.is_main():  # under torchrun every rank chooses the same rows; rank 0 writes them
+        return rows
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     rows.to_parquet(tmp, index=False)

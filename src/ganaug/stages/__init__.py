@@ -12,10 +12,20 @@ from pathlib import Path
 from ganaug.errors import GanaugError
 
 
-def main(stage: Callable[[], None]) -> None:
-    """Run a stage; a GanaugError becomes one clear line on stderr and exit status 1."""
+def main(stage: Callable[[], None], torchrun: bool = False) -> None:
+    """Run a stage; a GanaugError becomes one clear line on stderr and exit status 1.
+
+    ``torchrun``: a training stage, which $GANAUG_DEVICES > 1 starts again under torchrun (one
+    process per device; see ganaug.distributed)."""
+    from ganaug import distributed
+
     try:
+        if torchrun:
+            status = distributed.relaunch(sys.modules["__main__"].__spec__.name)
+            if status is not None:
+                sys.exit(status)
         stage()
+        distributed.shutdown()
     except GanaugError as err:
         print(f"ganaug: error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -16,9 +16,11 @@ def run() -> None:
     mode, sampler, amount, seed = sys.argv[1:5]
     spec = RunSpec(mode, sampler, amount, int(seed))
     metrics = run_experiment(spec, load_params())
+    if metrics is None:  # a torchrun rank other than 0
+        return
     print(f"{mode}@{spec.key}: test accuracy {metrics['test_accuracy']:.4f} "
           f"({metrics['n_real']} real + {metrics['n_synthetic']} synthetic, {metrics['steps']} steps)")
 
 
 if __name__ == "__main__":
-    main(run)
+    main(run, torchrun=True)

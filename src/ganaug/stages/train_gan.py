@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganaug import paths
+from ganaug import distributed, paths
 from ganaug.data.prepare import load_classes
 from ganaug.data.splits import stratified_take
 from ganaug.data.store import ids_digest, load_split
@@ -34,7 +34,7 @@ def run() -> None:
     meta = load_classes(paths.PREPARED)
     classes, n_classes = meta["classes"], len(meta["classes"])
     train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
-    device = pick_device()
+    device = distributed.init(pick_device())
     extractor, _ = load_feature_extractor(paths.SCORER)
     reference = np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels])
     evaluator = QualityEvaluator(extractor, *reference, n_classes, device, fake_count=cfg.eval_samples)
@@ -53,6 +53,8 @@ def run() -> None:
     with tracked_run("train_gan", params, inputs, {"mode": "gan"}, run_name="gan"):
         gan = train_gan(train.images, train.labels, n_classes, cfg, device, ckpt_dir, evaluate=evaluator.evaluate,
                         on_log=lambda row: mlflow.log_metrics(scalar(row), step=row["step"]), on_eval=on_eval)
+        if not distributed.is_main():  # a torchrun rank other than 0: it trained, rank 0 reports
+            return
         G, D = best_networks(gan)
         save_gan(paths.GAN, G, D, {"classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
                                    "gan": cfg.model_dump(), "best": gan.best, "fingerprint": ckpt_dir.name})
@@ -87,4 +89,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    main(run)
+    main(run, torchrun=True)

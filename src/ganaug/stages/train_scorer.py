@@ -21,6 +21,8 @@ def run() -> None:
     tags = {"mode": "real-only", "sampler": "none", "ratio": "0", "seed": str(params.train.seed)}
     with tracked_run("train_scorer", params, {"data/prepared": paths.PREPARED}, tags, run_name="real-only"):
         metrics, timing = train_and_report("real-only", train, val, test, meta, params.train, out, log_epoch=log_epoch)
+        if metrics is None:  # a torchrun rank other than 0: it trained, rank 0 reports
+            return
         mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"], **timing})
         mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
         mlflow.log_artifacts(str(paths.SCORER_REPORTS), "report")
@@ -30,4 +32,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    main(run)
+    main(run, torchrun=True)

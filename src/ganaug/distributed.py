@@ -1,0 +1,150 @@
+"""Data-parallel training with torchrun: N processes, one model replica each, gradients averaged.
+
+``GANAUG_DEVICES=N`` makes a training stage (train_scorer, train_gan, every experiment run) start
+itself again under ``torchrun --standalone --nproc_per_node N``: N GPUs with NCCL on a CUDA machine,
+N CPU processes with gloo otherwise. Every process draws the same global batch (same seed) and
+trains on its 1/N share; rank 0 alone evaluates, writes outputs and logs to MLflow. It is an
+environment setting, like the device, not a param: N = 1 is the plain single-process loop, and DVC
+does not re-run stages when it changes. With N > 1 BatchNorm statistics are per process (SyncBatchNorm
+on CUDA), so results match one process within a tolerance, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from ganaug.errors import GanaugError
+
+if TYPE_CHECKING:  # torch is imported where it is used: rank checks stay torch-free (selection.py)
+    import torch
+
+DEVICES_ENV = "GANAUG_DEVICES"
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def requested() -> int:
+    """Processes asked for with $GANAUG_DEVICES (1 when unset)."""
+    value = os.environ.get(DEVICES_ENV, "1")
+    if not value.isdigit() or int(value) < 1:
+        raise GanaugError(f"${DEVICES_ENV}={value!r}: expected a whole number of processes, 1 or more")
+    return int(value)
+
+
+def launch_command(module: str, nproc: int, argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", module, *argv]
+
+
+def relaunch(module: str) -> int | None:
+    """Under $GANAUG_DEVICES > 1 and not yet under torchrun: run ``module`` under torchrun and return
+    its exit status. Otherwise None: this process is the one that trains."""
+    nproc = requested()
+    if nproc == 1 or "LOCAL_RANK" in os.environ:
+        return None
+    return subprocess.run(launch_command(module, nproc, sys.argv[1:])).returncode
+
+
+def init(device: torch.device) -> torch.device:
+    """Join the process group torchrun set up (no-op in a single process); each rank's device."""
+    if world_size() == 1:
+        return device
+    import torch
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def active() -> bool:
+    if world_size() == 1:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel when training on several processes, else itself."""
+    if not active():
+        return model
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return DistributedDataParallel(model, device_ids=[device.index])
+    return DistributedDataParallel(model)
+
+
+def shard(batch):
+    """This rank's share of a global batch (contiguous, as equal as can be)."""
+    if not active():
+        return batch
+    n, size, r = len(batch), world_size(), rank()
+    start, stop = r * n // size, (r + 1) * n // size
+    return batch[start:stop]
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """All-reduce ``module``'s gradients to their mean over ranks, in one flat buffer. For the GAN's
+    two networks, which take turns in one graph (DDP's per-module hooks would fire for D during the
+    G step): the approach of StyleGAN2-ADA's training loop."""
+    if not active():
+        return
+    import torch
+    import torch.distributed as dist
+
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def sum_over_ranks(values: list[float]) -> list[float]:
+    """Per-rank running totals (loss sums, counts) summed over ranks; themselves in one process."""
+    if not active():
+        return values
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(total)
+    return total.tolist()
+
+
+def barrier() -> None:
+    if active():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if active():
+        import torch.distributed as dist
+
+        dist.destroy_process_group()

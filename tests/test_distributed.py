@@ -1,0 +1,100 @@
+"""Data-parallel training under torchrun with gloo on CPU: 2 processes give the one-process result
+at the same global batch, and only rank 0 writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganaug import distributed
+from ganaug.errors import GanaugError
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def torchrun(*args: str, nproc: int = 2) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(distributed.launch_command("tests.ddp_worker", nproc, list(args)), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_two_gloo_processes_train_the_classifier_to_the_one_process_weights(tmp_path, monkeypatch):
+    from tests import ddp_worker
+
+    single = tmp_path / "single"
+    single.mkdir()
+    monkeypatch.chdir(ROOT)
+    torch.set_num_threads(1)
+    ddp_worker.fit_result(single)  # one process, the whole batch of 32
+    torchrun("fit", str(tmp_path))  # two processes, 16 each
+    one = torch.load(single / "fit-rank0.pt")
+    ranks = [torch.load(tmp_path / f"fit-rank{r}.pt") for r in (0, 1)]
+    for name, value in one.items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), name  # replicas identical
+        assert torch.allclose(ranks[0][name], value, atol=1e-5, rtol=1e-4), name  # = one process, to rounding
+    seen = [json.loads((tmp_path / f"fit-seen-rank{r}.json").read_text()) for r in (0, 1)]
+    assert json.loads((single / "fit-seen-rank0.json").read_text()) == [32] * 20 and seen == [[16] * 20] * 2  # halves
+    history = json.loads((tmp_path / "fit-history.json").read_text())
+    single_history = json.loads((single / "fit-history.json").read_text())
+    assert [round(r["val_acc"], 4) for r in history] == [round(r["val_acc"], 4) for r in single_history]
+    assert abs(history[-1]["train_loss"] - single_history[-1]["train_loss"]) < 1e-4  # summed over both ranks
+
+
+def test_two_gloo_processes_keep_gan_replicas_identical_and_only_rank_0_checkpoints(tmp_path):
+    torchrun("gan", str(tmp_path))
+    ranks = [torch.load(tmp_path / f"gan-rank{r}.pt") for r in (0, 1)]
+    for net in ("G", "D"):
+        params = [k for k in ranks[0][net] if "running" not in k and "num_batches" not in k]  # BatchNorm stats are per rank
+        assert params and all(torch.equal(ranks[0][net][k], ranks[1][net][k]) for k in params), net
+    assert (tmp_path / "ckpt-rank0").is_dir() and not (tmp_path / "ckpt-rank1").exists()
+
+
+def test_devices_env_is_checked_and_one_process_is_not_relaunched(monkeypatch):
+    monkeypatch.setenv(distributed.DEVICES_ENV, "two")
+    with pytest.raises(GanaugError, match="GANAUG_DEVICES='two': expected a whole number"):
+        distributed.requested()
+    monkeypatch.setenv(distributed.DEVICES_ENV, "1")
+    assert distributed.relaunch("ganaug.stages.train_scorer") is None
+    monkeypatch.setenv(distributed.DEVICES_ENV, "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")  # already a torchrun worker
+    assert distributed.relaunch("ganaug.stages.train_scorer") is None
+    assert distributed.launch_command("m", 2, ["a"])[-4:] == ["--nproc_per_node=2", "-m", "m", "a"]
+
+
+def test_train_scorer_under_ganaug_devices_2_matches_one_process_and_writes_once(tmp_path):
+    """The stage relaunches itself under torchrun: one MLflow run, one set of outputs, and a test
+    accuracy within 5 points of one process (BatchNorm statistics are per rank on CPU, so not exact)."""
+    import mlflow
+    import yaml
+
+    from ganaug.params import parse_params
+    from tests.conftest import TINY
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(parse_params(TINY).model_dump(), sort_keys=False))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    env.pop(distributed.DEVICES_ENV, None)
+
+    def stage(name: str, devices: int = 1) -> dict:
+        proc = subprocess.run([sys.executable, "-m", f"ganaug.stages.{name}"], cwd=tmp_path, capture_output=True, text=True,
+                              env={**env, distributed.DEVICES_ENV: str(devices)}, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads((tmp_path / "reports/metrics/real-only.json").read_text()) if name == "train_scorer" else {}
+
+    stage("fetch")
+    stage("prepare")
+    one = stage("train_scorer")
+    two = stage("train_scorer", devices=2)
+    assert json.loads((tmp_path / "models/scorer/config.json").read_text())["world_size"] == 2
+    assert two["steps"] == one["steps"] and abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.05
+    runs = mlflow.MlflowClient(store).search_runs([mlflow.MlflowClient(store).get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id])
+    assert sorted(r.data.tags.get("distributed.world_size", "1") for r in runs) == ["1", "2"]  # rank 1 logged nothing
+    assert not list(tmp_path.glob("models/scorer*.tmp")) and sorted(p.name for p in (tmp_path / "models").iterdir()) == ["scorer"]
