@@ -24,7 +24,7 @@ run: install ## dvc repro of the pipeline on the dataset in params.yaml (default
 	@echo
 	@echo "Results: reports/summary.md (the table), reports/figures/ (plots, grids, Grad-CAM), reports/metrics/*.json;"
 	@echo "         reports/runs/<mode>/<run>/ (one per training run). Plots: dvc plots show -> dvc_plots/index.html."
-	@echo "Runs:    make ui, then open http://127.0.0.1:5000 (experiment 'ganaug')."
+	@echo "Runs:    make ui (MLflow on the training runs; it prints the address)."
 
 PAPER := -S 'experiments.ratios=[1,2,5]' -S 'experiments.seeds=[0,1,2,3,4]' \
 	-S 'experiments.samplers=[random,cl-sam,cr-sam,rl,combined,diverse,dapper]' -S 'experiments.own=[rl]' \

@@ -98,3 +98,19 @@ def test_train_scorer_under_ganaug_devices_2_matches_one_process_and_writes_once
     runs = mlflow.MlflowClient(store).search_runs([mlflow.MlflowClient(store).get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id])
     assert sorted(r.data.tags.get("distributed.world_size", "1") for r in runs) == ["1", "2"]  # rank 1 logged nothing
     assert not list(tmp_path.glob("models/scorer*.tmp")) and sorted(p.name for p in (tmp_path / "models").iterdir()) == ["scorer"]
+
+
+def test_each_rank_gets_every_class_of_a_class_sorted_batch(monkeypatch):
+    """Batch indices are sorted and prepared splits are class-ordered: a contiguous split would hand
+    each rank's BatchNorm half the classes (62 % instead of 81 % on Fashion-MNIST)."""
+    import numpy as np
+
+    labels = np.repeat(np.arange(10), 6)  # a sorted batch of 60: 6 of each class
+    monkeypatch.setattr(distributed, "active", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    shares = []
+    for r in (0, 1):
+        monkeypatch.setenv("RANK", str(r))
+        shares.append(distributed.shard(np.arange(60)))
+        assert np.bincount(labels[shares[-1]], minlength=10).tolist() == [3] * 10
+    assert sorted(np.concatenate(shares).tolist()) == list(range(60))  # a partition: nothing twice, nothing left out

@@ -281,7 +281,7 @@ def test_pool_replicates_retrain_the_gan_and_report_over_pools(project):
     assert table["seeds_per_pool"].iloc[0] == len(TINY["experiments"]["seeds"]) and table["ci_low"].notna().all()
 
 
-def test_queued_experiments_on_two_workers_log_every_training_run_to_the_projects_store(project):
+def test_queued_experiments_on_two_workers_log_every_training_run_to_the_projects_store(project, monkeypatch):
     """`dvc exp run --queue` twice, `dvc queue start -j 2`: both succeed, with no lock error, and every
     training stage of both has its run in the project's mlflow.db (not in DVC's temporary copies),
     nested under one parent run per DVC experiment."""
@@ -298,6 +298,7 @@ def test_queued_experiments_on_two_workers_log_every_training_run_to_the_project
     names = {"queued-a": 2, "queued-b": 3}  # seeds no other test used: these runs are new
     for name, seed in names.items():
         dvc(project, "exp", "run", "--queue", "-n", name, *sets, "-S", f"experiments.seeds=[{seed}]")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers inherit it: 2 workers x 1 thread on CI's 2 cores (README)
     dvc(project, "queue", "start", "-j", "2")
     deadline = time.monotonic() + 900
     while "Queued" in (status := dvc(project, "queue", "status")) or "Running" in status:

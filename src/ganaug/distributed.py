@@ -95,12 +95,13 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 
 def shard(batch):
-    """This rank's share of a global batch (contiguous, as equal as can be)."""
+    """This rank's share of a global batch: every world_size-th item from its rank on. Strided, not
+    contiguous: the classifier's batch indices are sorted and the prepared splits are ordered by
+    class, so contiguous halves would give each rank's BatchNorm different classes (measured on
+    Fashion-MNIST: 62 % test accuracy instead of 81 %)."""
     if not active():
         return batch
-    n, size, r = len(batch), world_size(), rank()
-    start, stop = r * n // size, (r + 1) * n // size
-    return batch[start:stop]
+    return batch[rank() :: world_size()]
 
 
 def average_gradients(module: torch.nn.Module) -> None:
