@@ -44,14 +44,34 @@ def fit_result(out: Path) -> None:
 
 
 def gan_result(out: Path) -> None:
-    """The GAN loop: replicas must stay identical across ranks; rank 0 alone writes a checkpoint."""
-    from ganaug.gan.train import train_gan
+    """The GAN loop: every rank draws the same global batches, even though rank 0 alone evaluates
+    with random numbers (as KID does); replicas stay identical; rank 0 alone writes a checkpoint."""
+    import ganaug.gan.train as gan_train
 
+    drawn = []  # the global batches of real images this rank drew
+    plain_drawers = gan_train.batch_drawers
+
+    def recording_drawers(*args, **kwargs):
+        draw_real, draw_labels = plain_drawers(*args, **kwargs)
+
+        def draw():
+            idx = draw_real()
+            drawn.append(idx.tolist())
+            return idx
+
+        return draw, draw_labels
+
+    def evaluate(images, labels):
+        torch.randperm(1000)  # KID's random subsets use the global generator
+        return {"fid": float(len(drawn)), "kid": 0.0, "diversity_ratio": 1.0, "label_agreement": 1.0}
+
+    gan_train.batch_drawers = recording_drawers
     device = distributed.init(torch.device("cpu"))
     data = digits(300)
-    cfg = parse_params(TINY).gan.model_copy(update={"steps": 6, "ckpt_every": 3, "batch_size": 16})
-    gan = train_gan(data.images, data.labels, 10, cfg, device, out / f"ckpt-rank{distributed.rank()}")
+    cfg = parse_params(TINY).gan.model_copy(update={"steps": 6, "ckpt_every": 3, "eval_every": 2, "batch_size": 16})
+    gan = gan_train.train_gan(data.images, data.labels, 10, cfg, device, out / f"ckpt-rank{distributed.rank()}", evaluate=evaluate)
     torch.save({"G": gan.G.state_dict(), "D": gan.D.state_dict()}, out / f"gan-rank{distributed.rank()}.pt")
+    (out / f"gan-drawn-rank{distributed.rank()}.json").write_text(json.dumps(drawn))
 
 
 if __name__ == "__main__":

@@ -48,13 +48,15 @@ def test_two_gloo_processes_train_the_classifier_to_the_one_process_weights(tmp_
     assert abs(history[-1]["train_loss"] - single_history[-1]["train_loss"]) < 1e-4  # summed over both ranks
 
 
-def test_two_gloo_processes_keep_gan_replicas_identical_and_only_rank_0_checkpoints(tmp_path):
+def test_two_gloo_processes_draw_the_same_gan_batches_keep_replicas_identical_and_only_rank_0_checkpoints(tmp_path):
     torchrun("gan", str(tmp_path))
     ranks = [torch.load(tmp_path / f"gan-rank{r}.pt") for r in (0, 1)]
     for net in ("G", "D"):
         params = [k for k in ranks[0][net] if "running" not in k and "num_batches" not in k]  # BatchNorm stats are per rank
         assert params and all(torch.equal(ranks[0][net][k], ranks[1][net][k]) for k in params), net
     assert (tmp_path / "ckpt-rank0").is_dir() and not (tmp_path / "ckpt-rank1").exists()
+    drawn = [json.loads((tmp_path / f"gan-drawn-rank{r}.json").read_text()) for r in (0, 1)]
+    assert len(drawn[0]) == 6 * 2 and drawn[0] == drawn[1]  # n_dis 2 x 6 steps: the same global batches on both
 
 
 def test_devices_env_is_checked_and_one_process_is_not_relaunched(monkeypatch):
@@ -62,10 +64,14 @@ def test_devices_env_is_checked_and_one_process_is_not_relaunched(monkeypatch):
     with pytest.raises(GanaugError, match="GANAUG_DEVICES='two': expected a whole number"):
         distributed.requested()
     monkeypatch.setenv(distributed.DEVICES_ENV, "1")
-    assert distributed.relaunch("ganaug.stages.train_scorer") is None
+    assert distributed.relaunch() is None
     monkeypatch.setenv(distributed.DEVICES_ENV, "2")
     monkeypatch.setenv("LOCAL_RANK", "0")  # already a torchrun worker
-    assert distributed.relaunch("ganaug.stages.train_scorer") is None
+    assert distributed.relaunch() is None
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(GanaugError, match="gan.batch_size = 30 does not split into 4 equal shares"):
+        distributed.check_batch(30, "gan.batch_size")
+    distributed.check_batch(32, "gan.batch_size")
     assert distributed.launch_command("m", 2, ["a"])[-4:] == ["--nproc_per_node=2", "-m", "m", "a"]
 
 

@@ -204,3 +204,14 @@ def test_the_rl_agent_own_choice_is_every_image_it_would_keep():
 def test_dapper_quota_error_names_the_projection_params():
     with pytest.raises(GanaugError, match="projection pool has 4; lower the ratio or raise projection.variants"):
         select("dapper", SIX, np.array([5, 1]), 0)
+
+
+def test_uncertainty_prefers_the_hardest_correctly_labelled_images_then_the_surest_others():
+    s = table(label=[0, 0, 0, 0, 0, 0, 1, 1],
+              predicted=[0, 0, 0, 1, 0, 2, 1, 1],  # ids 103 and 105: the scorer gives them another label
+              entropy=[0.1, 0.9, 0.5, 1.5, 0.9, 2.0, 0.3, 0.2],
+              confidence=[0.9, 0.4, 0.6, 0.4, 0.4, 0.3, 0.8, 0.9])
+    assert select("uncertainty", s, np.array([3, 1]), 0).tolist() == [101, 102, 104, 106]  # 0.9, 0.9 (tie: lower id), 0.5
+    # more than the agreeing images: all 4 of them, then the disagreeing one the scorer is surest of
+    assert select("uncertainty", s, np.array([5, 2]), 0).tolist() == [100, 101, 102, 103, 104, 106, 107]
+    assert select("cl-sam", s, np.array([3, 1]), 0).tolist() == [100, 101, 102, 107]  # the easiest instead

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import mlflow
+import pytest
 
 from ganaug.tracking import dvc_md5, log_epoch, tracked_run, tracking_uri
 
@@ -115,3 +116,20 @@ def test_a_dvc_experiments_stage_runs_nest_under_one_parent_run(tmp_path, tiny_p
     # the documented UI filter selects the stage runs of one DVC experiment, without the parent
     found = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], filter_string="tags.`dvc.exp_name` = 'seed1'", output_format="list")
     assert sorted(r.data.tags["dvc.stage"] for r in found) == ["train_gan", "train_scorer"]
+
+
+def test_search_literals_and_artifact_roots(tmp_path, monkeypatch):
+    from ganaug.errors import GanaugError
+    from ganaug.tracking import artifact_root, quoted
+
+    assert quoted("seed1") == "'seed1'" and quoted("it's") == '"it\'s"'
+    with pytest.raises(GanaugError, match="both kinds of quote"):
+        quoted("""a'b"c""")
+    monkeypatch.chdir(tmp_path)
+    assert artifact_root("sqlite:///mlflow.db") == tmp_path.resolve()  # a relative store: an absolute root
+    assert artifact_root("http://server:5000") is None
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    name = "it's"  # a valid DVC experiment (git ref) name
+    experiment_id = client.create_experiment("q")
+    client.create_run(experiment_id, tags={"dvc.experiment": name})
+    assert len(client.search_runs([experiment_id], f"tags.`dvc.experiment` = {quoted(name)}")) == 1

@@ -26,16 +26,19 @@ def test_runs_url_sorts_by_test_accuracy_and_filters_one_dvc_experiment():
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium for the screenshot")
-def test_ui_screenshot_of_the_runs_page(tmp_path, tiny_params):
+def test_ui_screenshot_of_the_runs_page(tmp_path, tiny_params, monkeypatch):
     """A real `mlflow ui` on a store with one run, a real headless Chromium: a full-size page image."""
     from ganaug.tracking import tracked_run
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(TINY))
     store = tmp_path / "mlflow.db"
     env_uri = f"sqlite:///{store}"
-    mlflow.set_tracking_uri(env_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env_uri)  # the store tracked_run and the UI both use
     with tracked_run("train_scorer", tiny_params, {}, run_name="real-only"):
         mlflow.log_metric("test_accuracy", 0.9)
+    experiment = mlflow.MlflowClient(env_uri).get_experiment_by_name(TINY["mlflow"]["experiment"])
+    client = mlflow.MlflowClient(env_uri)
+    client.delete_experiment_tag(experiment.experiment_id, "mlflow.experimentKind")  # a store from before the kind
     out = tmp_path / "runs.png"
     proc = subprocess.run([sys.executable, "-m", "ganaug.ui", "--screenshot", str(out)], cwd=tmp_path,
                           env={**__import__("os").environ, "MLFLOW_TRACKING_URI": env_uri}, capture_output=True, text=True, timeout=300)
@@ -44,5 +47,6 @@ def test_ui_screenshot_of_the_runs_page(tmp_path, tiny_params):
     header = out.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (1600, 1000)
     assert out.stat().st_size > 50_000  # a rendered page, not a blank one (blank: ~10 KB)
-    experiment = mlflow.MlflowClient(env_uri).get_experiment_by_name(TINY["mlflow"]["experiment"])
-    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    experiment = client.get_experiment(experiment.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # make ui marked it
+    assert len(client.search_runs([experiment.experiment_id])) == 1

@@ -49,13 +49,16 @@ def launch_command(module: str, nproc: int, argv: list[str]) -> list[str]:
             "-m", module, *argv]
 
 
-def relaunch(module: str) -> int | None:
-    """Under $GANAUG_DEVICES > 1 and not yet under torchrun: run ``module`` under torchrun and return
-    its exit status. Otherwise None: this process is the one that trains."""
+def relaunch() -> int | None:
+    """Under $GANAUG_DEVICES > 1 and not yet under torchrun: run this process's module (started with
+    ``python -m``) under torchrun and return its exit status. Otherwise None: this process trains."""
     nproc = requested()
     if nproc == 1 or "LOCAL_RANK" in os.environ:
         return None
-    return subprocess.run(launch_command(module, nproc, sys.argv[1:])).returncode
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None:
+        raise GanaugError(f"${DEVICES_ENV}={nproc}: start the stage as `python -m ganaug.stages.<name>`")
+    return subprocess.run(launch_command(spec.name, nproc, sys.argv[1:])).returncode
 
 
 def init(device: torch.device) -> torch.device:
@@ -69,8 +72,30 @@ def init(device: torch.device) -> torch.device:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        from datetime import timedelta
+
+        # the other ranks wait in their next collective while rank 0 evaluates (FID, validation)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))
     return device
+
+
+def check_batch(batch_size: int, name: str) -> None:
+    """Equal shares of every batch, or the ranks' means weigh unequal parts and their random
+    streams (DiffAugment draws one number per image) drift apart."""
+    if world_size() > 1 and batch_size % world_size():
+        raise GanaugError(f"{name} = {batch_size} does not split into {world_size()} equal shares "
+                          f"(${DEVICES_ENV}={world_size()}): use a multiple of {world_size()}")
+
+
+def rank0_rng():
+    """Around work rank 0 alone does (evaluation: KID draws random subsets): its random numbers
+    must not move rank 0's generator, or its next global batch differs from the other ranks'. A
+    no-op in one process, whose results stay exactly as they were."""
+    import contextlib
+
+    import torch
+
+    return torch.random.fork_rng(devices=[]) if active() else contextlib.nullcontext()
 
 
 def active() -> bool:
@@ -132,7 +157,8 @@ def sum_over_ranks(values: list[float]) -> list[float]:
     import torch
     import torch.distributed as dist
 
-    total = torch.tensor(values, dtype=torch.float64)
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"  # NCCL: CUDA only
+    total = torch.tensor(values, dtype=torch.float64, device=on)
     dist.all_reduce(total)
     return total.tolist()
 

@@ -16,7 +16,7 @@ from ganaug.errors import GanaugError
 
 DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10", "folder")
 # the sampler registry's names (ganaug.sampling.samplers.SAMPLERS; kept here so params load without torch)
-SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper")
+SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper", "uncertainty")
 
 
 def _positive_or_all(v):

@@ -54,6 +54,20 @@ def use_wal(uri: str) -> None:
             db.execute("PRAGMA journal_mode=WAL")
 
 
+def artifact_root(uri: str) -> Path | None:
+    """Where a local SQLite store keeps its artifacts (mlruns/ beside its file, as an absolute path:
+    a relative one cannot be a file URI); None for a server, which decides for itself."""
+    return Path(uri.removeprefix("sqlite:///")).resolve().parent if uri.startswith("sqlite:///") else None
+
+
+def quoted(value: str) -> str:
+    """``value`` as a string literal of MLflow's search syntax (git allows either quote in a name)."""
+    for quote_char in ("'", '"'):
+        if quote_char not in value:
+            return f"{quote_char}{value}{quote_char}"
+    raise GanaugError(f"{value!r}: a name with both kinds of quote cannot be searched in MLflow; rename it")
+
+
 def ensure_experiment(client, name: str, artifact_root: Path | None) -> str:
     """The id of experiment ``name``, created if missing (artifacts in ``artifact_root``/mlruns/name:
     the project's, never a temporary copy's) and marked as model training for the UI. Two queue
@@ -79,7 +93,7 @@ def experiment_parent(client, experiment_id: str, exp_name: str, baseline: str) 
     """The run that groups the stage runs of DVC experiment ``exp_name`` (on commit ``baseline``):
     found, or created finished; each stage run of that experiment is nested under it in the UI.
     A DVC experiment's stages run one after another, so two never create the same parent."""
-    query = f"tags.`{PARENT_TAG}` = '{exp_name}' and tags.`dvc.baseline_rev` = '{baseline}'"
+    query = f"tags.`{PARENT_TAG}` = {quoted(exp_name)} and tags.`dvc.baseline_rev` = {quoted(baseline)}"
     found = client.search_runs([experiment_id], filter_string=query, max_results=1)
     if found:
         return found[0].info.run_id
@@ -135,9 +149,7 @@ def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[
     use_wal(uri)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
-    # a local store keeps artifacts in mlruns/ beside its file; a server decides for itself
-    artifact_root = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else None
-    experiment_id = ensure_experiment(client, params.mlflow.experiment, artifact_root)
+    experiment_id = ensure_experiment(client, params.mlflow.experiment, artifact_root(uri))
     mlflow.set_experiment(experiment_id=experiment_id)
     run_tags = {"dvc.stage": stage, **git_state(), **(tags or {})}
     if distributed.world_size() > 1:

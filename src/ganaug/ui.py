@@ -24,14 +24,14 @@ from urllib.parse import quote, urlencode
 
 from ganaug.errors import GanaugError
 from ganaug.params import load_params
-from ganaug.tracking import ensure_experiment, tracking_uri, use_wal
+from ganaug.tracking import artifact_root, ensure_experiment, quoted, tracking_uri, use_wal
 
 
 def runs_url(base: str, experiment_id: str, exp_name: str | None = None) -> str:
     """The runs page of one experiment, best test accuracy first; only ``exp_name``'s runs if given."""
     query = {"orderByKey": "metrics.`test_accuracy`", "orderByAsc": "false"}
     if exp_name:
-        query["searchFilter"] = f"tags.`dvc.exp_name` = '{exp_name}'"
+        query["searchFilter"] = f"tags.`dvc.exp_name` = {quoted(exp_name)}"
     return f"{base}/#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
 
 
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = tracking_uri()
     use_wal(uri)
     client = mlflow.MlflowClient(uri)
-    artifact_root = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else None
-    experiment_id = ensure_experiment(client, load_params().mlflow.experiment, artifact_root)  # marks it as model training
+    experiment_id = ensure_experiment(client, load_params().mlflow.experiment, artifact_root(uri))  # marks it as model training
     if uri.startswith(("http://", "https://")):  # a team's server (make server) already serves the UI
         print(runs_url(uri.rstrip("/"), experiment_id, args.exp))
         return 0
@@ -102,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.terminate()  # mlflow forwards it to its uvicorn child
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
 
     Under torchrun (see ganaug.distributed) every process draws and augments the same global batch
     and trains on its share, gradients averaged by DDP; rank 0 alone evaluates on validation."""
+    distributed.check_batch(cfg.batch_size, "train.batch_size")
     rng = np.random.default_rng(cfg.seed)
     norm = norm or Normalizer.fit(train.images)
     augment = build_augment(cfg.augment, train.images.shape[1], cfg.seed)

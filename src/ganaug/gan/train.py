@@ -157,6 +157,7 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     Under torchrun every rank draws the same global batches (same seed) and trains on its share;
     D's and G's gradients are averaged over ranks before each step, so the replicas stay identical.
     Rank 0 alone evaluates, calls back and writes checkpoints."""
+    distributed.check_batch(cfg.batch_size, "gan.batch_size")
     torch.manual_seed(cfg.seed)
     gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
     resumed = resume(gan, ckpt_dir)
@@ -207,7 +208,9 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
                 on_log(row)
         if evaluate is not None and (gan.step % cfg.eval_every == 0 or gan.step == cfg.steps):
             fake_images = generate(gan.sampler, eval_z, eval_labels)
-            row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **evaluate(fake_images, eval_labels.numpy())}
+            with distributed.rank0_rng():  # KID's random subsets must not move rank 0's batch draws
+                quality = evaluate(fake_images, eval_labels.numpy())
+            row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **quality}
             gan.evals.append(row)
             if row["fid"] < gan.best["fid"]:
                 gan.best = {"fid": row["fid"], "step": gan.step}

@@ -112,6 +112,18 @@ def diverse_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator,
     return np.sort(np.concatenate(picked)) if picked else np.empty(0, np.int64)
 
 
+def uncertainty_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, **_) -> np.ndarray:
+    """The opposite of cl-sam's easy picks, as in uncertainty-guided synthesis (feedback-guided
+    synthesis, TMLR 2024): among the images the scorer assigns to their own label, the most
+    uncertain first (highest prediction entropy), ties to the lower id. Only when a class has too
+    few of those does it go on to the images the scorer gives another label, most confident first."""
+    t = scores.table
+    agree = t["predicted"].to_numpy() == t["label"].to_numpy()
+    # one key: every agreeing image (2 + entropy >= 2) ranks before every other (confidence - 1 <= 0)
+    key = np.where(agree, 2.0 + t["entropy"].to_numpy(np.float64), t["confidence"].to_numpy(np.float64) - 1.0)
+    return top_k_per_class(t["label"].to_numpy(), key, t["id"].to_numpy(), quota)
+
+
 SAMPLERS: dict[str, Callable] = {
     "random": random_sampler,
     "cl-sam": _by_column("confidence"),  # paper 000: classifier confidence on the target label
@@ -120,6 +132,7 @@ SAMPLERS: dict[str, Callable] = {
     "diverse": diverse_sampler,
     "rl": _by_column("rl_keep"),  # the actor-critic policy's keep probability (rl_policy stage)
     "dapper": _by_column("confidence"),  # cl-sam over the DAPPER projection pool (paper 003)
+    "uncertainty": uncertainty_sampler,  # correctly labelled but hard: near the scorer's decision boundary
 }
 SOURCE = {"dapper": "projection"}  # which score table a sampler reads; default "pool"
 

@@ -21,7 +21,7 @@ def main(stage: Callable[[], None], torchrun: bool = False) -> None:
 
     try:
         if torchrun:
-            status = distributed.relaunch(sys.modules["__main__"].__spec__.name)
+            status = distributed.relaunch()
             if status is not None:
                 sys.exit(status)
         stage()
