@@ -163,13 +163,6 @@ def sum_over_ranks(values: list[float]) -> list[float]:
     return total.tolist()
 
 
-def barrier() -> None:
-    if active():
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 def shutdown() -> None:
     if active():
         import torch.distributed as dist

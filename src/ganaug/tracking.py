@@ -89,6 +89,17 @@ def ensure_experiment(client, name: str, artifact_root: Path | None) -> str:
     return experiment.experiment_id
 
 
+def open_experiment(name: str):
+    """The store (``tracking_uri()``, WAL if SQLite), a client on it and the id of experiment
+    ``name``, created or marked as needed: what a tracked stage and `make ui` both start with."""
+    import mlflow
+
+    uri = tracking_uri()
+    use_wal(uri)
+    client = mlflow.MlflowClient(uri)
+    return uri, client, ensure_experiment(client, name, artifact_root(uri))
+
+
 def experiment_parent(client, experiment_id: str, exp_name: str, baseline: str) -> str:
     """The run that groups the stage runs of DVC experiment ``exp_name`` (on commit ``baseline``):
     found, or created finished; each stage run of that experiment is nested under it in the UI.
@@ -145,11 +156,8 @@ def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    uri = tracking_uri()
-    use_wal(uri)
+    uri, client, experiment_id = open_experiment(params.mlflow.experiment)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient()
-    experiment_id = ensure_experiment(client, params.mlflow.experiment, artifact_root(uri))
     mlflow.set_experiment(experiment_id=experiment_id)
     run_tags = {"dvc.stage": stage, **git_state(), **(tags or {})}
     if distributed.world_size() > 1:

@@ -6,8 +6,8 @@
 
 The runs page is sorted by test accuracy. Each DVC experiment is one parent run; its stage runs are
 nested under it (expand it, or filter on ``tags.`dvc.exp_name```). To show the numbers as table
-columns, pick them under Columns: metrics test_accuracy and balanced_accuracy, tags mode, sampler,
-ratio and seed. The browser remembers that choice.
+columns, pick them under Columns: metric test_accuracy, tags mode, sampler, ratio and seed. The
+browser remembers that choice.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 
 from ganaug.errors import GanaugError
 from ganaug.params import load_params
-from ganaug.tracking import artifact_root, ensure_experiment, quoted, tracking_uri, use_wal
+from ganaug.tracking import open_experiment, quoted
 
 
 def runs_url(base: str, experiment_id: str, exp_name: str | None = None) -> str:
@@ -66,9 +66,9 @@ def screenshot(url: str, out: Path, size: tuple[int, int] = (1600, 1000)) -> Pat
     return out
 
 
-def serve(port: int, host: str = "127.0.0.1") -> subprocess.Popen:
+def serve(uri: str, port: int, host: str = "127.0.0.1") -> subprocess.Popen:
     mlflow = Path(sys.executable).with_name("mlflow")
-    return subprocess.Popen([str(mlflow), "ui", "--backend-store-uri", tracking_uri(), "--host", host, "--port", str(port)])
+    return subprocess.Popen([str(mlflow), "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,18 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, help="save the runs page as this PNG, then stop")
     args = parser.parse_args(argv)
 
-    import mlflow
-
-    uri = tracking_uri()
-    use_wal(uri)
-    client = mlflow.MlflowClient(uri)
-    experiment_id = ensure_experiment(client, load_params().mlflow.experiment, artifact_root(uri))  # marks it as model training
+    uri, _, experiment_id = open_experiment(load_params().mlflow.experiment)  # marks it as model training
     if uri.startswith(("http://", "https://")):  # a team's server (make server) already serves the UI
         print(runs_url(uri.rstrip("/"), experiment_id, args.exp))
         return 0
     port = free_port() if args.screenshot else args.port
     base = f"http://127.0.0.1:{port}"
-    server = serve(port)
+    server = serve(uri, port)
     try:
         wait_until_up(base, server)
         url = runs_url(base, experiment_id, args.exp)

@@ -127,9 +127,9 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
         loss_sum = correct = seen = 0
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            mine = distributed.shard(np.arange(len(idx)))  # this process's part of the global batch
-            x = norm.to_input(augment_batch(augment, train.images[idx])[mine], device)
-            idx = idx[mine]
+            # every process augments the whole global batch (same random stream), then takes its part
+            x = norm.to_input(distributed.shard(augment_batch(augment, train.images[idx])), device)
+            idx = distributed.shard(idx)
             y = labels_all[idx].to(device, non_blocking=True)
             with autocast(device):
                 logits = net(x)
