@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-paper budget test test-fast ui bench clean
+.PHONY: help install run run-paper run-longtail budget test test-fast ui bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,17 @@ run-paper: install ## the paper-scale grid (ratios 1/2/5, 5 seeds, full epochs) 
 	$(BIN)/python -m ganaug.sweep pools --pool-seeds 0 1 2 $(PAPER)
 	$(BIN)/python -m ganaug.sweep lowdata --per-class 10 25 50 $(PAPER) -S 'experiments.samplers=[random,cl-sam,dapper]'
 	@echo "Results: reports/sweep/pools.md (verdicts over GAN replicates), reports/sweep/lowdata.md; dvc exp show"
+
+# the long-tail regime of the README's "Where it helps": Fashion-MNIST 100 down to 10 per class, paper 000's
+# translation GAN, every class topped up to 100, against the long-tail real-only baselines, 3 seeds
+LONGTAIL := -S data.imbalance=10 -S gan.arch=stargan -S 'experiments.ratios=[topup]' \
+	-S 'experiments.samplers=[random,cl-sam,uncertainty]' -S 'experiments.baselines=[real,resample,logit-adjust]' \
+	-S 'experiments.seeds=[0,1,2]'
+
+run-longtail: install ## the long-tail regime (imbalance 10, StarGAN top-up vs long-tail baselines) as DVC experiment `longtail` (~30 min)
+	$(BIN)/dvc exp run --temp -n longtail $(LONGTAIL)
+	@echo "Results: git show \$$(git for-each-ref refs/exps --format='%(refname)' | grep '/longtail$$' | tail -1):reports/summary.md"
+	@echo "         or dvc exp apply longtail (puts its outputs in the workspace)"
 
 budget: install ## real-only at 6..40 epochs x 3 seeds: where validation accuracy stops improving (reports/budget/)
 	$(BIN)/python -m ganaug.budget

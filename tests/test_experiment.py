@@ -236,3 +236,103 @@ def test_own_mode_trains_on_everything_the_agent_keeps(project):
     with pytest.raises(GanaugError, match="mode own takes 'own'"):
         RunSpec("own", "rl", "1", 0)
     assert [s.dvc_stage for s in planned_runs(make_params(own=["rl"], seeds=[0, 1])) if s.mode == "own"] == ["own@rl-0", "own@rl-1"]
+
+
+def uneven(real):
+    """Class 0 keeps 5 images, class 1 keeps 10, the rest all 20: a small long tail."""
+    rank = np.array([np.sum(real.labels[: i + 1] == real.labels[i]) for i in range(len(real))])
+    keep = np.flatnonzero(rank <= np.where(real.labels == 0, 5, np.where(real.labels == 1, 10, 20)))
+    return Split(real.images[keep], real.labels[keep], real.ids[keep])
+
+
+@pytest.mark.parametrize("sampler", ["random", "cl-sam", "uncertainty"])
+def test_top_up_fills_every_class_to_the_largest_one_with_any_sampler(project, sampler):
+    real = uneven(real_split())
+    data = build_training_set(RunSpec("augment", sampler, "topup", 0), real, make_params(ratios=["topup"]))
+    assert np.bincount(data.split.labels[data.n_real:], minlength=10).tolist() == [15, 10] + [0] * 8
+    assert np.bincount(data.split.labels, minlength=10).tolist() == [20] * 10  # real + synthetic: balanced
+    spec = RunSpec("augment", sampler, "topup", 0)
+    assert spec.dvc_stage == f"train@{sampler}-topup-0" and spec.key == f"{sampler}-topup-s0"
+    with pytest.raises(GanaugError, match="use match: steps"):
+        make_params(ratios=["topup"], match="real_epochs", baseline_at=[0])
+
+
+def test_long_tail_baselines_draw_class_balanced_batches_and_adjust_logits(project):
+    from ganaug.classify.train import batch_order, logit_adjustment
+
+    labels = uneven(real_split()).labels
+    rng = np.random.default_rng(0)
+    drawn = np.bincount(labels[batch_order(rng, labels, 400, 32, class_balanced=True)], minlength=10) / (400 * 32)
+    assert np.allclose(drawn, 0.1, atol=0.01)  # every class a tenth of the draws, class 0 (5 images) included
+    plain = np.bincount(labels[batch_order(rng, labels, 400, 32, class_balanced=False)], minlength=10) / (400 * 32)
+    assert plain[0] == pytest.approx(5 / len(labels), abs=0.005)  # without it, by frequency
+    offsets = logit_adjustment(labels, 10, 1.0)
+    assert offsets[0] == pytest.approx(np.log(5 / len(labels))) and offsets[0] < offsets[1] < offsets[2]
+
+
+@pytest.mark.parametrize("variant, option", [("resample", {"class_balanced": True}), ("logit-adjust", {"logit_adjust": 1.0})])
+def test_a_long_tail_baseline_keeps_its_treatment_in_both_phases(project, monkeypatch, variant, option):
+    import ganaug.classify.run as run_module
+
+    calls = []
+    real_fit = run_module.fit
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "fit", spy)
+    run_experiment(RunSpec("baseline", variant, "0", 0), make_params(baselines=[variant], finetune_epochs=1), track=False)
+    assert len(calls) == 2 and all(c.items() >= option.items() for c in calls)  # main phase and real fine-tune
+    calls.clear()
+    run_experiment(RunSpec("baseline", "real", "0", 0), make_params(finetune_epochs=1), track=False)
+    assert not any(k in c for c in calls for k in option)  # plain real-only: neither
+
+
+def test_the_resampling_baseline_raises_the_rare_class_accuracy(project):
+    """Class 0 with 2 real images of 182: a plain run hardly predicts it, the class-balanced one does."""
+    from ganaug.classify.train import evaluate, fit
+    from ganaug.classify.models import create_classifier
+    from ganaug.data.store import load_split
+
+    real = real_split()
+    rank = np.array([np.sum(real.labels[: i + 1] == real.labels[i]) for i in range(len(real))])
+    keep = np.flatnonzero((real.labels != 0) | (rank <= 2))
+    real = Split(real.images[keep], real.labels[keep], real.ids[keep])
+    test = load_split(paths.PREPARED / "test.npz")
+    cfg = make_params().train.model_copy(update={"epochs": 6})
+    rare = {}
+    for balanced in (False, True):
+        model = create_classifier(cfg.model, 10, 1)
+        _, norm = fit(model, real, test, cfg, 10, __import__("torch").device("cpu"), class_balanced=balanced)
+        rare[balanced] = evaluate(model, test, norm, __import__("torch").device("cpu"), 10)["per_class_accuracy"][0]
+    assert rare[True] > rare[False] + 0.2, rare
+
+
+@pytest.mark.parametrize("recipe", ["mix", "pretrain", "head-refit"])
+def test_every_recipe_trains_the_real_only_steps_and_ends_on_real_images(project, recipe):
+    import torch
+
+    from ganaug.classify.models import load_classifier
+
+    params = make_params(ratios=[1], finetune_epochs=1, recipe=recipe)
+    base = run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)
+    aug = run_experiment(RunSpec("augment", "cl-sam", "1", 0), params, track=False)
+    assert base["steps"] == aug["steps"] == 2 * 6 + 6 and base["recipe"].get("recipe", "mix") == recipe
+    history = pd.read_csv(RunSpec("augment", "cl-sam", "1", 0).report_dir / "summary.csv")
+    assert history["phase"].tolist() == ["train", "train", "finetune"]
+    if recipe == "pretrain":  # the main phase saw only synthetic images: its train accuracy is on the pool
+        assert aug["n_train"] == 200
+    if recipe == "head-refit":  # the refit moves only the head: compare with the same run without a refit
+        refit, _ = load_classifier(RunSpec("augment", "cl-sam", "1", 0).model_dir)
+        mixed = run_experiment(RunSpec("augment", "cl-sam", "1", 0), make_params(ratios=[1], finetune_epochs=0), track=False)
+        assert mixed["steps"] == 2 * 6
+        plain, _ = load_classifier(RunSpec("augment", "cl-sam", "1", 0).model_dir)
+        head = {f"{refit.default_cfg['classifier']}.{k}" for k in refit.get_classifier().state_dict()}
+        for (name, a), b in zip(refit.state_dict().items(), plain.state_dict().values()):
+            if name in head:
+                assert not torch.equal(a, b), name
+            else:
+                assert torch.equal(a, b), name  # backbone and its BatchNorm statistics untouched by the refit
+    with pytest.raises(GanaugError, match="finetune_epochs > 0"):
+        make_params(recipe="pretrain") if recipe == "mix" else make_params(recipe=recipe, finetune_epochs=0)

@@ -28,13 +28,14 @@ ACCURACY = {
 }
 
 
-def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="d41d8.dir", pool="p00l.dir"):
+def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="d41d8.dir", pool="p00l.dir", val=None):
     d = runs / spec.mode / spec.key
     d.mkdir(parents=True, exist_ok=True)
     a = acc if a is None else a
     (d / "metrics.json").write_text(json.dumps({
         "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed, "test_accuracy": acc,
-        "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": 490 if spec.mode == "own" else int(100 * float(spec.amount)),
+        "val_accuracy": acc if val is None else val,
+        "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": 490 if spec.mode == "own" else 150 if spec.amount == "topup" else int(100 * float(spec.amount)),
         "steps": steps, "recipe": recipe,
         "inputs": {"data/prepared": data, **({"data/synthetic/pool": pool} if spec.mode != "baseline" else {})}}))
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).to_csv(d / "summary.csv", index=False)
@@ -196,4 +197,39 @@ def test_rotated_copies_are_also_compared_with_no_augmentation_and_own_rows_name
     pairs = {(c["row"], c["kind"]): c["diff"] for _, c in comp.iterrows()}
     assert pairs[("0x real + rotated copies, no augmentation", "vs no augmentation")] == pytest.approx(-0.01)
     assert pairs[("0x real + rotated copies, no augmentation", "vs real-only")] == pytest.approx(0.01)
-    assert pairs[("rl own choice", "vs real-only")] == pytest.approx(-0.10) and len(pairs) == 4
+    assert pairs[("rl own choice", "vs real-only")] == pytest.approx(-0.10)
+    # plain has the best validation accuracy of the real-only rows (val = test here): the synthetic row faces it too
+    assert pairs[("rl own choice", "vs best real-only")] == pytest.approx(-0.12) and len(pairs) == 5
+
+
+def test_tail_third_is_the_classes_with_the_fewest_real_images():
+    from ganaug.report.tables import tail_classes
+
+    assert tail_classes({"a": 5, "b": 5, "c": 5}) == []  # balanced: no tail
+    assert tail_classes({"a": 100, "b": 5, "c": 50, "d": 5, "e": 20, "f": 9, "g": 70}) == ["b", "d", "f"]  # ceil(7 / 3)
+    assert tail_classes({"a": 5, "b": 5, "c": 5, "d": 5, "e": 20, "f": 20}) == ["a", "b", "c", "d"]  # ties at the cut stay in
+
+
+def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_chosen_on_validation(tmp_path):
+    from ganaug.report.tables import collect_runs, comparisons, summary_table, to_markdown
+
+    runs, specs = tmp_path / "runs", []
+    # resample has the higher validation accuracy but the lower test accuracy than real: it is the one chosen
+    rows = {("baseline", "real", "0"): ([0.70, 0.71, 0.72], 0.60), ("baseline", "resample", "0"): ([0.69, 0.70, 0.69], 0.65),
+            ("augment", "cl-sam", "topup"): ([0.74, 0.75, 0.75], 0.62)}
+    for (mode, sampler, amount), (accs, val) in rows.items():
+        for seed, acc in enumerate(accs):
+            spec = RunSpec(mode, sampler, amount, seed)
+            write_run(runs, spec, acc, a=acc - 0.1, val=val)  # class a (the tail here) 10 points below the mean
+            specs.append(spec)
+    frame = collect_runs(runs, specs, tail=["a"])
+    table = summary_table(frame)
+    assert np.allclose(table["tail"], table["mean"] - 0.1)
+    comp = comparisons(frame, table)
+    best = comp[comp["kind"] == "vs best real-only"]
+    assert best["row"].tolist() == ["cl-sam top-up"] and best["reference"].tolist() == ["0x real, class-balanced resampling"]
+    assert np.isclose(best["diff"].iloc[0], np.mean([0.74, 0.75, 0.75]) - np.mean([0.69, 0.70, 0.69]))
+    md = to_markdown(table, comp)
+    assert "tail-third accuracy" in md and "cl-sam top-up vs best real-only (0x real, class-balanced resampling)" in md
+    plain = to_markdown(summary_table(collect_runs(runs, specs)), comp)
+    assert "tail-third" not in plain  # a balanced set has no tail column

@@ -184,7 +184,8 @@ def test_select_refuses_a_sampler_that_repeats_or_misses_its_quota(monkeypatch):
 def test_every_sampler_returns_unique_ids_on_a_table_of_ties(name):
     n = 40
     ties = Scores(pd.DataFrame({"id": np.arange(n), "label": np.arange(n) % 2, "confidence": np.full(n, 0.5),
-                                "predicted": np.zeros(n, int), "entropy": np.zeros(n), "realism": np.zeros(n)}),
+                                "predicted": np.zeros(n, int), "entropy": np.zeros(n), "realism": np.zeros(n),
+                                "d_confidence": np.full(n, 0.5)}),
                   features=np.zeros((n, 4), np.float16))
     ids = select(name, ties, np.array([20, 20]), 0)
     assert len(np.unique(ids)) == 40
@@ -199,6 +200,15 @@ def test_the_rl_agent_own_choice_is_every_image_it_would_keep():
         own_choice("cl-sam", s)
     with pytest.raises(GanaugError, match="rl_keep"):
         own_choice("rl", SIX)
+
+
+def test_d_class_ranks_by_the_discriminator_class_head_and_needs_a_translation_gan():
+    table = SIX.table.assign(d_confidence=np.linspace(0.9, 0.1, len(SIX.table)))
+    ids = select("d-class", Scores(table), np.array([1, 1]), 0)
+    firsts = table.sort_values("d_confidence", ascending=False).groupby("label")["id"].first()
+    assert sorted(ids.tolist()) == sorted(firsts.tolist())
+    with pytest.raises(GanaugError, match="d_confidence only exists for gan.arch: stargan"):
+        select("d-class", SIX, np.array([1, 1]), 0)
 
 
 def test_dapper_quota_error_names_the_projection_params():

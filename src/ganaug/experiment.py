@@ -3,9 +3,11 @@ the classifier on it, test it on the real test set.
 
 Modes (``RunSpec.mode``):
   baseline  real images only, a variant of BASELINES (real; rotate: + online rotation; plain: no
-            augmentation; rotated-copies: plain + a rotated copy of each image, paper 004);
+            augmentation; rotated-copies: plain + a rotated copy of each image, paper 004; for long
+            tails, resample: class-balanced batches, logit-adjust: the logit-adjusted loss);
             ``amount`` is the ratio whose optimiser steps it matches (0: the real set's own epochs)
-  augment   real + ``amount`` x the real set, chosen by ``sampler`` (paper 000)
+  augment   real + ``amount`` x the real set, chosen by ``sampler`` (paper 000); amount ``topup``:
+            every class topped up to the largest class's count (a long tail's minority top-up)
   replace   ``amount`` (a fraction) of each class's real images swapped for synthetic; same set size (paper 001)
   count     real + ``amount`` synthetic images (a fixed number, paper 004)
   own       real + the subset a sampler chooses on its own, whatever its size (``amount`` is "own";
@@ -30,12 +32,13 @@ from ganaug.data.splits import stratified_take
 from ganaug.data.store import Split
 from ganaug.errors import GanaugError
 from ganaug.gan.pool import open_pool
-from ganaug.sampling.samplers import class_quotas, own_choice, sampler_options, select
+from ganaug.sampling.samplers import class_quotas, own_choice, sampler_options, select, topup_quotas
 from ganaug.sampling.scores import Scores
 from ganaug.sampling.selection import load_source_scores, save_selection, source_of
 
 MODES = ("baseline", "augment", "replace", "count", "own")
 OWN = "own"  # the amount of an own-mode run: the sampler decides it
+TOPUP = "topup"  # the amount of an augment run that fills every class up to the largest one's count
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class RunSpec:
         if self.mode == "own":
             if self.amount != OWN:
                 raise GanaugError(f"experiment amount '{self.amount}': mode own takes '{OWN}' (the sampler chooses the size)")
+            return
+        if self.mode == "augment" and self.amount == TOPUP:
             return
         try:
             float(self.amount)
@@ -108,6 +113,8 @@ def recipe(params) -> dict:
     exp = params.experiments
     return {"epochs": exp.epochs or params.train.epochs, "match": exp.match, "synthetic_weight": exp.synthetic_weight,
             "synthetic_labels": exp.synthetic_labels, "finetune_epochs": exp.finetune_epochs,
+            # the default recipe is left out, so runs recorded before recipes existed stay comparable
+            **({"recipe": exp.recipe} if exp.recipe != "mix" else {}),
             "train": params.train.model_dump(exclude={"seed", "epochs"})}
 
 
@@ -126,9 +133,11 @@ def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance
     by (select.seed, the run's seed): each seed of a stochastic sampler is a new draw.
     ``balance=False`` keeps the quotas proportional even on an imbalanced set (replacement swaps
     exactly what it removed from each class)."""
+    if source_of(spec.sampler) == "projection" and (why := open_pool(paths.PROJECTION).meta.get("skipped")):
+        raise GanaugError(f"sampler {spec.sampler}: there is no projection pool ({why}); use gan.arch: cgan")
     scores = load_source_scores(spec.sampler)
     balance = balance and params.select.balance  # on a balanced real set, water-filling = proportional
-    quota = class_quotas(real_counts, ratio, balance)
+    quota = topup_quotas(real_counts) if spec.amount == TOPUP else class_quotas(real_counts, ratio, balance)
     ids = select(spec.sampler, scores, quota, [params.select.seed, spec.seed], **sampler_options(spec.sampler, params.select))
     return save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, ids), scores
 
@@ -157,7 +166,7 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
             return TrainingSet(both, len(real), reference_size, None, None, None)
         return TrainingSet(real, len(real), reference_size, None, None, None)
 
-    amount = float(spec.amount) if spec.mode != "own" else math.nan
+    amount = math.nan if spec.mode == "own" or spec.amount == TOPUP else float(spec.amount)
     counts = np.bincount(real.labels, minlength=num_classes)
     if spec.mode == "augment":
         selection, scores = choose(spec, counts, amount, params)
@@ -202,7 +211,10 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     return TrainingSet(train, len(real), reference_size, weights, targets, selection)
 
 
-BASELINES = ("real", "rotate", "plain", "rotated-copies")
+BASELINES = ("real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust")
+# the real-only baselines a reviewer expects on a long tail: their fit() options
+LONG_TAIL_BASELINES = {"resample": {"class_balanced": True},  # class-balanced resampling
+                       "logit-adjust": {"logit_adjust": 1.0}}  # logit-adjusted loss, tau = 1 (Menon et al. 2021)
 
 
 def baseline_augment(variant: str, augment, exp):
@@ -214,6 +226,19 @@ def baseline_augment(variant: str, augment, exp):
     if variant in ("plain", "rotated-copies"):
         return augment.model_copy(update={"hflip": False, "crop_padding": 0, "rotate_degrees": 0})
     return augment
+
+
+RECIPES = ("mix", "pretrain", "head-refit")
+
+
+def recipe_main_phase(recipe_name: str, data: TrainingSet) -> Split:
+    """What the main phase trains on: ``pretrain`` the synthetic images alone (real-only rows, rotated
+    copies included, and a run that chose none train on their own images); ``mix`` and ``head-refit`` real + synthetic. Every
+    recipe then has the same fine-tune phase length on real images (head-refit: the head alone)."""
+    if recipe_name == "pretrain" and data.selection is not None and len(data.selection):
+        s = data.split
+        return Split(s.images[data.n_real:], s.labels[data.n_real:], s.ids[data.n_real:])
+    return data.split
 
 
 def steps_per_epoch(spec: RunSpec, data: TrainingSet, params) -> int | None:
@@ -248,12 +273,25 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     cfg = params.train.model_copy(update={"seed": spec.seed, "epochs": exp.epochs or params.train.epochs})
     if spec.mode == "baseline":
         cfg = cfg.model_copy(update={"augment": baseline_augment(spec.sampler, cfg.augment, exp)})
-    fit_options = {"steps_per_epoch": steps_per_epoch(spec, data, params), "weights": data.weights, "targets": data.targets}
+    long_tail = LONG_TAIL_BASELINES.get(spec.sampler, {}) if spec.mode == "baseline" else {}
+    fit_options = {"steps_per_epoch": steps_per_epoch(spec, data, params), "weights": data.weights, "targets": data.targets,
+                   **long_tail}
     real_part = Split(data.split.images[: data.n_real], data.split.labels[: data.n_real], data.split.ids[: data.n_real])
+    main_phase = recipe_main_phase(exp.recipe, data)
+    if main_phase is not data.split:  # pretrain: the synthetic part alone, with its own weights and targets,
+        # normalised like the real images the fine-tune, the test and the saved model see
+        from ganaug.classify.train import Normalizer
+        fit_options.update(weights=None if data.weights is None else data.weights[data.n_real:],
+                           targets=None if data.targets is None else data.targets[data.n_real:],
+                           norm=Normalizer.fit(real_part.images))
     # the fine-tune phase takes the real set's steps per epoch whatever is left of it, so a replace row
     # fine-tunes as long as real-only does; replace 1.0 has no real image left and skips it (its row then
     # trains fewer steps than real-only, and the report says so instead of comparing)
-    finetune = (real_part, exp.finetune_epochs, max(1, data.reference_size // cfg.batch_size)) if exp.finetune_epochs else None
+    finetune = None
+    if exp.finetune_epochs:
+        # a long-tail baseline keeps its treatment in the final phase too; a head refit is class-balanced
+        options = {**long_tail, **({"head_only": True, "class_balanced": True} if exp.recipe == "head-refit" else {})}
+        finetune = (real_part, exp.finetune_epochs, max(1, data.reference_size // cfg.batch_size), options)
 
     out = RunOutputs(spec.model_dir, spec.report_dir / "metrics.json", spec.report_dir)
     inputs = {"data/prepared": paths.PREPARED}
@@ -265,7 +303,7 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     name = f"{spec.mode}/{spec.key}"
 
     def train():
-        return train_and_report(name, data.split, val, test, meta, cfg, out, log_epoch=log_epoch if track else None,
+        return train_and_report(name, main_phase, val, test, meta, cfg, out, log_epoch=log_epoch if track else None,
                                 fit_options=fit_options, finetune=finetune)
 
     def finish(metrics: dict) -> dict:

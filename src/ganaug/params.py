@@ -16,7 +16,7 @@ from ganaug.errors import GanaugError
 
 DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10", "folder")
 # the sampler registry's names (ganaug.sampling.samplers.SAMPLERS; kept here so params load without torch)
-SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper", "uncertainty")
+SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper", "uncertainty", "d-class")
 
 
 def _positive_or_all(v):
@@ -96,6 +96,7 @@ class TrainParams(_Strict):
 
 
 class GanParams(_Strict):
+    arch: Literal["cgan", "stargan"] = "cgan"  # cgan: from noise; stargan: translations of real images (paper 000)
     steps: int = Field(800, ge=1)  # generator steps (training is by steps, not epochs)
     batch_size: int = Field(32, ge=2)
     z_dim: int = Field(128, ge=1)
@@ -111,6 +112,9 @@ class GanParams(_Strict):
     diffaugment: str = "color,translation,cutout"  # '' = off
     ema_decay: float = Field(0.999, ge=0, lt=1)  # EMA generator used for sampling; 0 = off
     lecam: float = Field(0.0, ge=0)  # LeCam regulariser weight; 0 = off
+    res_blocks: int = Field(3, ge=0)  # stargan: residual blocks between encoder and decoder
+    lambda_cls: float = Field(1.0, ge=0)  # stargan: weight of the domain-classification losses
+    lambda_rec: float = Field(10.0, ge=0)  # stargan: weight of the cycle reconstruction loss
     ckpt_every: int = Field(200, ge=1)
     eval_every: int = Field(200, ge=1)
     eval_samples: int = Field(1000, ge=20)
@@ -128,6 +132,8 @@ class GanParams(_Strict):
 class GenerateParams(_Strict):
     pool_multiple: float = Field(10.0, gt=0)  # pool size = this x the real training set, balanced per class
     truncation: Union[float, None] = Field(None, gt=0)  # truncation trick; null = plain normal latents
+    translate: bool = False  # cgan: a pool of translations (project each real image, decode it under the other labels)
+    include_own: bool = False  # translations: also into each real image's own class
     batch_size: int = Field(1000, ge=1)
     seed: int = Field(0, ge=0)
 
@@ -190,11 +196,12 @@ class RlParams(_Strict):
 class ExperimentParams(_Strict):
     samplers: list[Literal[SAMPLER_NAMES]] = ["random", "cl-sam", "cr-sam", "rl", "diverse"]
     # Union[int, float]: 1 stays 1 (not 1.0), so names built here match the stage names DVC builds from the YAML
-    ratios: list[Union[int, float]] = [1, 2]  # synthetic images added, x the real training set
+    # synthetic images added, x the real training set; topup: each class filled up to the largest one's count
+    ratios: list[Union[int, float, Literal["topup"]]] = [1, 2]
     seeds: list[int] = Field([0, 1, 2], min_length=1)
     # real-only rows: real (train.augment), rotate (+ online rotation), plain (no augmentation),
     # rotated-copies (plain + one copy of each image rotated by U(0, rotate_copies_degrees), paper 004)
-    baselines: list[Literal["real", "rotate", "plain", "rotated-copies"]] = ["real"]
+    baselines: list[Literal["real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust"]] = ["real"]
     # real-only rows trained for the optimiser steps of these ratios (0: the real set's own); under
     # match: real_epochs a ratio-r row is compared only with the real-only row at r
     baseline_at: list[Union[int, float]] = Field([0], min_length=1)
@@ -210,11 +217,15 @@ class ExperimentParams(_Strict):
     synthetic_weight: float = Field(1.0, ge=0)  # loss weight of a synthetic image (real images weigh 1)
     synthetic_labels: Literal["hard", "confidence", "soft"] = "hard"  # soft: the scorer's distribution as target
     finetune_epochs: int = Field(0, ge=0)  # final epochs on real images only (lr / 10)
+    # mix: real + synthetic, then the fine-tune | pretrain: synthetic only, then the fine-tune on real |
+    # head-refit: real + synthetic, then only the classifier head refitted on real, class-balanced (SYNAuG)
+    recipe: Literal["mix", "pretrain", "head-refit"] = "mix"
 
     @field_validator("ratios", "replace")
     @classmethod
     def _fractions(cls, v, info):
-        if any(x <= 0 for x in v) or (info.field_name == "replace" and any(x > 1 for x in v)):
+        numbers = [x for x in v if not isinstance(x, str)]  # 'topup' is a quota policy, not a number
+        if any(x <= 0 for x in numbers) or (info.field_name == "replace" and any(x > 1 for x in numbers)):
             raise ValueError(f"expected {'fractions in (0, 1]' if info.field_name == 'replace' else 'positive ratios'} (got {v})")
         return v
 
@@ -278,6 +289,17 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         augment = params.train.augment.model_copy(update={"hflip": HFLIP_BY_DATASET[params.data.name]})
         params = params.model_copy(update={"train": params.train.model_copy(update={"augment": augment})})
     exp = params.experiments
+    if params.gan.arch == "stargan" and params.gan.lecam > 0:
+        raise GanaugError(f"{source}: gan.lecam: the LeCam regulariser is implemented for gan.arch cgan only; set it to 0")
+    if exp.recipe != "mix" and exp.finetune_epochs == 0:
+        raise GanaugError(f"{source}: experiments.recipe: {exp.recipe} ends with a phase on real images; "
+                          "set experiments.finetune_epochs > 0 (its length)")
+    if exp.recipe == "pretrain" and exp.match != "steps":
+        raise GanaugError(f"{source}: experiments.recipe: pretrain trains on synthetic images alone, so only match: steps "
+                          "gives it real-only's budget")
+    if exp.match == "real_epochs" and "topup" in exp.ratios:
+        raise GanaugError(f"{source}: experiments.ratios: topup adds as many images as the data needs, so no real-only "
+                          "row can match its epochs; use match: steps")
     if exp.match == "real_epochs" and (unmatched := [r for r in exp.ratios if r not in exp.baseline_at]):
         raise GanaugError(f"{source}: experiments.baseline_at: match: real_epochs trains a {unmatched[0]:g}x run for more "
                           f"steps than real-only; add its ratio so a real-only row has the same steps "

@@ -75,3 +75,37 @@ def projection_grid(originals: np.ndarray, reconstructions: np.ndarray, variants
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def translation_grid(sources: np.ndarray, translated: np.ndarray, row_names: list[str], classes: list[str],
+                     path: Path, title: str | None = None) -> None:
+    """Rows: a real image, then it translated into each class (uint8 N x H x W x C; translated N x K x H x W x C)."""
+    n, k = translated.shape[:2]
+    h, w, c = sources.shape[1:]
+    canvas = np.full((n * (h + 2), (k + 1) * (w + 2) + 6, c), 255, np.uint8)
+    for r in range(n):
+        for col, tile in enumerate([sources[r], *translated[r]]):
+            x0 = col * (w + 2) + 1 + (6 if col else 0)  # a gap after the real image
+            canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, x0 : x0 + w] = tile
+    scale = max(1.0, 28 / h)
+    fig, ax = plt.subplots(figsize=(0.3 * scale * (k + 1) + 1.8, 0.3 * scale * n + 1.2))
+    ax.imshow(canvas.squeeze(-1) if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
+    ax.set_yticks([r * (h + 2) + h / 2 for r in range(n)], row_names, fontsize=7)
+    ax.set_xticks([w / 2] + [(col + 0.5) * (w + 2) + 6 for col in range(1, k + 1)], ["real"] + list(classes),
+                  rotation=45, ha="right", fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def message_png(text: str, path: Path) -> None:
+    """A figure that only says why there is no figure (an output DVC expects must still exist)."""
+    fig, ax = plt.subplots(figsize=(6, 1))
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True)
+    ax.axis("off")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -27,12 +27,12 @@ class RunOutputs:
 
 
 def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None,
-                     fit_options: dict | None = None, finetune: tuple[Split, int, int | None] | None = None) -> tuple[dict, dict]:
+                     fit_options: dict | None = None, finetune: tuple | None = None) -> tuple[dict, dict]:
     """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings.
 
-    ``fit_options`` go to fit() (steps_per_epoch, weights, targets); ``finetune = (real, epochs,
-    steps_per_epoch)`` continues on the real images alone at a tenth of the learning rate,
-    cosine-annealed (steps_per_epoch None: one pass over them). Under torchrun every rank trains and
+    ``fit_options`` go to fit() (steps_per_epoch, weights, targets, ...); ``finetune = (real, epochs,
+    steps_per_epoch[, options])`` continues on the real images alone at a tenth of the learning rate,
+    cosine-annealed (steps_per_epoch None: one pass over them; options go to fit(), e.g. head_only). Under torchrun every rank trains and
     only rank 0 goes on to test, write and return; the others return (None, None)."""
     seed_everything(cfg.seed)
     device = distributed.init(pick_device())
@@ -45,7 +45,7 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
     for row in history:
         row["phase"] = "train"
     if finetune is not None and finetune[1] > 0 and len(finetune[0]) > 0:
-        real, epochs, ft_steps = finetune
+        real, epochs, ft_steps, ft_options = (*finetune, {})[:4]
         ft_cfg = cfg.model_copy(update={"epochs": epochs, "lr": cfg.lr / 10, "schedule": "cosine"})
 
         def log_offset(row):
@@ -53,7 +53,7 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
                 log_epoch({**row, "epoch": row["epoch"] + cfg.epochs})
 
         ft_history, _ = fit(model, real, val, ft_cfg, len(classes), device, on_epoch=log_offset, norm=norm,
-                            steps_per_epoch=ft_steps)
+                            steps_per_epoch=ft_steps, **ft_options)
         history += [{**row, "epoch": row["epoch"] + cfg.epochs, "phase": "finetune"} for row in ft_history]
         steps += epochs * epoch_steps(len(real), cfg.batch_size, ft_steps)
     train_seconds = time.perf_counter() - started

@@ -72,9 +72,12 @@ def evaluate(model, split: Split, norm: Normalizer, device: torch.device, num_cl
     }
 
 
-def batch_loss(logits, y, idx, weights, targets, label_smoothing: float) -> torch.Tensor:
+def batch_loss(logits, y, idx, weights, targets, label_smoothing: float, logit_offset=None) -> torch.Tensor:
     """Cross-entropy; per-image ``weights`` (synthetic images may weigh less) and soft ``targets``
-    (rows of class probabilities) apply when given: a weighted mean, so the loss scale stays put."""
+    (rows of class probabilities) apply when given: a weighted mean, so the loss scale stays put.
+    ``logit_offset`` (per class) is added to the logits inside the loss only (logit adjustment)."""
+    if logit_offset is not None:
+        logits = logits + logit_offset
     if weights is None and targets is None:
         return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     target = y if targets is None else torch.from_numpy(targets[idx]).to(logits.device, torch.float32)
@@ -88,16 +91,42 @@ def epoch_steps(n_train: int, batch_size: int, steps_per_epoch: int | None = Non
     return steps_per_epoch or max(1, n_train // batch_size)
 
 
+def logit_adjustment(labels: np.ndarray, num_classes: int, tau: float) -> np.ndarray:
+    """tau x log(class prior) per class (Menon et al., ICLR 2021, the loss form): added to the logits
+    in training only, so a rare class must win by a larger margin and the plain logits at test time
+    are balanced. A class absent from training gets the smallest prior present."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    counts[counts == 0] = counts[counts > 0].min()
+    return (tau * np.log(counts / counts.sum())).astype(np.float32)
+
+
+def batch_order(rng: np.random.Generator, labels: np.ndarray, steps: int, batch_size: int, class_balanced: bool) -> np.ndarray:
+    """The epoch's image indices, ``steps`` x ``batch_size`` of them: fresh permutations chained (as
+    many as needed), or with ``class_balanced`` drawn with replacement so every class is equally
+    likely (probability 1 / (classes x its count) per image): class-balanced resampling."""
+    n = len(labels)
+    if class_balanced:
+        counts = np.bincount(labels)
+        p = 1.0 / (np.count_nonzero(counts) * counts[labels])
+        return rng.choice(n, size=steps * batch_size, replace=True, p=p / p.sum())
+    passes = -(-steps * batch_size // n)
+    return rng.permutation(n) if passes == 1 else np.concatenate([rng.permutation(n) for _ in range(passes)])
+
+
 def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.device, on_epoch=None,
         steps_per_epoch: int | None = None, norm: Normalizer | None = None, weights: np.ndarray | None = None,
-        targets: np.ndarray | None = None) -> tuple[list[dict], Normalizer]:
+        targets: np.ndarray | None = None, class_balanced: bool = False, logit_adjust: float = 0.0,
+        head_only: bool = False) -> tuple[list[dict], Normalizer]:
     """Train ``model`` in place for ``cfg.epochs``; returns one row per epoch and the normaliser.
 
     An epoch is ``steps_per_epoch`` batches from a fresh permutation of ``train`` (default: one pass,
     dropping the ragged last batch); fewer steps than a pass trains on a random part of it per epoch,
     which is how an augmented run matches a real-only run's number of steps; more steps than a pass
     chain fresh permutations, which is how a real-only run matches a longer augmented run. ``weights`` (N) and
-    ``targets`` (N x classes) are optional per-image loss weights and soft labels.
+    ``targets`` (N x classes) are optional per-image loss weights and soft labels. The long-tail
+    baselines: ``class_balanced`` draws batches class-balanced (with replacement), ``logit_adjust``
+    (tau > 0) trains with the logit-adjusted loss. ``head_only``: only the classifier head learns, the
+    backbone frozen with its BatchNorm statistics (classifier re-training, Kang et al. 2020; SYNAuG).
     ``on_epoch(row)`` is called after each epoch (MLflow logging).
 
     Under torchrun (see ganaug.distributed) every process draws and augments the same global batch
@@ -107,23 +136,27 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
     norm = norm or Normalizer.fit(train.images)
     augment = build_augment(cfg.augment, train.images.shape[1], cfg.seed)
     model.to(device=device, memory_format=memory_format(device))
+    learner = model.get_classifier() if head_only else model
+    if head_only:
+        model.requires_grad_(False)
+        learner.requires_grad_(True)
     net = distributed.wrap(model, device)  # model itself in one process
     optimizer = timm.optim.create_optimizer_v2(
-        model, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
+        learner, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
         weight_decay=cfg.weight_decay, momentum=cfg.momentum,
     )
     steps_per_epoch = epoch_steps(len(train), cfg.batch_size, steps_per_epoch)
-    passes = -(-steps_per_epoch * cfg.batch_size // len(train))  # permutations an epoch draws from
     scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
     labels_all = torch.from_numpy(train.labels)
+    offset = torch.from_numpy(logit_adjustment(train.labels, num_classes, logit_adjust)).to(device) if logit_adjust else None
     history = []
     main = distributed.is_main()
     bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not main)
     for epoch in bar:
-        net.train()
+        net.train(not head_only)  # a head refit keeps the backbone's BatchNorm statistics
         started = time.perf_counter()
-        order = rng.permutation(len(train)) if passes == 1 else np.concatenate([rng.permutation(len(train)) for _ in range(passes)])
+        order = batch_order(rng, train.labels, steps_per_epoch, cfg.batch_size, class_balanced)
         loss_sum = correct = seen = 0
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
@@ -133,7 +166,7 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
             y = labels_all[idx].to(device, non_blocking=True)
             with autocast(device):
                 logits = net(x)
-                loss = batch_loss(logits, y, idx, weights, targets, cfg.label_smoothing)
+                loss = batch_loss(logits, y, idx, weights, targets, cfg.label_smoothing, offset)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -159,4 +192,6 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
         if on_epoch is not None:
             on_epoch(row)
+    if head_only:
+        model.requires_grad_(True)
     return history, norm

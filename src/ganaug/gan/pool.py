@@ -86,6 +86,65 @@ def write_pool(out_dir: Path, G, per_class: int, num_classes: int, seed: int, tr
     return open_pool(out_dir)
 
 
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """uint8 N x H x W x C -> float N x C x H x W in [-1, 1], what the networks see."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+@torch.inference_mode()
+def translate_to_every_class(G, images: np.ndarray, num_classes: int) -> np.ndarray:
+    """Each real image (uint8 N x H x W x C) translated into every class: uint8 N x classes x H x W x C."""
+    G.eval()
+    device = next(G.parameters()).device
+    x = from_uint8(images).repeat_interleave(num_classes, dim=0).to(device)
+    y = torch.arange(num_classes).repeat(len(images)).to(device)
+    return to_uint8(G(x, y)).reshape(len(images), num_classes, *images.shape[1:])
+
+
+def translation_rows(labels: np.ndarray, num_classes: int, include_own: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(source row, target label) of every translation: each real image into every other class
+    (and its own with ``include_own``), source by source, targets in class order."""
+    source = np.repeat(np.arange(len(labels)), num_classes)
+    target = np.tile(np.arange(num_classes), len(labels))
+    keep = np.ones(len(source), bool) if include_own else target != labels[source]
+    return source[keep], target[keep]
+
+
+def write_translation_pool(out_dir: Path, G, inputs: torch.Tensor, labels: np.ndarray, ids: np.ndarray,
+                           num_classes: int, include_own: bool = False, batch_size: int = 1000,
+                           extra_meta: dict | None = None) -> Pool:
+    """A pool of translations (paper 000): every real training image into every other class (and its
+    own with ``include_own``), with ``source_ids.npy`` and ``source_labels.npy`` beside it (one row per
+    image). ``inputs`` holds what G takes for each real image: the image in [-1, 1] for a translation
+    generator, or its projected latent for the cGAN (decoded under another label; latents.npy then
+    holds each row's latent, otherwise it has zero columns). Deterministic: no noise is drawn."""
+    source, target = translation_rows(labels, num_classes, include_own)
+    n = len(source)
+    takes_latents = getattr(G, "takes", "latent") == "latent"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = next(G.parameters()).device
+    shape = (n, G.image_size, G.image_size, G.channels)
+    out = NpyWriter(out_dir / "images.npy", np.uint8, shape)
+    latents = NpyWriter(out_dir / "latents.npy", np.float32, (n, inputs.shape[1] if takes_latents else 0))
+    G.eval()
+    with torch.inference_mode():
+        for start in tqdm(range(0, n, batch_size), total=math.ceil(n / batch_size), desc="translate", unit="batch"):
+            rows = slice(start, min(start + batch_size, n))
+            x = inputs[torch.from_numpy(source[rows])]
+            out.write(to_uint8(G(x.to(device), torch.from_numpy(target[rows]).to(device))))
+            latents.write(x.numpy() if takes_latents else np.zeros((len(x), 0), np.float32))
+    out.close()
+    latents.close()
+    np.save(out_dir / "labels.npy", target.astype(np.int64))
+    np.save(out_dir / "source_ids.npy", np.asarray(ids)[source])
+    np.save(out_dir / "source_labels.npy", labels[source].astype(np.int64))
+    meta = {"count": n, "kind": "translation", "num_classes": num_classes, "shape": list(shape[1:]),
+            "z_dim": inputs.shape[1] if takes_latents else 0, "sources": len(labels), "include_own": include_own,
+            **(extra_meta or {})}
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return open_pool(out_dir)
+
+
 def save_pool(out_dir: Path, images: np.ndarray, labels: np.ndarray, latents: np.ndarray, meta: dict,
               extra: dict[str, np.ndarray] | None = None) -> Pool:
     """An in-memory pool (small, e.g. the projection pool) in the same on-disk format;

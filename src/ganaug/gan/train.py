@@ -1,4 +1,5 @@
-"""Training the class-conditional GAN: hinge loss, DiffAugment on real and fake in D and G steps,
+"""Training a GAN of any ``gan.arch`` (LOSSES: the class-conditional GAN's losses are here, the
+translation GAN's in ganaug.gan.stargan): hinge loss, DiffAugment on real and fake in D and G steps,
 ``n_dis`` D steps per G step, an EMA generator for sampling, optional LeCam regulariser.
 By steps, with checkpoints and resume; the kept generator is the best by FID, not the last.
 Read top to bottom: train_gan() is the loop."""
@@ -20,6 +21,8 @@ from tqdm import tqdm
 from ganaug import distributed
 from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ganaug.gan.diffaugment import diff_augment
+from ganaug.gan import stargan
+from ganaug.gan.archs import build_networks, relevant_config
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.errors import GanaugError
 
@@ -49,8 +52,8 @@ class Gan:
 
 
 def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: torch.device) -> Gan:
-    G = Generator(num_classes, channels, image_size, cfg.z_dim, cfg.g_width, cfg.min_width).to(device)
-    D = Discriminator(num_classes, channels, image_size, cfg.d_width, cfg.min_width).to(device)
+    G, D = build_networks(num_classes, channels, image_size, cfg.model_dump())
+    G, D = G.to(device), D.to(device)
     ema = ModelEmaV3(G, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
     betas = (cfg.beta1, cfg.beta2)
     return Gan(G, D, ema, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
@@ -59,7 +62,7 @@ def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: tor
 
 def fingerprint(cfg, data_digest: str, num_classes: int, channels: int, image_size: int) -> str:
     """What a checkpoint is a checkpoint *of*: the networks, the optimisation and the data."""
-    what = {k: v for k, v in cfg.model_dump().items() if k not in SCHEDULE_KEYS}
+    what = {k: v for k, v in relevant_config(cfg.model_dump()).items() if k not in SCHEDULE_KEYS}
     what.update(data=data_digest, num_classes=num_classes, channels=channels, image_size=image_size)
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -70,8 +73,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def generate(G: Generator, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    """uint8 N x H x W x C images for latents ``z`` and ``labels`` (on G's device)."""
+def generate(G, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """uint8 N x H x W x C images for ``labels`` from ``z``: latents for the cGAN, source images in
+    [-1, 1] for a translation generator (on G's device)."""
     G.eval()
     device = next(G.parameters()).device
     out = [to_uint8(G(z[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)))
@@ -108,6 +112,45 @@ def d_loss_fn(gan: Gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, 
         ema_real, ema_fake = gan.lecam_ema.to(real.device)
         loss = loss + cfg.lecam * (F.relu(d_real - ema_fake).pow(2).mean() + F.relu(ema_real - d_fake).pow(2).mean())
     return loss, {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+
+
+@dataclass
+class Draws:
+    """This step's random inputs, drawn on demand and in the order a loss asks for them: every
+    global batch is drawn whole (the same on every torchrun rank) and this rank keeps its share."""
+    images: torch.Tensor  # all real images, float in [-1, 1] on the device
+    labels_all: torch.Tensor
+    draw_real: object
+    draw_labels: object
+    batch_size: int
+    z_dim: int
+
+    def real(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = distributed.shard(self.draw_real())
+        return self.images[idx], self.labels_all[idx]
+
+    def labels(self) -> torch.Tensor:
+        return distributed.shard(self.draw_labels())
+
+    def z(self) -> torch.Tensor:
+        return distributed.shard(torch.randn(self.batch_size, self.z_dim, device=self.images.device))
+
+
+def cgan_d_loss(gan: Gan, draws: Draws, cfg) -> tuple[torch.Tensor, dict]:
+    real, y_real = draws.real()
+    y_fake = draws.labels()
+    with torch.no_grad():
+        fake = gan.G(draws.z(), y_fake)
+    return d_loss_fn(gan, real, y_real, fake, y_fake, cfg)
+
+
+def cgan_g_loss(gan: Gan, draws: Draws, cfg) -> tuple[torch.Tensor, dict]:
+    y_fake = draws.labels()
+    fake = gan.G(draws.z(), y_fake)
+    return -gan.D(diff_augment(fake, cfg.diffaugment), y_fake).mean(), {}
+
+
+LOSSES = {"cgan": (cgan_d_loss, cgan_g_loss), "stargan": (stargan.d_loss, stargan.g_loss)}  # (D's, G's) per gan.arch
 
 
 def _tensors(gan: Gan) -> dict[str, torch.Tensor]:
@@ -147,6 +190,23 @@ def resume(gan: Gan, folder: Path) -> bool:
     return True
 
 
+def evaluation_inputs(G, real: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, cfg) -> torch.Tensor:
+    """What generate() feeds G for each evaluation label: seeded latents for the cGAN; for a
+    translation generator, seeded real images of another class (the pool translates into other
+    classes only)."""
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    if getattr(G, "takes", "latent") != "image":
+        return torch.randn(len(targets), cfg.z_dim, generator=gen)
+    labels = labels.cpu()
+    source = torch.randint(len(labels), (len(targets),), generator=gen)
+    for _ in range(1000):
+        same = labels[source] == targets
+        if not same.any() or len(labels.unique()) < 2:
+            break
+        source[same] = torch.randint(len(labels), (int(same.sum()),), generator=gen)
+    return real[source.to(real.device)].cpu()
+
+
 def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, device: torch.device, ckpt_dir: Path,
               evaluate=None, on_log=None, on_eval=None, log_every: int = 50, stop_at: int | None = None) -> Gan:
     """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
@@ -163,30 +223,24 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     resumed = resume(gan, ckpt_dir)
     real_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
     labels_all = torch.from_numpy(labels).to(device)
-    # fixed latents for evaluation, so successive FIDs compare the same draws
-    eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    # fixed inputs for evaluation, so successive FIDs compare the same draws
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
-    eval_z = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)
+    eval_z = evaluation_inputs(gan.G, real_all, labels_all, eval_labels, cfg)
     started = time.perf_counter()
     main = distributed.is_main()
     bar = tqdm(total=cfg.steps, initial=gan.step, desc="train_gan" + (" (resumed)" if resumed else ""), unit="step", disable=not main)
-    share = distributed.shard  # this rank's part of a global batch (all of it in one process)
     draw_real, draw_labels = batch_drawers(labels_all, num_classes, cfg.batch_size, cfg.balance_classes)
+    draws = Draws(real_all, labels_all, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
+    d_loss_of, g_loss_of = LOSSES[cfg.arch]
     while gan.step < cfg.steps:
         gan.G.train()
         for _ in range(cfg.n_dis):
-            idx = share(draw_real())
-            y_fake = share(draw_labels())
-            with torch.no_grad():
-                fake = gan.G(share(torch.randn(cfg.batch_size, cfg.z_dim, device=device)), y_fake)
-            d_loss, d_out = d_loss_fn(gan, real_all[idx], labels_all[idx], fake, y_fake, cfg)
+            d_loss, d_out = d_loss_of(gan, draws, cfg)
             gan.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             distributed.average_gradients(gan.D)
             gan.opt_d.step()
-        y_fake = share(draw_labels())
-        fake = gan.G(share(torch.randn(cfg.batch_size, cfg.z_dim, device=device)), y_fake)
-        g_loss = -gan.D(diff_augment(fake, cfg.diffaugment), y_fake).mean()
+        g_loss, g_out = g_loss_of(gan, draws, cfg)
         gan.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         distributed.average_gradients(gan.G)
@@ -197,7 +251,7 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
         if not main:  # rank 0 logs, evaluates and checkpoints
             continue
         bar.update(1)
-        gan.window.append({"d_loss": d_loss.item(), "g_loss": g_loss.item(), **d_out})
+        gan.window.append({"d_loss": d_loss.item(), "g_loss": g_loss.item(), **d_out, **g_out})
 
         if gan.step % log_every == 0 or gan.step == cfg.steps:
             row = {"step": gan.step, **{k: float(np.mean([w[k] for w in gan.window])) for k in gan.window[0]}}
@@ -228,10 +282,10 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     return gan
 
 
-def best_networks(gan: Gan) -> tuple[Generator, Discriminator]:
+def best_networks(gan: Gan):
     """The sampler generator and the discriminator at the best-FID step (the last ones if never evaluated)."""
     # fresh networks + state dicts: spectral-norm modules cannot be deep-copied
-    G, D = Generator(**gan.G.kwargs), Discriminator(**gan.D.kwargs)
+    G, D = type(gan.G)(**gan.G.kwargs), type(gan.D)(**gan.D.kwargs)
     if gan.best_weights:
         G.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("G.")})
         D.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("D.")})

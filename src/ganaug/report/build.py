@@ -19,10 +19,11 @@ MATCH_NOTE = {
 
 
 def build_tables(runs_dir: Path, specs, recipe: dict, out_dir: Path, metrics_path: Path,
-                 extra: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 extra: dict | None = None, tail: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """summary.md, summary.csv, comparisons.csv and summary.json (every statistic) in ``out_dir`` from
-    the planned runs ``specs``; the headline numbers as DVC metrics at ``metrics_path``."""
-    runs = collect_runs(runs_dir, specs, recipe)
+    the planned runs ``specs``; the headline numbers as DVC metrics at ``metrics_path``; ``tail``: the
+    classes of the tail-third accuracy column (none on a balanced set)."""
+    runs = collect_runs(runs_dir, specs, recipe, tail)
     table = summary_table(runs)
     comp = comparisons(runs, table)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -29,13 +29,14 @@ def ci_error(rows) -> np.ndarray:
 
 
 def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
-    """One line per sampler, x = synthetic ratio (0 = real only), error bars = 95% CIs over seeds."""
+    """One line per sampler, x = synthetic images / real images (0 = real only), error bars = 95% CIs over seeds."""
     aug, base = table[table["mode"] == "augment"], real_only_row(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     for sampler, rows in aug.groupby("sampler", sort=True):
         rows = pd.concat([base.to_frame().T, rows]) if base is not None else rows
-        x = [0.0 if m == "baseline" else float(a) for m, a in zip(rows["mode"], rows["amount"])]
-        ax.errorbar(x, 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3, label=sampler)
+        # x: the ratio actually added (a top-up row adds what the data needs)
+        rows = rows.assign(x=rows["n_synthetic"].astype(float) / rows["n_real"].astype(float)).sort_values("x")
+        ax.errorbar(rows["x"], 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3, label=sampler)
     if base is not None:
         ax.axhline(100 * base["mean"], color="gray", ls="--", lw=1, label="real only")
     n = int(table["n"].min()) if len(table) else 0

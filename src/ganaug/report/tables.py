@@ -20,15 +20,28 @@ from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
 MODE_ORDER = {"baseline": 0, "augment": 1, "own": 2, "replace": 3, "count": 4}
 BASELINE_NAMES = {"real": "0x real", "rotate": "0x real + rotation", "plain": "0x real, no augmentation",
-                  "rotated-copies": "0x real + rotated copies, no augmentation"}
+                  "rotated-copies": "0x real + rotated copies, no augmentation",
+                  "resample": "0x real, class-balanced resampling", "logit-adjust": "0x real, logit-adjusted loss"}
 DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
 
 
-def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFrame:
+def tail_classes(train_counts: dict[str, int]) -> list[str]:
+    """The tail third of the classes: the ceil(C / 3) with the fewest real training images, and every
+    class tied with the last of them; none when every class has as many (a balanced set has no tail)."""
+    if len(set(train_counts.values())) <= 1:
+        return []
+    names = list(train_counts)
+    order = sorted(range(len(names)), key=lambda i: (train_counts[names[i]], i))
+    cut = train_counts[names[order[math.ceil(len(names) / 3) - 1]]]
+    return [names[i] for i in order if train_counts[names[i]] <= cut]
+
+
+def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[str] | None = None) -> pd.DataFrame:
     """One row per planned run (``specs``: ganaug.experiment.planned_runs), read from
     ``runs_dir/<mode>/<key>/metrics.json``. Files of runs the params do not define are never read;
     a planned run that is missing, was trained with another ``recipe``, on other real data or from
-    another pool than the rest is an error."""
+    another pool than the rest is an error. ``tail``: classes whose mean accuracy is the row's
+    ``tail_accuracy``."""
     rows, data = [], {}
     for spec in specs:
         path = runs_dir / spec.mode / spec.key / "metrics.json"
@@ -36,7 +49,8 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFr
             raise GanaugError(f"{path}: missing; run its stage first (`dvc repro {spec.dvc_stage}`)")
         try:
             m = json.loads(path.read_text())
-            row = {k: m[k] for k in ("mode", "sampler", "amount", "seed", "test_accuracy", "n_real", "n_synthetic", "steps")}
+            row = {k: m[k] for k in ("mode", "sampler", "amount", "seed", "test_accuracy", "val_accuracy", "n_real",
+                                     "n_synthetic", "steps")}
             run_recipe, inputs = m["recipe"], m["inputs"]
         except (ValueError, KeyError) as err:
             raise GanaugError(f"{path}: not a run's metrics.json ({err}); re-run its stage (`dvc repro {spec.dvc_stage}`)") from None
@@ -52,6 +66,8 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None) -> pd.DataFr
         row["run_dir"] = str(path.parent)
         # the mean per-class accuracy: on an imbalanced test set, what the small classes get counts as much
         row["balanced_accuracy"] = float(np.mean(list(m["per_class_accuracy"].values())))
+        if tail:
+            row["tail_accuracy"] = float(np.mean([m["per_class_accuracy"][c] for c in tail]))
         row.update({f"acc.{c}": a for c, a in m["per_class_accuracy"].items()})
         rows.append(row)
     if not rows:
@@ -70,7 +86,7 @@ def row_name(mode: str, sampler: str, amount: str) -> str:
         name = BASELINE_NAMES[sampler]
         return name if float(amount) == 0 else f"{name} (steps of {float(amount):g}x)"
     if mode == "augment":
-        return f"{sampler} {float(amount):g}x"
+        return f"{sampler} top-up" if amount == "topup" else f"{sampler} {float(amount):g}x"
     if mode == "own":
         return f"{sampler} own choice"
     if mode == "replace":
@@ -86,13 +102,16 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
         if g["steps"].nunique() != 1:  # a row is one recipe: its seeds must have trained equally long
             raise GanaugError(f"row {row_name(mode, sampler, amount)}: seeds trained for different steps {sorted(g['steps'].unique())}")
         balanced = summarize(g["balanced_accuracy"])
+        tail = {"tail": g["tail_accuracy"].mean(), "tail_std": summarize(g["tail_accuracy"])["std"]} if "tail_accuracy" in g else {}
         rows.append({"row": row_name(mode, sampler, amount), "mode": mode, "sampler": sampler, "amount": amount,
-                     **summarize(g["test_accuracy"]), "balanced": balanced["mean"], "balanced_std": balanced["std"],
+                     **summarize(g["test_accuracy"]), "balanced": balanced["mean"], "balanced_std": balanced["std"], **tail,
+                     "val": g["val_accuracy"].mean(),
                      "steps": int(g["steps"].iloc[0]),
                      "n_real": int(g["n_real"].iloc[0]), "n_synthetic": int(g["n_synthetic"].iloc[0]),
                      **g[class_cols].mean().to_dict()})
     table = pd.DataFrame(rows)
-    order = np.lexsort((pd.to_numeric(table["amount"], errors="coerce").fillna(0), table["sampler"], table["mode"].map(MODE_ORDER)))
+    # a top-up row ('topup') after the numeric ratios
+    order = np.lexsort((pd.to_numeric(table["amount"], errors="coerce").fillna(np.inf), table["sampler"], table["mode"].map(MODE_ORDER)))
     return table.iloc[order].reset_index(drop=True)
 
 
@@ -103,10 +122,19 @@ def real_only_row(table: pd.DataFrame, steps: int | None = None) -> pd.Series | 
     return base.iloc[0] if len(base) else None
 
 
+def best_real_only_row(table: pd.DataFrame, steps: int) -> pd.Series | None:
+    """Among the real-only rows at ``steps`` (real, resampling, logit adjustment, ...), the one with the
+    highest mean *validation* accuracy: the baseline a practitioner would have picked without the test set."""
+    base = table[(table["mode"] == "baseline") & (table["steps"] == steps)]
+    return base.loc[base["val"].idxmax()] if len(base) else None
+
+
 def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Every row vs real-only at the same steps; every augment sampler vs random at the same ratio;
-    rotated copies vs the un-augmented baseline (paper 004's comparison) when both ran.
-    Paired over shared seeds; Holm's adjustment over every tested comparison in the table."""
+    """Every row vs real-only at the same steps; when several real-only variants ran, every synthetic
+    row also vs the best of them by validation accuracy (if that is not plain real-only); every
+    augment sampler vs random at the same ratio; rotated copies vs the un-augmented baseline (paper
+    004's comparison) when both ran. Paired over shared seeds; Holm's adjustment over every tested
+    comparison in the table."""
     acc = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
     out = []
 
@@ -124,6 +152,9 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
         if row["mode"] == "baseline" and row["sampler"] == "real":
             continue
         add(row, real_only_row(table, row["steps"]), "vs real-only")
+        best = best_real_only_row(table, row["steps"])
+        if row["mode"] != "baseline" and best is not None and best["sampler"] != "real":
+            add(row, best, "vs best real-only")
         if row["mode"] == "baseline" and row["sampler"] == "rotated-copies":  # paper 004's own comparison
             plain = table[(table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])]
             if len(plain):
@@ -162,17 +193,21 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
     def cell(row, col, text):
         return f"**{text}**" if compared[row.name] and np.isclose(row[col], best[col]) else text
 
+    has_tail = "tail" in table.columns
     header = ["run", "real", "synthetic", "steps", "n", "accuracy (mean ± std)", "95% CI", "balanced accuracy",
-              *(c.removeprefix("acc.") for c in class_cols)]
+              *(["tail-third accuracy"] if has_tail else []), *(c.removeprefix("acc.") for c in class_cols)]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row["row"], str(row["n_real"]), str(row["n_synthetic"]), str(row["steps"]), str(row["n"]),
                  accuracy_cell(row), ci_cell(row["ci_low"], row["ci_high"]),
                  accuracy_cell({"mean": row["balanced"], "std": row["balanced_std"], "n": row["n"]}),
+                 *([accuracy_cell({"mean": row["tail"], "std": row["tail_std"], "n": row["n"]})] if has_tail else []),
                  *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Accuracies in %, over seeds (95% CI: t interval of the mean); balanced accuracy: the mean of the "
-              "per-class accuracies (the same as accuracy on a class-balanced test set); per-class columns are means; "
+              "per-class accuracies (the same as accuracy on a class-balanced test set); "
+              + ("tail-third accuracy: the mean accuracy of the third of the classes with the fewest real training "
+                 "images; " if has_tail else "") + "per-class columns are means; "
               "bold: the best per-class accuracy among the real-only, augmentation, own-choice and fixed-count rows.", ""]
     if len(comp):
         lines += ["### Comparisons (paired over seeds, same optimiser steps)", "",
@@ -180,7 +215,7 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
         for _, c in comp.iterrows():
             tested = not math.isnan(c["p"])
             name = f"{c['row']} {c['kind']}"
-            if c["kind"] == "vs real-only" and c["reference"] not in (None, "0x real"):
+            if c["kind"] in ("vs real-only", "vs best real-only") and c["reference"] not in (None, "0x real"):
                 name += f" ({c['reference']})"
             diff = "—" if math.isnan(c["diff"]) else f"{100 * c['diff']:+.2f}"
             p, p_holm = (f"{c['p']:.3g}", f"{c['p_holm']:.3g}") if tested else ("—", "—")
@@ -206,7 +241,7 @@ def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict
     experiment): every row's statistics and per-seed accuracies, every comparison and verdict."""
     seeds = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
     rows = {r["row"]: {"mode": r["mode"], "sampler": r["sampler"], "amount": r["amount"], "mean": _num(r["mean"]),
-                       "balanced_mean": _num(r["balanced"]),
+                       "balanced_mean": _num(r["balanced"]), **({"tail_mean": _num(r["tail"])} if "tail" in r else {}),
                        "std": _num(r["std"]), "n": int(r["n"]), "steps": int(r["steps"]), "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
                        "seeds": {str(s): a for s, a in seeds[(r["mode"], r["sampler"], r["amount"])].items()}}
             for _, r in table.iterrows()}
@@ -225,9 +260,12 @@ def headline(table: pd.DataFrame, comp: pd.DataFrame) -> dict:
         out["real_only"] = _num(base["mean"])
     if best is not None:
         out["best_augmented"] = {"row": best["row"], "accuracy": _num(best["mean"])}
-        vs = comp[(comp["row"] == best["row"]) & (comp["kind"] == "vs real-only")]
-        if len(vs):
-            c = vs.iloc[0]
-            out["best_vs_real_only"] = {"diff": _num(c["diff"]), "ci": [_num(c["ci_low"]), _num(c["ci_high"])],
-                                        "p_holm": _num(c["p_holm"]), "verdict": c["verdict"], "n": int(c["n"])}
+        for kind, key in (("vs real-only", "best_vs_real_only"), ("vs best real-only", "best_vs_best_real_only")):
+            vs = comp[(comp["row"] == best["row"]) & (comp["kind"] == kind)]
+            if len(vs):
+                c = vs.iloc[0]
+                out[key] = {"diff": _num(c["diff"]), "ci": [_num(c["ci_low"]), _num(c["ci_high"])],
+                            "p_holm": _num(c["p_holm"]), "verdict": c["verdict"], "n": int(c["n"])}
+                if kind == "vs best real-only":
+                    out[key]["reference"] = c["reference"]
     return out

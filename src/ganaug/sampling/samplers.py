@@ -44,7 +44,8 @@ def _by_column(column: str) -> Callable:
     def sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, **_) -> np.ndarray:
         t = scores.table
         if column not in t.columns:
-            raise GanaugError(f"sampler needs the score column '{column}' (for rl: run `dvc repro rl_policy`)")
+            raise GanaugError(f"sampler needs the score column '{column}' (for rl: run `dvc repro rl_policy`; "
+                              "d_confidence only exists for gan.arch: stargan)")
         return top_k_per_class(t["label"].to_numpy(), t[column].to_numpy(np.float64), t["id"].to_numpy(), quota)
 
     sampler.__doc__ = f"Top-K per class by '{column}'."
@@ -133,6 +134,7 @@ SAMPLERS: dict[str, Callable] = {
     "rl": _by_column("rl_keep"),  # the actor-critic policy's keep probability (rl_policy stage)
     "dapper": _by_column("confidence"),  # cl-sam over the DAPPER projection pool (paper 003)
     "uncertainty": uncertainty_sampler,  # correctly labelled but hard: near the scorer's decision boundary
+    "d-class": _by_column("d_confidence"),  # gan.arch stargan: its discriminator's class head on the target label
 }
 SOURCE = {"dapper": "projection"}  # which score table a sampler reads; default "pool"
 
@@ -156,6 +158,13 @@ def class_quotas(real_counts: np.ndarray, ratio: float, balance: bool = False) -
     if rest > 0:  # largest remainders, ties to the lower class index
         quota[np.lexsort((np.arange(len(raw)), -(raw - quota)))[:rest]] += 1
     return quota
+
+
+def topup_quotas(real_counts: np.ndarray) -> np.ndarray:
+    """Minority top-up (feedback-guided synthesis, SYNAuG): each class gets what it lacks of the
+    largest class's count, so real + synthetic is exactly balanced; the largest class gets none."""
+    real_counts = np.asarray(real_counts, np.int64)
+    return real_counts.max() - real_counts
 
 
 def check_selection(name: str, scores: Scores, ids: np.ndarray, quota: np.ndarray | None = None) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 For each pool image: the real-only classifier's confidence on the target (generated-for) label,
 its predicted label and prediction entropy, and the discriminator's realism score for the target
-label. The classifier's penultimate features (float16) and class probabilities go to separate .npy
+label (and, for a translation GAN, its class head's confidence in the label, ``d_confidence``; a
+translation pool's ``source_id`` and ``source_label`` are carried along). The classifier's penultimate features (float16) and class probabilities go to separate .npy
 files for the diversity-aware sampler and soft labels. Memory is bounded by one batch: rows are
 appended to the .npy files as they are computed.
 """
@@ -57,7 +58,11 @@ def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminat
         with torch.inference_mode():
             feats, logits = extractor.features_and_logits(x)
             probs = logits.float().softmax(1)
-            realism = discriminator(x.float().div(127.5).sub(1), y)  # D sees images in [-1, 1], as in training
+            d_input = x.float().div(127.5).sub(1)  # D sees images in [-1, 1], as in training
+            if hasattr(discriminator, "heads"):  # a translation GAN's D: realism and a class head
+                realism, d_logits = discriminator.heads(d_input)
+            else:
+                realism, d_logits = discriminator(d_input, y), None
         rows = {
             "id": np.arange(start, start + len(y), dtype=np.int64),
             "label": y.cpu().numpy(),
@@ -66,12 +71,15 @@ def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminat
             "entropy": (-(probs * probs.clamp_min(1e-12).log()).sum(1)).cpu().numpy(),
             "realism": realism.float().cpu().numpy(),
         }
+        if d_logits is not None:  # the discriminator's own belief that the image shows its label
+            rows["d_confidence"] = d_logits.float().softmax(1).gather(1, y[:, None]).squeeze(1).cpu().numpy()
         yield rows, feats.float().cpu().numpy(), probs.cpu().numpy()
 
 
 def score_pool(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
-               out_dir: Path, name: str, batch_size: int = 500) -> pd.DataFrame:
-    """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``."""
+               out_dir: Path, name: str, batch_size: int = 500, columns: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``;
+    ``columns`` (one value per image, e.g. a translation's source) are added to the table as they are."""
     from ganaug.gan.pool import NpyWriter
     out_dir.mkdir(parents=True, exist_ok=True)
     n, num_classes = len(images), extractor.model.get_classifier().out_features
@@ -87,6 +95,7 @@ def score_pool(images: np.ndarray, labels: np.ndarray, extractor, discriminator,
         feats_out.file.close(), probs_out.file.close()
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in COLUMNS})
     table = table.astype({"confidence": "float32", "entropy": "float32", "realism": "float32"})
+    table = table.assign(**(columns or {}))
     table.to_parquet(out_dir / f"{name}.parquet", index=False)
     return table
 

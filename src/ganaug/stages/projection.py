@@ -18,7 +18,7 @@ from ganaug.gan.projection import latent_directions, perturb, predictor_directio
 from ganaug.gan.train import generate
 from ganaug.metrics.features import load_feature_extractor
 from ganaug.params import load_params
-from ganaug.plots import projection_grid
+from ganaug.plots import message_png, projection_grid
 from ganaug.stages import main, staged_output
 from ganaug.tracking import dvc_md5
 
@@ -30,6 +30,21 @@ def predictor_score(target: str, extractor, D):
     return lambda x, y: extractor.features_and_logits(to_unit(x))[1].gather(1, y[:, None]).squeeze(1)
 
 
+NO_LATENTS = "gan.arch stargan translates real images and has no latent space to project into"
+
+
+def skip(n_classes: int, meta: dict) -> None:
+    """A translation generator: an empty projection pool that says why (the dapper sampler refuses it)."""
+    channels, size = meta["channels"], meta["image_size"]
+    with staged_output(paths.PROJECTION) as out:
+        save_pool(out, np.zeros((0, size, size, channels), np.uint8), np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
+                  {"skipped": NO_LATENTS, "classes": meta["classes"]})
+    message_png(f"no DAPPER projection: {NO_LATENTS}", paths.PROJECTION_REPORTS / "grid.png")
+    paths.METRICS.mkdir(parents=True, exist_ok=True)
+    (paths.METRICS / "projection.json").write_text(json.dumps({"projected": 0, "pool_size": 0, "skipped": NO_LATENTS}, indent=2) + "\n")
+    print(f"projection: skipped ({NO_LATENTS})")
+
+
 def run() -> None:
     params = load_params()
     cfg = params.projection
@@ -38,6 +53,8 @@ def run() -> None:
     train = load_split(paths.PREPARED / "train.npz")
     device = pick_device()
     G, D, _ = load_gan(paths.GAN)
+    if getattr(G, "takes", "latent") == "image":
+        return skip(n_classes, meta)
     G.to(device), D.to(device).eval()
     extractor, _ = load_feature_extractor(paths.SCORER)
     extractor.to(device)

@@ -12,7 +12,7 @@ from ganaug.experiment import planned_runs, recipe
 from ganaug.gan.pool import open_pool
 from ganaug.params import load_params
 from ganaug.report.build import build_figures, build_tables, gradcam_images
-from ganaug.report.tables import best_augmented
+from ganaug.report.tables import best_augmented, tail_classes
 from ganaug.report.figures import loss_curves
 from ganaug.report.gradcam import gradcam_figure
 from ganaug.sampling.scores import load_scores
@@ -25,7 +25,8 @@ def run() -> None:
     classes = meta["classes"]
     rl_path = paths.METRICS / "rl.json"
     extra = {"rl_chosen_ratio": json.loads(rl_path.read_text())["chosen_ratio"]} if rl_path.is_file() else {}
-    table, _ = build_tables(paths.RUNS, planned_runs(params), recipe(params), paths.REPORT, paths.METRICS / "summary.json", extra)
+    table, _ = build_tables(paths.RUNS, planned_runs(params), recipe(params), paths.REPORT, paths.METRICS / "summary.json", extra,
+                            tail_classes(meta["counts"]["train"]))
     scores = load_scores(paths.SCORES, "pool").table
     build_figures(table, paths.FIGURES, classes, open_pool(paths.POOL).images, scores)
 

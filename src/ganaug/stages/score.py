@@ -1,8 +1,14 @@
 """Stage score: one row per synthetic image (pool and DAPPER projection pool) in data/scores/:
 classifier confidence on the target label, predicted label, entropy, discriminator realism;
-penultimate features and class probabilities beside it."""
+penultimate features and class probabilities beside it. reports/metrics/pool.json: each pool's label
+agreement (the scorer predicts the image's label) and mean confidence, overall and per class."""
+
+import json
+
+import numpy as np
 
 from ganaug import paths
+from ganaug.data.store import load_classes
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import open_pool
@@ -12,18 +18,50 @@ from ganaug.sampling.scores import score_pool
 from ganaug.stages import main, staged_output
 
 
+def translation_sources(pool, pool_dir) -> dict | None:
+    """A translation pool's source columns: which real image each row was translated from, and its label."""
+    if pool.meta.get("kind") != "translation":
+        return None
+    return {"source_id": np.load(pool_dir / "source_ids.npy"), "source_label": np.load(pool_dir / "source_labels.npy")}
+
+
 def run() -> None:
     params = load_params()
     device = pick_device()
     extractor, _ = load_feature_extractor(paths.SCORER)
     _, discriminator, _ = load_gan(paths.GAN)
     sources = {"pool": open_pool(paths.POOL), "projection": open_pool(paths.PROJECTION)}
+    classes = load_classes(paths.PREPARED)["classes"]
+    summary = {}
     with staged_output(paths.SCORES) as out:
         for name, pool in sources.items():
-            table = score_pool(pool.images, pool.labels, extractor, discriminator, device, out, name, params.score.batch_size)
-            agree = float((table["predicted"] == table["label"]).mean()) if len(table) else 0.0
+            table = score_pool(pool.images, pool.labels, extractor, discriminator, device, out, name,
+                               params.score.batch_size, translation_sources(pool, paths.POOL if name == "pool" else paths.PROJECTION))
+            if not len(table):  # the projection pool of a translation GAN (nothing to project into)
+                print(f"score: {name}: empty, nothing scored")
+                continue
+            summary[name] = pool_summary(table, classes)
+            agree = summary[name]["label_agreement"]
             print(f"score: {name}: {len(table)} images, mean confidence {table['confidence'].mean():.3f}, "
                   f"label agreement {agree:.3f}, mean realism {table['realism'].mean():.3f}")
+
+
+    paths.METRICS.mkdir(parents=True, exist_ok=True)
+    (paths.METRICS / "pool.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def pool_summary(table, classes: list[str]) -> dict:
+    """How well a pool's images show their labels, overall and per class (a long tail's weak spot:
+    a generator that barely learned a rare class feeds its top-up wrong images)."""
+    agree = table["predicted"] == table["label"]
+    per_class = table.assign(agree=agree).groupby("label").agg(agreement=("agree", "mean"), confidence=("confidence", "mean"))
+    out = {"images": int(len(table)), "label_agreement": round(float(agree.mean()), 4),
+           "mean_confidence": round(float(table["confidence"].mean()), 4),
+           "label_agreement_per_class": {classes[c]: round(float(r.agreement), 4) for c, r in per_class.iterrows()}}
+    if "source_label" in table:  # a translation pool: how well images carried out of each class turn into others
+        out["label_agreement_by_source_class"] = {
+            classes[c]: round(float(v), 4) for c, v in agree.groupby(table["source_label"]).mean().items()}
+    return out
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Stage train_gan: the class-conditional GAN on the real training set -> models/gan/.
+"""Stage train_gan: the GAN of gan.arch (the class-conditional cGAN, or the StarGAN translation GAN)
+on the real training set -> models/gan/.
 
 FID/KID, diversity and label agreement are measured every gan.eval_every steps in the feature space
 of the real-only classifier (models/scorer), against the real train + val images; the generator kept
@@ -18,12 +19,14 @@ from ganaug.data.prepare import load_classes
 from ganaug.data.splits import stratified_take
 from ganaug.data.store import ids_digest, load_split
 from ganaug.device import pick_device
+from ganaug.gan.archs import relevant_config
 from ganaug.gan.export import save_gan
+from ganaug.gan.pool import translate_to_every_class
 from ganaug.gan.train import best_networks, fingerprint, generate, train_gan
 from ganaug.metrics.features import load_feature_extractor
 from ganaug.metrics.quality import QualityEvaluator
 from ganaug.params import load_params
-from ganaug.plots import image_grid
+from ganaug.plots import image_grid, translation_grid
 from ganaug.stages import main
 from ganaug.tracking import dvc_md5, tracked_run
 
@@ -57,7 +60,7 @@ def run() -> None:
             return
         G, D = best_networks(gan)
         save_gan(paths.GAN, G, D, {"classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
-                                   "gan": cfg.model_dump(), "best": gan.best, "fingerprint": ckpt_dir.name})
+                                   "gan": relevant_config(cfg.model_dump()), "best": gan.best, "fingerprint": ckpt_dir.name})
         # the real floor: held-out real test images scored exactly like generated ones
         per_class = [cfg.eval_samples // n_classes] * n_classes  # class-balanced, like the generated sample
         held_out = stratified_take(test.labels, np.arange(len(test)), per_class, np.random.default_rng(cfg.seed))
@@ -75,10 +78,15 @@ def run() -> None:
         pd.DataFrame([{k: v for k, v in r.items() if k not in ("seconds", "diversity_per_class")} for r in gan.evals]
                      ).to_csv(paths.GAN_REPORTS / "quality.csv", index=False, float_format="%.6g")
         pd.DataFrame(gan.losses).to_csv(paths.GAN_REPORTS / "losses.csv", index=False, float_format="%.6g")
-        z = torch.randn(10 * n_classes, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
-        labels = torch.arange(10 * n_classes) % n_classes
-        image_grid(generate(G, z, labels), labels.numpy(), classes, paths.GAN_REPORTS / "samples.png",
-                   title=f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})")
+        title = f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})"
+        if cfg.arch == "cgan":
+            z = torch.randn(10 * n_classes, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+            labels = torch.arange(10 * n_classes) % n_classes
+            image_grid(generate(G, z, labels), labels.numpy(), classes, paths.GAN_REPORTS / "samples.png", title=title)
+        else:  # a translation generator: one real image per class (left), translated into every class
+            show = np.array([np.flatnonzero(train.labels == c)[0] for c in np.unique(train.labels)])
+            translation_grid(train.images[show], translate_to_every_class(G, train.images[show], n_classes),
+                             [classes[y] for y in train.labels[show]], classes, paths.GAN_REPORTS / "samples.png", title)
         (paths.GAN_REPORTS / "samples-latest.png").unlink(missing_ok=True)
         mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})  # not the ids digest
         mlflow.log_metrics({f"real_test_{k}": v for k, v in metrics["real_test"].items()})
