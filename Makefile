@@ -42,8 +42,8 @@ LONGTAIL := -S data.imbalance=10 -S gan.arch=stargan -S 'experiments.ratios=[top
 	-S 'experiments.samplers=[random,cl-sam,uncertainty]' -S 'experiments.baselines=[real,resample,logit-adjust]' \
 	-S 'experiments.seeds=[0,1,2]'
 
-run-longtail: install ## the long-tail regime (imbalance 10, StarGAN top-up vs long-tail baselines) as DVC experiment `longtail` (~30 min)
-	$(BIN)/dvc exp run --temp -n longtail $(LONGTAIL)
+run-longtail: install ## the long-tail regime (imbalance 10, StarGAN top-up vs long-tail baselines) as DVC experiment `longtail` (~30 min; ARGS="-S ...")
+	$(BIN)/dvc exp run --temp -n longtail $(LONGTAIL) $(ARGS)
 	@echo "Results: git show \$$(git for-each-ref refs/exps --format='%(refname)' | grep '/longtail$$' | tail -1):reports/summary.md"
 	@echo "         or dvc exp apply longtail (puts its outputs in the workspace)"
 

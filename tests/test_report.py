@@ -231,5 +231,9 @@ def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_c
     assert np.isclose(best["diff"].iloc[0], np.mean([0.74, 0.75, 0.75]) - np.mean([0.69, 0.70, 0.69]))
     md = to_markdown(table, comp)
     assert "tail-third accuracy" in md and "cl-sam top-up vs best real-only (0x real, class-balanced resampling)" in md
+    from ganaug.report.figures import accuracy_vs_ratio
+
+    accuracy_vs_ratio(table, tmp_path / "ratio.png")  # the top-up row at its actual ratio, both baselines drawn
+    assert (tmp_path / "ratio.png").stat().st_size > 10_000
     plain = to_markdown(summary_table(collect_runs(runs, specs)), comp)
     assert "tail-third" not in plain  # a balanced set has no tail column

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ganaug.plots import image_grid  # noqa: E402
-from ganaug.report.tables import real_only_row  # noqa: E402
+from ganaug.report.tables import best_real_only_row, real_only_row  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -39,6 +39,9 @@ def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
         ax.errorbar(rows["x"], 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3, label=sampler)
     if base is not None:
         ax.axhline(100 * base["mean"], color="gray", ls="--", lw=1, label="real only")
+        best = best_real_only_row(table, base["steps"])
+        if best is not None and best["sampler"] != "real":  # a long tail's stronger real-only baseline
+            ax.axhline(100 * best["mean"], color="black", ls=":", lw=1, label=f"{best['row'].removeprefix('0x ')} (best real-only)")
     n = int(table["n"].min()) if len(table) else 0
     ax.set(xlabel="synthetic images (x the real set)", ylabel="test accuracy (%)",
            title=f"Augmentation: accuracy vs ratio (95% CI, {n} seeds)" if n > 1 else "Augmentation: accuracy vs ratio (1 seed, no CI)")
