@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ganaug.params import parse_params
@@ -36,3 +37,15 @@ def _no_external_tracking(monkeypatch, tmp_path):
     """Tests never write to a user's MLflow server or the project's mlflow.db."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow-tests.db'}")
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+
+
+@pytest.fixture(scope="session")
+def digits16():
+    """300 scikit-learn digits at 16 px, uint8 N x 16 x 16 x 1, and their labels (the GAN tests' data)."""
+    from sklearn.datasets import load_digits
+
+    from ganaug.data.prepare import resize
+
+    d = load_digits()
+    images = resize(np.rint(d.images * 255 / 16).astype(np.uint8)[..., None], 16, None)
+    return images[:300], d.target[:300].astype(np.int64)

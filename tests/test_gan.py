@@ -23,17 +23,6 @@ def gan_params(**kw):
     return parse_params({"gan": {**base, **kw}}).gan
 
 
-@pytest.fixture(scope="module")
-def digits16():
-    from sklearn.datasets import load_digits
-
-    from ganaug.data.prepare import resize
-
-    d = load_digits()
-    images = resize(np.rint(d.images * 255 / 16).astype(np.uint8)[..., None], 16, None)
-    return images[:300], d.target[:300].astype(np.int64)
-
-
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 16), (1, 28), (3, 32)])
 def test_shapes_and_gradients_for_gray_and_rgb(channels, size):
     G, D = Generator(5, channels, size, z_dim=16, width=8), Discriminator(5, channels, size, width=8)

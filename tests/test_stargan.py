@@ -28,17 +28,6 @@ def star_params(**kw):
     return parse_params({"gan": {**base, **kw}}).gan
 
 
-@pytest.fixture(scope="module")
-def digits16():
-    from sklearn.datasets import load_digits
-
-    from ganaug.data.prepare import resize
-
-    d = load_digits()
-    images = resize(np.rint(d.images * 255 / 16).astype(np.uint8)[..., None], 16, None)
-    return images[:300], d.target[:300].astype(np.int64)
-
-
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 16), (1, 28), (3, 32), (3, 30)])
 def test_shapes_and_gradients_for_gray_and_rgb(channels, size):
     G = TranslationGenerator(5, channels, size, width=8, res_blocks=2, min_width=8)

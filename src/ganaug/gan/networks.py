@@ -109,17 +109,24 @@ class DBlock(nn.Module):
         return h + skip
 
 
+def d_trunk(channels: int, image_size: int, width: int, min_width: int) -> tuple[nn.Sequential, int]:
+    """The spectral-norm ResNet down-blocks both discriminators share, and their output channels:
+    width doubling up to 4x (e.g. 1 -> 64, 128, 256), never under ``min_width``."""
+    _, blocks = layout(image_size)
+    widths = [channels] + [max(width * 2 ** min(i, 2), min_width) for i in range(blocks)]
+    trunk = nn.Sequential(*(DBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))))
+    return trunk, widths[-1]
+
+
 class Discriminator(nn.Module):
     def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
         super().__init__()
         self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width,
                        "min_width": min_width}
         self.native = native_size(image_size)
-        _, blocks = layout(image_size)
-        widths = [channels] + [max(width * 2 ** min(i, 2), min_width) for i in range(blocks)]  # e.g. 1, 64, 128, 256
-        self.blocks = nn.Sequential(*(DBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))))
-        self.linear = spectral_norm(nn.Linear(widths[-1], 1))
-        self.embed = spectral_norm(nn.Embedding(num_classes, widths[-1]))
+        self.blocks, features = d_trunk(channels, image_size, width, min_width)
+        self.linear = spectral_norm(nn.Linear(features, 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, features))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Realism score for (image, label), B; higher = more real."""

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
 from ganaug.gan.diffaugment import diff_augment
-from ganaug.gan.networks import DBlock, _resized, layout, native_size
+from ganaug.gan.networks import _resized, d_trunk, native_size
 
 
 class ResidualBlock(nn.Module):
@@ -75,12 +75,10 @@ class TranslationDiscriminator(nn.Module):
         self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width,
                        "min_width": min_width}
         self.native = native_size(image_size)
-        _, blocks = layout(image_size)
-        widths = [channels] + [max(width * 2 ** min(i, 2), min_width) for i in range(blocks)]
-        self.blocks = nn.Sequential(*(DBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))))
-        self.realism = spectral_norm(nn.Linear(widths[-1], 1))
+        self.blocks, features = d_trunk(channels, image_size, width, min_width)
+        self.realism = spectral_norm(nn.Linear(features, 1))
         # no spectral norm on the class head: it must fit a cross-entropy, not bound a critic
-        self.classifier = nn.Linear(widths[-1], num_classes)
+        self.classifier = nn.Linear(features, num_classes)
 
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(realism B, class logits B x classes)."""
