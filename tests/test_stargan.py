@@ -214,3 +214,24 @@ def test_pool_summary_gives_label_agreement_per_class_and_per_source_class():
     assert out["label_agreement"] == pytest.approx(4 / 6, abs=1e-4)
     assert out["label_agreement_per_class"] == {"a": 0.5, "b": pytest.approx(0.6667, abs=1e-4), "c": 1.0}
     assert out["label_agreement_by_source_class"] == {"a": 1.0, "b": 1.0, "c": pytest.approx(0.3333, abs=1e-4)}
+
+
+def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise(digits16):
+    from types import SimpleNamespace
+
+    from ganaug.classify.models import create_classifier
+    from ganaug.classify.train import Normalizer
+    from ganaug.metrics.features import ClassifierFeatures
+    from ganaug.metrics.quality import QualityEvaluator
+    from ganaug.stages.score import pool_quality
+
+    images, labels = digits16
+    torch.manual_seed(0)
+    extractor = ClassifierFeatures(create_classifier("resnet10t", 10, 1), Normalizer([0.5], [0.25]))
+    evaluator = QualityEvaluator(extractor, images[:150], labels[:150], 10, torch.device("cpu"), fake_count=100)
+    held_out = SimpleNamespace(images=images[150:], labels=labels[150:])
+    noise = SimpleNamespace(images=np.random.default_rng(0).integers(0, 256, images[150:].shape, dtype=np.uint8), labels=labels[150:])
+    real_q, noise_q = pool_quality(evaluator, held_out, 100, 0), pool_quality(evaluator, noise, 100, 0)
+    assert real_q["quality_images"] == noise_q["quality_images"] == 100  # 10 of each class
+    assert real_q["fid"] < noise_q["fid"] / 3 and real_q["kid"] < noise_q["kid"]
+    assert pool_quality(evaluator, held_out, 100, 0) == real_q  # seeded: the same draw, the same numbers

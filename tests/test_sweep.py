@@ -1,4 +1,5 @@
-"""The low-data sweep's plan and report, on fixture summaries (the real sweep runs in test_pipeline)."""
+"""The sweeps' plans and reports (low data, pool replicates, GAN A/B), on fixture summaries (the real
+low-data sweep runs in test_pipeline)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from ganaug.errors import GanaugError
 from ganaug.params import parse_params
-from ganaug.sweep import build_pools_report, build_report, experiment_name, size_overrides, with_overrides
+from ganaug.sweep import (build_gan_report, build_pools_report, build_report, experiment_name, gan_experiment_name,
+                          parse_variant, size_overrides, with_overrides)
 
 
 def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
@@ -112,3 +114,30 @@ def test_a_difference_of_zero_in_every_pool_is_no_clear_difference(tmp_path):
     same = [0.8, 0.81, 0.82]
     table = build_pools_report({0: pool_summary(same, same), 1: pool_summary(same, same)}, tmp_path)
     assert table.iloc[0]["p"] == 1.0 and table.iloc[0]["verdict"] == "no clear difference"
+
+
+def gan_result(fid, agreement, minutes=6.5):
+    return {"fid": fid, "kid": fid / 1000, "diversity_ratio": 0.8, "label_agreement": agreement, "best_step": 800,
+            "minutes": minutes}
+
+
+def test_gan_ab_compares_variants_with_default_at_the_same_seeds(tmp_path):
+    results = {("wide", 0): gan_result(28.0, 0.82), ("wide", 1): gan_result(32.0, 0.80),
+               ("default", 0): gan_result(42.0, 0.70), ("default", 1): gan_result(44.0, 0.72, minutes=None)}
+    table = build_gan_report(results, tmp_path)
+    assert list(table["variant"]) == ["default", "default", "wide", "wide"]  # the reference first
+    md = (tmp_path / "gan.md").read_text()
+    wide = next(line for line in md.splitlines() if line.startswith("| wide |"))
+    # paired: (28 - 42 + 32 - 44) / 2 = -13; both differences -14 and -12, so the t interval is 13 +- 12.71
+    assert "30.0 (28.0, 32.0) | -13.0 [-25.7, -0.3]" in wide and "+0.100 [-0.154, +0.354]" in wide  # 0.12 and 0.08
+    assert wide.endswith("| both |")  # mean FID 30 <= 30, mean agreement 0.81 >= 0.80
+    default = next(line for line in md.splitlines() if line.startswith("| default |"))
+    assert default.endswith("| neither |") and "| — |" in default and "| 6.5 |" in default
+
+
+def test_gan_variants_change_only_the_gan_and_never_its_seed():
+    assert parse_variant("ndis1: gan.n_dis=1 gan.steps=1600") == ("ndis1", ["gan.n_dis=1", "gan.steps=1600"])
+    for bad in ("ndis1 gan.n_dis=1", "x: train.lr=0.1", "x: gan.seed=3", "default: gan.n_dis=1", "x:", "a b: gan.n_dis=1"):
+        with pytest.raises(GanaugError, match="sweep gan: --variant"):
+            parse_variant(bad)
+    assert gan_experiment_name("ndis1", 1, []) == "gan-ndis1-s1"

@@ -1,18 +1,22 @@
 """Stage score: one row per synthetic image (pool and DAPPER projection pool) in data/scores/:
 classifier confidence on the target label, predicted label, entropy, discriminator realism;
 penultimate features and class probabilities beside it. reports/metrics/pool.json: each pool's label
-agreement (the scorer predicts the image's label) and mean confidence, overall and per class."""
+agreement (the scorer predicts the image's label) and mean confidence, overall and per class, and
+its FID, KID and diversity measured exactly as train_gan measures the GAN's samples (so a sampled, a
+translated and a projected pool compare on one scale)."""
 
 import json
 
 import numpy as np
 
 from ganaug import paths
-from ganaug.data.store import load_classes
+from ganaug.data.splits import stratified_take
+from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import open_pool
 from ganaug.metrics.features import load_feature_extractor
+from ganaug.metrics.quality import QualityEvaluator
 from ganaug.params import load_params
 from ganaug.sampling.scores import score_pool
 from ganaug.stages import main, staged_output
@@ -25,6 +29,15 @@ def translation_sources(pool, pool_dir) -> dict | None:
     return {"source_id": np.load(pool_dir / "source_ids.npy"), "source_label": np.load(pool_dir / "source_labels.npy")}
 
 
+def pool_quality(evaluator: QualityEvaluator, pool, count: int, seed: int) -> dict:
+    """FID, KID and diversity of a seeded class-balanced draw of ``count`` pool images (FID is biased by
+    sample size, so every pool is measured at the size train_gan evaluates at, gan.eval_samples)."""
+    per_class = [count // evaluator.num_classes] * evaluator.num_classes
+    take = stratified_take(pool.labels, np.arange(len(pool.labels)), per_class, np.random.default_rng(seed))
+    quality = evaluator.evaluate(np.asarray(pool.images[take]), pool.labels[take])
+    return {"quality_images": int(len(take)), **{k: round(quality[k], 5) for k in ("fid", "kid", "diversity_ratio")}}
+
+
 def run() -> None:
     params = load_params()
     device = pick_device()
@@ -32,6 +45,9 @@ def run() -> None:
     _, discriminator, _ = load_gan(paths.GAN)
     sources = {"pool": open_pool(paths.POOL), "projection": open_pool(paths.PROJECTION)}
     classes = load_classes(paths.PREPARED)["classes"]
+    train, val = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val"))
+    evaluator = QualityEvaluator(extractor, np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels]),
+                                 len(classes), device, fake_count=params.gan.eval_samples)
     summary = {}
     with staged_output(paths.SCORES) as out:
         for name, pool in sources.items():
@@ -40,10 +56,10 @@ def run() -> None:
             if not len(table):  # the projection pool of a translation GAN (nothing to project into)
                 print(f"score: {name}: empty, nothing scored")
                 continue
-            summary[name] = pool_summary(table, classes)
-            agree = summary[name]["label_agreement"]
+            summary[name] = {**pool_summary(table, classes), **pool_quality(evaluator, pool, params.gan.eval_samples, params.gan.seed)}
+            agree, fid = summary[name]["label_agreement"], summary[name]["fid"]
             print(f"score: {name}: {len(table)} images, mean confidence {table['confidence'].mean():.3f}, "
-                  f"label agreement {agree:.3f}, mean realism {table['realism'].mean():.3f}")
+                  f"label agreement {agree:.3f}, FID {fid:.1f}, mean realism {table['realism'].mean():.3f}")
 
 
     paths.METRICS.mkdir(parents=True, exist_ok=True)
