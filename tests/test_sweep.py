@@ -141,3 +141,22 @@ def test_gan_variants_change_only_the_gan_and_never_its_seed():
         with pytest.raises(GanaugError, match="sweep gan: --variant"):
             parse_variant(bad)
     assert gan_experiment_name("ndis1", 1, []) == "gan-ndis1-s1"
+
+
+@pytest.mark.parametrize("preset", ["LONGTAIL", "PAPER"])
+def test_the_makefile_presets_are_valid_params(preset):
+    """make run-longtail and make run-paper pass these -S overrides to DVC: a renamed key or a bad
+    value would only fail minutes into an experiment, so they are checked here against the schema."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "Makefile").read_text().replace("\\\n", " ")
+    value = re.search(rf"^{preset} := (.*)$", text, re.M).group(1)
+    args = shlex.split(value)
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "-S"]
+    assert len(sets) == args.count("-S") > 3
+    params = with_overrides(sets, str(root / "params.yaml"), refused=())
+    if preset == "LONGTAIL":
+        assert params.experiments.recipe == "head-refit" and params.experiments.ratios == ["topup"]
