@@ -223,7 +223,7 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     from ganaug.classify.train import Normalizer
     from ganaug.metrics.features import ClassifierFeatures
     from ganaug.metrics.quality import QualityEvaluator
-    from ganaug.stages.score import pool_quality
+    from ganaug.stages.score import pool_quality, quality_draw
 
     images, labels = digits16
     torch.manual_seed(0)
@@ -231,7 +231,16 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     evaluator = QualityEvaluator(extractor, images[:150], labels[:150], 10, torch.device("cpu"), fake_count=100)
     held_out = SimpleNamespace(images=images[150:], labels=labels[150:])
     noise = SimpleNamespace(images=np.random.default_rng(0).integers(0, 256, images[150:].shape, dtype=np.uint8), labels=labels[150:])
-    real_q, noise_q = pool_quality(evaluator, held_out, 100, 0), pool_quality(evaluator, noise, 100, 0)
-    assert real_q["quality_images"] == noise_q["quality_images"] == 100  # 10 of each class
+    take = quality_draw(held_out.labels, 100, 10, 0)
+    assert np.array_equal(np.bincount(held_out.labels[take]), [10] * 10)  # class-balanced
+    assert np.array_equal(quality_draw(held_out.labels, 100, 10, 0), take)  # seeded
+    real_q, noise_q = pool_quality(evaluator, held_out, take, 0), pool_quality(evaluator, noise, take, 0)
+    assert real_q["quality_images"] == noise_q["quality_images"] == 100
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    assert pool_quality(evaluator, noise, take, 0) == noise_q  # KID's subsets: seeded, whatever the global state
+    assert torch.equal(torch.get_rng_state(), state)  # and drawn from a forked generator, not the caller's
     assert real_q["fid"] < noise_q["fid"] / 3 and real_q["kid"] < noise_q["kid"]
-    assert pool_quality(evaluator, held_out, 100, 0) == real_q  # seeded: the same draw, the same numbers
+    # a class with fewer images than its share gives all it has
+    few = np.concatenate([np.flatnonzero(held_out.labels != 3), np.flatnonzero(held_out.labels == 3)[:4]])
+    assert np.bincount(held_out.labels[few][quality_draw(held_out.labels[few], 100, 10, 0)], minlength=10)[3] == 4

@@ -8,6 +8,7 @@ translated and a projected pool compare on one scale)."""
 import json
 
 import numpy as np
+import torch
 
 from ganaug import paths
 from ganaug.data.splits import stratified_take
@@ -29,12 +30,20 @@ def translation_sources(pool, pool_dir) -> dict | None:
     return {"source_id": np.load(pool_dir / "source_ids.npy"), "source_label": np.load(pool_dir / "source_labels.npy")}
 
 
-def pool_quality(evaluator: QualityEvaluator, pool, count: int, seed: int) -> dict:
-    """FID, KID and diversity of a seeded class-balanced draw of ``count`` pool images (FID is biased by
-    sample size, so every pool is measured at the size train_gan evaluates at, gan.eval_samples)."""
-    per_class = [count // evaluator.num_classes] * evaluator.num_classes
-    take = stratified_take(pool.labels, np.arange(len(pool.labels)), per_class, np.random.default_rng(seed))
-    quality = evaluator.evaluate(np.asarray(pool.images[take]), pool.labels[take])
+def quality_draw(labels: np.ndarray, count: int, num_classes: int, seed: int) -> np.ndarray:
+    """A seeded class-balanced draw of ``count`` pool images (all of a class that has fewer). FID is
+    biased by sample size, so every pool is measured at the size train_gan evaluates at, gan.eval_samples."""
+    per_class = [count // num_classes] * num_classes
+    return stratified_take(labels, np.arange(len(labels)), per_class, np.random.default_rng(seed))
+
+
+def pool_quality(evaluator: QualityEvaluator, pool, take: np.ndarray, seed: int) -> dict:
+    """FID, KID and diversity of the pool images ``take``, scored exactly like train_gan's samples.
+    KID averages over random subsets drawn from torch's global generator: seeded here, so the same
+    pool gives the same KID on every run."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        quality = evaluator.evaluate(np.asarray(pool.images[take]), pool.labels[take])
     return {"quality_images": int(len(take)), **{k: round(quality[k], 5) for k in ("fid", "kid", "diversity_ratio")}}
 
 
@@ -46,8 +55,11 @@ def run() -> None:
     sources = {"pool": open_pool(paths.POOL), "projection": open_pool(paths.PROJECTION)}
     classes = load_classes(paths.PREPARED)["classes"]
     train, val = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val"))
+    draws = {name: quality_draw(pool.labels, params.gan.eval_samples, len(classes), params.gan.seed) for name, pool in sources.items()}
+    # KID's subsets must fit in the smallest draw (a small projection pool, or a class with few images)
+    smallest = min([params.gan.eval_samples, *(len(d) for d in draws.values() if len(d) >= 2)])
     evaluator = QualityEvaluator(extractor, np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels]),
-                                 len(classes), device, fake_count=params.gan.eval_samples)
+                                 len(classes), device, fake_count=smallest)
     summary = {}
     with staged_output(paths.SCORES) as out:
         for name, pool in sources.items():
@@ -56,10 +68,11 @@ def run() -> None:
             if not len(table):  # the projection pool of a translation GAN (nothing to project into)
                 print(f"score: {name}: empty, nothing scored")
                 continue
-            summary[name] = {**pool_summary(table, classes), **pool_quality(evaluator, pool, params.gan.eval_samples, params.gan.seed)}
-            agree, fid = summary[name]["label_agreement"], summary[name]["fid"]
+            quality = pool_quality(evaluator, pool, draws[name], params.gan.seed) if len(draws[name]) >= 2 else {}  # FID needs 2 images
+            summary[name] = {**pool_summary(table, classes), **quality}
             print(f"score: {name}: {len(table)} images, mean confidence {table['confidence'].mean():.3f}, "
-                  f"label agreement {agree:.3f}, FID {fid:.1f}, mean realism {table['realism'].mean():.3f}")
+                  f"label agreement {summary[name]['label_agreement']:.3f}, FID {quality.get('fid', float('nan')):.1f}, "
+                  f"mean realism {table['realism'].mean():.3f}")
 
 
     paths.METRICS.mkdir(parents=True, exist_ok=True)
