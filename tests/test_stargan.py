@@ -223,7 +223,8 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     from ganaug.classify.train import Normalizer
     from ganaug.metrics.features import ClassifierFeatures
     from ganaug.metrics.quality import QualityEvaluator
-    from ganaug.stages.score import pool_quality, quality_draw
+    from ganaug.metrics.quality import balanced_draw
+    from ganaug.stages.score import pool_quality
 
     images, labels = digits16
     torch.manual_seed(0)
@@ -231,9 +232,9 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     evaluator = QualityEvaluator(extractor, images[:150], labels[:150], 10, torch.device("cpu"), fake_count=100)
     held_out = SimpleNamespace(images=images[150:], labels=labels[150:])
     noise = SimpleNamespace(images=np.random.default_rng(0).integers(0, 256, images[150:].shape, dtype=np.uint8), labels=labels[150:])
-    take = quality_draw(held_out.labels, 100, 10, 0)
+    take = balanced_draw(held_out.labels, 100, 10, 0)
     assert np.array_equal(np.bincount(held_out.labels[take]), [10] * 10)  # class-balanced
-    assert np.array_equal(quality_draw(held_out.labels, 100, 10, 0), take)  # seeded
+    assert np.array_equal(balanced_draw(held_out.labels, 100, 10, 0), take)  # seeded
     real_q, noise_q = pool_quality(evaluator, held_out, take, 0), pool_quality(evaluator, noise, take, 0)
     assert real_q["quality_images"] == noise_q["quality_images"] == 100
     torch.manual_seed(123)
@@ -243,4 +244,4 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     assert real_q["fid"] < noise_q["fid"] / 3 and real_q["kid"] < noise_q["kid"]
     # a class with fewer images than its share gives all it has
     few = np.concatenate([np.flatnonzero(held_out.labels != 3), np.flatnonzero(held_out.labels == 3)[:4]])
-    assert np.bincount(held_out.labels[few][quality_draw(held_out.labels[few], 100, 10, 0)], minlength=10)[3] == 4
+    assert np.bincount(held_out.labels[few][balanced_draw(held_out.labels[few], 100, 10, 0)], minlength=10)[3] == 4

@@ -8,6 +8,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from ganaug.data.splits import stratified_take
 from ganaug.metrics.features import ClassifierFeatures
 
 
@@ -28,6 +29,13 @@ def diversity_ratio(fake_feats, fake_labels, real_feats, real_labels, num_classe
         fake = mean_pairwise_distance(fake_feats[fake_labels == c])
         ratios.append(fake / real if real > 0 else float("nan"))
     return float(np.nanmean(ratios)), ratios
+
+
+def balanced_draw(labels: np.ndarray, count: int, num_classes: int, seed: int) -> np.ndarray:
+    """A seeded class-balanced draw of ``count`` images (all of a class that has fewer): what FID is
+    measured on, real or generated, since FID is biased by sample size (gan.eval_samples everywhere)."""
+    per_class = [count // num_classes] * num_classes
+    return stratified_take(labels, np.arange(len(labels)), per_class, np.random.default_rng(seed))
 
 
 class _Precomputed(torch.nn.Module):

@@ -11,13 +11,12 @@ import numpy as np
 import torch
 
 from ganaug import paths
-from ganaug.data.splits import stratified_take
 from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import open_pool
 from ganaug.metrics.features import load_feature_extractor
-from ganaug.metrics.quality import QualityEvaluator
+from ganaug.metrics.quality import QualityEvaluator, balanced_draw
 from ganaug.params import load_params
 from ganaug.sampling.scores import score_pool
 from ganaug.stages import main, staged_output
@@ -28,13 +27,6 @@ def translation_sources(pool, pool_dir) -> dict | None:
     if pool.meta.get("kind") != "translation":
         return None
     return {"source_id": np.load(pool_dir / "source_ids.npy"), "source_label": np.load(pool_dir / "source_labels.npy")}
-
-
-def quality_draw(labels: np.ndarray, count: int, num_classes: int, seed: int) -> np.ndarray:
-    """A seeded class-balanced draw of ``count`` pool images (all of a class that has fewer). FID is
-    biased by sample size, so every pool is measured at the size train_gan evaluates at, gan.eval_samples."""
-    per_class = [count // num_classes] * num_classes
-    return stratified_take(labels, np.arange(len(labels)), per_class, np.random.default_rng(seed))
 
 
 def pool_quality(evaluator: QualityEvaluator, pool, take: np.ndarray, seed: int) -> dict:
@@ -55,7 +47,7 @@ def run() -> None:
     sources = {"pool": open_pool(paths.POOL), "projection": open_pool(paths.PROJECTION)}
     classes = load_classes(paths.PREPARED)["classes"]
     train, val = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val"))
-    draws = {name: quality_draw(pool.labels, params.gan.eval_samples, len(classes), params.gan.seed) for name, pool in sources.items()}
+    draws = {name: balanced_draw(pool.labels, params.gan.eval_samples, len(classes), params.gan.seed) for name, pool in sources.items()}
     # KID's subsets must fit in the smallest draw (a small projection pool, or a class with few images)
     smallest = min([params.gan.eval_samples, *(len(d) for d in draws.values() if len(d) >= 2)])
     evaluator = QualityEvaluator(extractor, np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels]),

@@ -16,7 +16,6 @@ import torch
 
 from ganaug import distributed, paths
 from ganaug.data.prepare import load_classes
-from ganaug.data.splits import stratified_take
 from ganaug.data.store import ids_digest, load_split
 from ganaug.device import pick_device
 from ganaug.gan.archs import relevant_config
@@ -24,7 +23,7 @@ from ganaug.gan.export import save_gan
 from ganaug.gan.pool import translate_to_every_class
 from ganaug.gan.train import best_networks, fingerprint, generate, train_gan
 from ganaug.metrics.features import load_feature_extractor
-from ganaug.metrics.quality import QualityEvaluator
+from ganaug.metrics.quality import QualityEvaluator, balanced_draw
 from ganaug.params import load_params
 from ganaug.plots import image_grid, translation_grid
 from ganaug.stages import main
@@ -62,8 +61,7 @@ def run() -> None:
         save_gan(paths.GAN, G, D, {"classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
                                    "gan": relevant_config(cfg.model_dump()), "best": gan.best, "fingerprint": ckpt_dir.name})
         # the real floor: held-out real test images scored exactly like generated ones
-        per_class = [cfg.eval_samples // n_classes] * n_classes  # class-balanced, like the generated sample
-        held_out = stratified_take(test.labels, np.arange(len(test)), per_class, np.random.default_rng(cfg.seed))
+        held_out = balanced_draw(test.labels, cfg.eval_samples, n_classes, cfg.seed)  # class-balanced, like the generated sample
         floor = evaluator.evaluate(test.images[held_out], test.labels[held_out])
         best = next(r for r in gan.evals if r["step"] == gan.best["step"])
         metrics = {
