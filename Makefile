@@ -5,16 +5,16 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-paper run-longtail budget test test-fast ui bench clean
+.PHONY: help install run run-paper run-longtail budget test test-all lint ui server compare bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## create .venv and install ganaug with its dev extras (about 4 min the first time)
+install: $(VENV)/.installed ## create .venv and install ganaug with its team and dev extras (about 4 min the first time)
 
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[team,dev]'
 	touch $@
 
 run: install ## dvc repro of the pipeline on the dataset in params.yaml (default Fashion-MNIST)
@@ -51,24 +51,33 @@ run-longtail: install ## the long-tail regime (imbalance 10, StarGAN top-up + he
 budget: install ## real-only at 6..40 epochs x 3 seeds: where validation accuracy stops improving (reports/budget/)
 	$(BIN)/python -m ganaug.budget
 
-test: install ## the whole test suite, integration tests included (what CI runs)
-	$(BIN)/python -m pytest
+# 2 workers on a 2-core machine, one thread each; the tests of the shared pipeline stay in one worker (loadgroup)
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test-fast: install ## the unit tests only (skips the tests that run dvc repro)
-	$(BIN)/python -m pytest -m "not slow"
+test: install ## every test but the slow tier: units, one real dvc repro and what a user does with it (~8 min)
+	$(PYTEST) -m "not slow"
+	@echo "left out: the slow tier (the low-data and pool sweeps, the experiment queue): make test-all runs it, CI does"
+
+lint: install ## ruff: pycodestyle, unused code, import order, bugbear, pyupgrade, formatting (CI fails on any finding)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test-all: install ## everything, the slow tier included (what CI runs)
+	$(PYTEST)
 
 # the headline of each experiment; per-run and per-class detail stays in files (reports/, MLflow)
 COMPARE = 'Experiment|^fid$$|^label_agreement$$|real_only|best_augmented\.row|best_vs_real_only\.(diff|verdict)'
 compare: install ## dvc exp show, headline columns only: GAN FID, label agreement, real-only, best row, its difference and verdict (ARGS=-A: every commit)
 	$(BIN)/dvc exp show --no-pager --drop '.*' --keep $(COMPARE) $(ARGS)
 
-# a team's tracking server; every stage logs there with MLFLOW_TRACKING_URI=http://<host>:<port>
+# a team's tracking server; every stage logs there with MLFLOW_TRACKING_URI=http://<host>:<port> (and, when it has
+# logins, MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); users: python -m ganaug.server add-user | grant
 HOST ?= 127.0.0.1
 PORT ?= 5000
 BACKEND ?= sqlite:///mlflow-server.db
 ARTIFACTS ?= mlartifacts
-server: install ## mlflow server for a team: HOST=0.0.0.0 to open it, BACKEND=<any SQLAlchemy URI>, ARTIFACTS=<dir, s3://...>
-	$(BIN)/mlflow server --host $(HOST) --port $(PORT) --backend-store-uri $(BACKEND) --artifacts-destination $(ARTIFACTS)
+server: install ## team tracking server, this machine only; HOST=0.0.0.0 opens it, with logins (README); ARTIFACTS=s3://...
+	$(BIN)/python -m ganaug.server serve --host $(HOST) --port $(PORT) --backend $(BACKEND) --artifacts $(ARTIFACTS) $(ARGS)
 
 ui: install ## MLflow UI on the project's store, opened on the training runs (ARGS="--exp NAME", "--screenshot runs.png")
 	$(BIN)/python -m ganaug.ui $(ARGS)

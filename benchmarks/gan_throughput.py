@@ -33,7 +33,10 @@ def plain_loop(real: torch.Tensor, labels: torch.Tensor, cfg, steps: int) -> flo
             y = labels[torch.randint(len(real), (b,))]
             with torch.no_grad():
                 fake = G(torch.randn(b, cfg.z_dim), y)
-            loss = F.relu(1 - D(diff_augment(real[idx], policy), labels[idx])).mean() + F.relu(1 + D(diff_augment(fake, policy), y)).mean()
+            loss = (
+                F.relu(1 - D(diff_augment(real[idx], policy), labels[idx])).mean()
+                + F.relu(1 + D(diff_augment(fake, policy), y)).mean()
+            )
             opt_d.zero_grad()
             loss.backward()
             opt_d.step()
@@ -74,9 +77,12 @@ def main() -> None:
         results["plain"].append(plain_loop(real, torch.from_numpy(labels), cfg, args.steps))
         results["ours"].append(ours(images, labels, cfg, args.steps))
     plain = np.median(results["plain"])
-    print(f"GAN g_width {cfg.g_width}, d_width {cfg.d_width}, min_width {cfg.min_width}, {args.size}px x{args.channels}, batch {cfg.batch_size}, n_dis {cfg.n_dis}, "
-          f"DiffAugment '{cfg.diffaugment}', EMA {cfg.ema_decay}; cpu, {torch.get_num_threads()} threads; "
-          f"median of {args.repeats} x {args.steps} G steps")
+    print(
+        f"GAN g_width {cfg.g_width}, d_width {cfg.d_width}, min_width {cfg.min_width}, {args.size}px "
+        f"x{args.channels}, batch {cfg.batch_size}, n_dis {cfg.n_dis}, "
+        f"DiffAugment '{cfg.diffaugment}', EMA {cfg.ema_decay}; cpu, {torch.get_num_threads()} threads; "
+        f"median of {args.repeats} x {args.steps} G steps"
+    )
     for name, values in results.items():
         v = np.median(values)
         print(f"{name:<8} {v:7.1f} img/s  {v / cfg.batch_size:5.2f} G steps/s  {v / plain:5.2f}x")

@@ -29,9 +29,18 @@ def child(count: int, size: int, width: int, out: str) -> None:
     elapsed = time.perf_counter() - start
     pool = open_pool(Path(out))
     checksum = int(pool.images[:: max(1, count // 1000)].sum())  # read back through the memory map
-    print(json.dumps({"count": len(pool), "seconds": elapsed, "images_per_s": len(pool) / elapsed,
-                      "rss_before_mb": before / 1024, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "checksum": checksum}))
+    print(
+        json.dumps(
+            {
+                "count": len(pool),
+                "seconds": elapsed,
+                "images_per_s": len(pool) / elapsed,
+                "rss_before_mb": before / 1024,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "checksum": checksum,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -45,12 +54,30 @@ def main() -> None:
     if args.child:
         return child(args.count, args.size, args.width, args.out)
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, __file__, "--child", "--count", str(args.count), "--size", str(args.size),
-                               "--width", str(args.width), "--out", tmp], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--count",
+                str(args.count),
+                "--size",
+                str(args.size),
+                "--width",
+                str(args.width),
+                "--out",
+                tmp,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"pool of {result['count']:,} images at {args.size}x{args.size} (generator width {args.width}): "
-          f"{result['images_per_s']:.0f} img/s, {result['seconds']:.0f} s; peak RSS {result['peak_rss_mb']:.0f} MB "
-          f"(after imports: {result['rss_before_mb']:.0f} MB)")
+    print(
+        f"pool of {result['count']:,} images at {args.size}x{args.size} (generator width {args.width}): "
+        f"{result['images_per_s']:.0f} img/s, {result['seconds']:.0f} s; peak RSS {result['peak_rss_mb']:.0f} MB "
+        f"(after imports: {result['rss_before_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,16 @@ def build(out: Path, per_class: int, size: int, seed: int = 0) -> None:
             photo = photos[rng.integers(len(photos))]
             y, x = rng.integers(0, photo.shape[0] - 2 * size), rng.integers(0, photo.shape[1] - 2 * size)
             # a 2x-size patch scaled down: the background keeps some texture at every size
-            background = np.asarray(Image.fromarray(photo[y : y + 2 * size, x : x + 2 * size]).resize((size, size)), np.float32)
+            background = np.asarray(
+                Image.fromarray(photo[y : y + 2 * size, x : x + 2 * size]).resize((size, size)), np.float32
+            )
             item = Image.fromarray(raw.images[idx, :, :, 0]).resize((item_size, item_size), Image.Resampling.BILINEAR)
             alpha = np.zeros((size, size), np.float32)
             oy, ox = rng.integers(0, size - item_size + 1, 2)
             alpha[oy : oy + item_size, ox : ox + item_size] = np.asarray(item, np.float32) / 255
-            colour = np.array(colorsys.hsv_to_rgb(rng.random(), 0.6 + 0.4 * rng.random(), 0.7 + 0.3 * rng.random())) * 255
+            colour = (
+                np.array(colorsys.hsv_to_rgb(rng.random(), 0.6 + 0.4 * rng.random(), 0.7 + 0.3 * rng.random())) * 255
+            )
             image = background * (1 - alpha[..., None]) + colour * alpha[..., None]
             Image.fromarray(image.round().clip(0, 255).astype(np.uint8), "RGB").save(folder / f"{i:04d}.png")
 

@@ -20,7 +20,7 @@ def child(count: int, size: int, out: str) -> None:
     import timm
     import torch
 
-    from ganaug.classify.train import Normalizer
+    from ganaug.classify.normalize import Normalizer
     from ganaug.gan.networks import Discriminator
     from ganaug.gan.pool import NpyWriter
     from ganaug.metrics.features import ClassifierFeatures
@@ -34,16 +34,26 @@ def child(count: int, size: int, out: str) -> None:
     images = np.load(Path(out) / "images.npy", mmap_mode="r")
     labels = (np.arange(count) % 10).astype(np.int64)
     torch.manual_seed(0)
-    extractor = ClassifierFeatures(timm.create_model("test_resnet", num_classes=10, in_chans=1), Normalizer([0.5], [0.25]))
+    extractor = ClassifierFeatures(
+        timm.create_model("test_resnet", num_classes=10, in_chans=1), Normalizer([0.5], [0.25])
+    )
     D = Discriminator(10, 1, size, width=8, min_width=8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     score_pool(images, labels, extractor, D, torch.device("cpu"), Path(out) / "scores", "pool", batch_size=1000)
     elapsed = time.perf_counter() - start
     scores = load_scores(Path(out) / "scores", "pool")
-    print(json.dumps({"count": len(scores), "seconds": elapsed, "rss_before_mb": before / 1024,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "features_mb": scores.features.nbytes / 2**20}))
+    print(
+        json.dumps(
+            {
+                "count": len(scores),
+                "seconds": elapsed,
+                "rss_before_mb": before / 1024,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "features_mb": scores.features.nbytes / 2**20,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -56,12 +66,18 @@ def main() -> None:
     if args.child:
         return child(args.count, args.size, args.out)
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, __file__, "--child", "--count", str(args.count), "--size", str(args.size),
-                               "--out", tmp], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", "--count", str(args.count), "--size", str(args.size), "--out", tmp],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"scored {result['count']:,} images at {args.size}x{args.size} in {result['seconds']:.0f} s; peak RSS "
-          f"{result['peak_rss_mb']:.0f} MB (after imports + model: {result['rss_before_mb']:.0f} MB; features file "
-          f"{result['features_mb']:.0f} MB on disk)")
+    print(
+        f"scored {result['count']:,} images at {args.size}x{args.size} in {result['seconds']:.0f} s; peak RSS "
+        f"{result['peak_rss_mb']:.0f} MB (after imports + model: {result['rss_before_mb']:.0f} MB; features file "
+        f"{result['features_mb']:.0f} MB on disk)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import timm
 import torch
 
-from ganaug.classify.train import Normalizer
+from ganaug.classify.normalize import Normalizer
 from ganaug.gan.networks import Discriminator
 from ganaug.metrics.features import ClassifierFeatures
 from ganaug.sampling.scores import score_pool
@@ -56,9 +56,11 @@ def main() -> None:
             t = time.perf_counter()
             score_pool(images, labels, extractor, D, torch.device("cpu"), Path(tmp) / "scores", "pool", args.batch)
             ours.append(args.count / (time.perf_counter() - t))
-    print(f"scoring {args.count:,} images at {args.size}x{args.size} (resnet10t + D, batch {args.batch}, "
-          f"{torch.get_num_threads()} threads): ours {max(ours):.0f} img/s, plain inference_mode loop "
-          f"{max(plain):.0f} img/s, ratio {max(ours) / max(plain):.2f}")
+    print(
+        f"scoring {args.count:,} images at {args.size}x{args.size} (resnet10t + D, batch {args.batch}, "
+        f"{torch.get_num_threads()} threads): ours {max(ours):.0f} img/s, plain inference_mode loop "
+        f"{max(plain):.0f} img/s, ratio {max(ours) / max(plain):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,15 +22,26 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     n = args.rows
-    scores = Scores(pd.DataFrame({
-        "id": np.arange(n), "label": rng.integers(0, args.classes, n),
-        "confidence": rng.random(n, dtype=np.float32), "predicted": rng.integers(0, args.classes, n),
-        "entropy": rng.random(n, dtype=np.float32), "realism": rng.normal(size=n).astype(np.float32)}))
+    scores = Scores(
+        pd.DataFrame(
+            {
+                "id": np.arange(n),
+                "label": rng.integers(0, args.classes, n),
+                "confidence": rng.random(n, dtype=np.float32),
+                "predicted": rng.integers(0, args.classes, n),
+                "entropy": rng.random(n, dtype=np.float32),
+                "realism": rng.normal(size=n).astype(np.float32),
+            }
+        )
+    )
     quota = class_quotas(np.full(args.classes, args.real_per_class), args.ratio)
     for name in ("cl-sam", "cr-sam", "random", "combined"):
         t = time.perf_counter()
         ids = select(name, scores, quota, seed=0)
-        print(f"{name:9s} {len(ids):,} of {n:,} rows ({args.ratio:g}x {args.real_per_class}/class): {time.perf_counter() - t:.2f} s")
+        print(
+            f"{name:9s} {len(ids):,} of {n:,} rows ({args.ratio:g}x {args.real_per_class}/class): "
+            f"{time.perf_counter() - t:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def plain_loop(images: np.ndarray, labels: np.ndarray, model_name: str, batch_si
 
 def ours(train: Split, model_name: str, batch_size: int, epochs: int, device, augment: bool) -> float:
     aug = {} if augment else {"hflip": False, "crop_padding": 0, "rotate_degrees": 0}
-    cfg = parse_params({"train": {"model": model_name, "batch_size": batch_size, "epochs": epochs, "augment": aug}}).train
+    cfg = parse_params(
+        {"train": {"model": model_name, "batch_size": batch_size, "epochs": epochs, "augment": aug}}
+    ).train
     model = timm.create_model(model_name, num_classes=int(train.labels.max()) + 1, in_chans=train.images.shape[-1])
     val = Split(train.images[:64], train.labels[:64], train.ids[:64])
     start = time.perf_counter()
@@ -67,19 +69,27 @@ def main() -> None:
     else:
         rng = np.random.default_rng(0)
         n = 1000
-        train = Split(rng.integers(0, 256, (n, 32, 32, 1), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n).astype(str))
+        train = Split(
+            rng.integers(0, 256, (n, 32, 32, 1), dtype=np.uint8), rng.integers(0, 10, n), np.arange(n).astype(str)
+        )
         source = "random 32x32x1"
     device = pick_device()
     seed_everything(0)
     ours(train, args.model, args.batch_size, 1, device, augment=False)  # warm-up
     results = {"plain": [], "ours (no aug)": [], "ours (default aug)": []}
     for _ in range(args.repeats):  # interleaved, so drift in machine speed hits all alike
-        results["plain"].append(plain_loop(train.images, train.labels, args.model, args.batch_size, args.epochs, device))
+        results["plain"].append(
+            plain_loop(train.images, train.labels, args.model, args.batch_size, args.epochs, device)
+        )
         results["ours (no aug)"].append(ours(train, args.model, args.batch_size, args.epochs, device, augment=False))
-        results["ours (default aug)"].append(ours(train, args.model, args.batch_size, args.epochs, device, augment=True))
+        results["ours (default aug)"].append(
+            ours(train, args.model, args.batch_size, args.epochs, device, augment=True)
+        )
     plain = np.median(results["plain"])
-    print(f"{args.model}, batch {args.batch_size}, {len(train)} images from {source}, {device.type}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.epochs} epochs")
+    print(
+        f"{args.model}, batch {args.batch_size}, {len(train)} images from {source}, {device.type}, "
+        f"{torch.get_num_threads()} threads, median of {args.repeats} x {args.epochs} epochs"
+    )
     print(f"{'loop':<20} {'img/s':>8} {'vs plain':>9}")
     for name, values in results.items():
         print(f"{name:<20} {np.median(values):8.0f} {np.median(values) / plain:8.2f}x")

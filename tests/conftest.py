@@ -11,20 +11,78 @@ from ganaug.params import parse_params
 TINY = {
     "data": {"name": "digits", "image_size": 16, "per_class": 30, "val_per_class": 10, "test_per_class": 50},
     "train": {
-        "epochs": 12, "batch_size": 32, "lr": 0.05,
+        "epochs": 12,
+        "batch_size": 32,
+        "lr": 0.05,
         "augment": {"hflip": False, "crop_padding": 1, "rotate_degrees": 0},
     },
-    "gan": {"steps": 20, "batch_size": 16, "g_width": 8, "d_width": 8, "min_width": 8, "ckpt_every": 10, "eval_every": 10, "eval_samples": 50},
+    "gan": {
+        "steps": 20,
+        "batch_size": 16,
+        "g_width": 8,
+        "d_width": 8,
+        "min_width": 8,
+        "ckpt_every": 10,
+        "eval_every": 10,
+        "eval_samples": 50,
+    },
     "generate": {"pool_multiple": 2, "batch_size": 100},
     "projection": {"per_class": 2, "steps": 10, "variants": 2},
     "rl": {"episodes": 3, "real_per_class": 3, "child_steps": 10},
     "experiments": {
-        "samplers": ["random", "cl-sam", "rl", "diverse"], "ratios": [1], "seeds": [0, 1],
-        "baselines": ["real", "rotated-copies"], "replace": [1.0], "counts": [30], "count_sampler": "dapper", "own": ["rl"],
+        "samplers": ["random", "cl-sam", "rl", "diverse"],
+        "ratios": [1],
+        "seeds": [0, 1],
+        "baselines": ["real", "rotated-copies"],
+        "replace": [1.0],
+        "counts": [30],
+        "count_sampler": "dapper",
+        "own": ["rl"],
         "epochs": 3,
     },
     "mlflow": {"experiment": "ganaug-tests"},
 }
+
+
+# The integration tests' pipeline: TINY on a user's image folder (digits as PNG class folders, one class name
+# MLflow refuses as a metric key). Its matrix is small (3 samplers, 1 baseline, every mode, 2 seeds): 23 stages.
+PIPELINE = {
+    **TINY,
+    "data": {
+        "name": "folder",
+        "root": "data/images",
+        "image_size": 16,
+        "per_class": 30,
+        "val_per_class": 10,
+        "test_per_class": 50,
+    },
+    "experiments": {**TINY["experiments"], "samplers": ["random", "cl-sam", "diverse"], "baselines": ["real"]},
+}
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """The project after a user's first real run, shared by the integration tests (one `dvc repro` a session):
+    images in data/images (`dvc add`), a local DVC remote set, everything committed. A test that changes the
+    workspace restores it (tests.project.restore) before it ends."""
+    from tests.project import commit_all, dvc, new_project, write_digit_folder
+
+    root = new_project(tmp_path_factory.mktemp("pipeline") / "project", PIPELINE)
+    write_digit_folder(root / "data/images", 95)
+    dvc(root, "add", "data/images")  # the README's commands for a user's own images
+    dvc(root, "remote", "add", "-d", "team", str(root.parent / "remote"))
+    commit_all(root, "my images")
+    dvc(root, "repro")
+    commit_all(root, "repro")
+    return root
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the group markers
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (--dist loadgroup) the tests of the shared pipeline run in one worker, in file order."""
+    for item in items:
+        if "pipeline" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("pipeline"))
 
 
 @pytest.fixture

@@ -30,10 +30,15 @@ def fit_result(out: Path) -> None:
 
     device = distributed.init(torch.device("cpu"))
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 10)
+    )
     cfg = parse_params(TINY).train.model_copy(update={"epochs": 2, "batch_size": 32, "lr": 0.05, "schedule": "cosine"})
     data = digits(400)
-    train, val = Split(data.images[:320], data.labels[:320], data.ids[:320]), Split(data.images[320:], data.labels[320:], data.ids[320:])
+    train, val = (
+        Split(data.images[:320], data.labels[:320], data.ids[:320]),
+        Split(data.images[320:], data.labels[320:], data.ids[320:]),
+    )
     seen = []  # images this rank's replica trained on
     model.register_forward_hook(lambda module, args, output: seen.append(len(args[0])) if module.training else None)
     history, _ = fit(model, train, val, cfg, 10, device)
@@ -69,7 +74,9 @@ def gan_result(out: Path) -> None:
     device = distributed.init(torch.device("cpu"))
     data = digits(300)
     cfg = parse_params(TINY).gan.model_copy(update={"steps": 6, "ckpt_every": 3, "eval_every": 2, "batch_size": 16})
-    gan = gan_train.train_gan(data.images, data.labels, 10, cfg, device, out / f"ckpt-rank{distributed.rank()}", evaluate=evaluate)
+    gan = gan_train.train_gan(
+        data.images, data.labels, 10, cfg, device, out / f"ckpt-rank{distributed.rank()}", evaluate=evaluate
+    )
     torch.save({"G": gan.G.state_dict(), "D": gan.D.state_dict()}, out / f"gan-rank{distributed.rank()}.pt")
     (out / f"gan-drawn-rank{distributed.rank()}.json").write_text(json.dumps(drawn))
 

@@ -10,7 +10,8 @@ from safetensors.torch import save_file
 
 from ganaug.classify.augment import augment_batch, build_augment
 from ganaug.classify.models import create_classifier, load_classifier, save_classifier
-from ganaug.classify.train import Normalizer, evaluate, fit, predict_logits
+from ganaug.classify.normalize import Normalizer
+from ganaug.classify.train import evaluate, fit, predict_logits
 from ganaug.data.prepare import prepare
 from ganaug.data.sources import digits
 from ganaug.data.store import load_split
@@ -81,7 +82,9 @@ def test_saved_classifier_reloads_to_the_same_predictions(tmp_path, digit_splits
     save_classifier(tmp_path, model, {"model": "resnet10t", "classes": [str(i) for i in range(10)], "channels": 1})
     loaded, config = load_classifier(tmp_path)
     cpu = torch.device("cpu")
-    assert torch.equal(predict_logits(model, train.images[:16], norm, cpu), predict_logits(loaded, train.images[:16], norm, cpu))
+    assert torch.equal(
+        predict_logits(model, train.images[:16], norm, cpu), predict_logits(loaded, train.images[:16], norm, cpu)
+    )
     (tmp_path / "model.safetensors").write_bytes(b"corrupt")
     with pytest.raises(GanaugError, match="model.safetensors: does not hold resnet10t weights"):
         load_classifier(tmp_path)

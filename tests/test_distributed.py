@@ -16,13 +16,18 @@ from ganaug import distributed
 from ganaug.errors import GanaugError
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
 def torchrun(*args: str, nproc: int = 2) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(distributed.launch_command("tests.ddp_worker", nproc, list(args)), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        distributed.launch_command("tests.ddp_worker", nproc, list(args)),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -52,7 +57,9 @@ def test_two_gloo_processes_draw_the_same_gan_batches_keep_replicas_identical_an
     torchrun("gan", str(tmp_path))
     ranks = [torch.load(tmp_path / f"gan-rank{r}.pt") for r in (0, 1)]
     for net in ("G", "D"):
-        params = [k for k in ranks[0][net] if "running" not in k and "num_batches" not in k]  # BatchNorm stats are per rank
+        params = [
+            k for k in ranks[0][net] if "running" not in k and "num_batches" not in k
+        ]  # BatchNorm stats are per rank
         assert params and all(torch.equal(ranks[0][net][k], ranks[1][net][k]) for k in params), net
     assert (tmp_path / "ckpt-rank0").is_dir() and not (tmp_path / "ckpt-rank1").exists()
     drawn = [json.loads((tmp_path / f"gan-drawn-rank{r}.json").read_text()) for r in (0, 1)]
@@ -75,35 +82,37 @@ def test_devices_env_is_checked_and_one_process_is_not_relaunched(monkeypatch):
     assert distributed.launch_command("m", 2, ["a"])[-4:] == ["--nproc_per_node=2", "-m", "m", "a"]
 
 
-def test_train_scorer_under_ganaug_devices_2_matches_one_process_and_writes_once(tmp_path):
-    """The stage relaunches itself under torchrun: one MLflow run, one set of outputs, and a test
-    accuracy within 5 points of one process (BatchNorm statistics are per rank on CPU, so not exact)."""
-    import mlflow
-    import yaml
+def test_train_scorer_under_ganaug_devices_2_matches_one_process_and_writes_once(pipeline, tmp_path):
+    """The stage relaunches itself under torchrun: one MLflow run, one set of outputs, and a test accuracy within 5
+    points of the pipeline's one-process scorer (BatchNorm statistics are per rank on CPU, so not exact)."""
+    import shutil
 
-    from ganaug.params import parse_params
+    import mlflow
+
     from tests.conftest import TINY
 
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(parse_params(TINY).model_dump(), sort_keys=False))
+    shutil.copy(pipeline / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(pipeline / "data/prepared", tmp_path / "data/prepared")  # the data the one-process scorer learned
+    one = json.loads((pipeline / "reports/metrics/real-only.json").read_text())
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    env.pop(distributed.DEVICES_ENV, None)
-
-    def stage(name: str, devices: int = 1) -> dict:
-        proc = subprocess.run([sys.executable, "-m", f"ganaug.stages.{name}"], cwd=tmp_path, capture_output=True, text=True,
-                              env={**env, distributed.DEVICES_ENV: str(devices)}, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return json.loads((tmp_path / "reports/metrics/real-only.json").read_text()) if name == "train_scorer" else {}
-
-    stage("fetch")
-    stage("prepare")
-    one = stage("train_scorer")
-    two = stage("train_scorer", devices=2)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganaug.stages.train_scorer"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": store, distributed.DEVICES_ENV: "2"},
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = json.loads((tmp_path / "reports/metrics/real-only.json").read_text())
     assert json.loads((tmp_path / "models/scorer/config.json").read_text())["world_size"] == 2
     assert two["steps"] == one["steps"] and abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.05
-    runs = mlflow.MlflowClient(store).search_runs([mlflow.MlflowClient(store).get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id])
-    assert sorted(r.data.tags.get("distributed.world_size", "1") for r in runs) == ["1", "2"]  # rank 1 logged nothing
-    assert not list(tmp_path.glob("models/scorer*.tmp")) and sorted(p.name for p in (tmp_path / "models").iterdir()) == ["scorer"]
+    client = mlflow.MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id])
+    assert [r.data.tags.get("distributed.world_size") for r in runs] == ["2"]  # one run: rank 1 logged nothing
+    assert not list(tmp_path.glob("models/scorer*.tmp")) and sorted(
+        p.name for p in (tmp_path / "models").iterdir()
+    ) == ["scorer"]
 
 
 def test_each_rank_gets_every_class_of_a_class_sorted_batch(monkeypatch):

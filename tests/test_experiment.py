@@ -44,16 +44,24 @@ def project(tmp_path, monkeypatch):
 
     for name, split in {"train": take(20, 0), "val": take(10, 20), "test": take(10, 30)}.items():
         save_split(paths.PREPARED / f"{name}.npz", split)
-    (paths.PREPARED / "classes.json").write_text(json.dumps({
-        "classes": CLASSES, "channels": 1, "image_size": 16, "counts": {"train": {c: 20 for c in CLASSES}}}))
+    (paths.PREPARED / "classes.json").write_text(
+        json.dumps({"classes": CLASSES, "channels": 1, "image_size": 16, "counts": {"train": {c: 20 for c in CLASSES}}})
+    )
     for name, n in (("pool", 600), ("projection", 60)):
         idx = rng.integers(0, len(labels), n)
         pool_labels = np.arange(n) % 10
         save_pool(paths.POOL if name == "pool" else paths.PROJECTION, images[idx], pool_labels, np.zeros((n, 4)), {})
         paths.SCORES.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"id": np.arange(n), "label": pool_labels, "confidence": rng.random(n).astype(np.float32),
-                      "predicted": pool_labels, "entropy": np.zeros(n, np.float32), "realism": rng.normal(size=n).astype(np.float32),
-                      }).to_parquet(paths.SCORES / f"{name}.parquet")
+        pd.DataFrame(
+            {
+                "id": np.arange(n),
+                "label": pool_labels,
+                "confidence": rng.random(n).astype(np.float32),
+                "predicted": pool_labels,
+                "entropy": np.zeros(n, np.float32),
+                "realism": rng.normal(size=n).astype(np.float32),
+            }
+        ).to_parquet(paths.SCORES / f"{name}.parquet")
         probs = rng.dirichlet(np.ones(10), n).astype(np.float16)
         np.save(paths.SCORES / f"{name}_probs.npy", probs)
     return tmp_path
@@ -91,7 +99,7 @@ def test_a_naturally_imbalanced_set_gets_its_small_classes_topped_up_first(proje
     real = Split(real.images[keep], real.labels[keep], real.ids[keep])
     params = parse_params({**TINY, "select": {"balance": balance}, "experiments": {"epochs": 2}})
     data = build_training_set(RunSpec("augment", "random", "0.5", 0), real, params)  # 95 synthetic images
-    synthetic = np.bincount(data.split.labels[data.n_real:], minlength=10).tolist()
+    synthetic = np.bincount(data.split.labels[data.n_real :], minlength=10).tolist()
     if balance:  # water-filling to a common level of 28.5: class 0 gets 18.5, the others 8.5 (remainders to the first)
         assert synthetic == [19, 9, 9, 9, 9, 8, 8, 8, 8, 8]
     else:  # proportional: half as many for the class with half the images
@@ -114,7 +122,9 @@ def test_augment_selects_per_seed_a_new_random_draw_and_the_same_ranking(project
     assert not np.array_equal(draws["random", 0], draws["random", 1])  # a stochastic sampler draws anew per seed
     np.testing.assert_array_equal(draws["cl-sam", 0], draws["cl-sam", 1])  # a ranking does not depend on the seed
     again = build_training_set(RunSpec("augment", "random", "2", 1), real_split(), params)  # reproducible
-    np.testing.assert_array_equal(pd.read_parquet(RunSpec("augment", "random", "2", 1).selection_path)["id"], draws["random", 1])
+    np.testing.assert_array_equal(
+        pd.read_parquet(RunSpec("augment", "random", "2", 1).selection_path)["id"], draws["random", 1]
+    )
     assert len(again.split) == 600
 
 
@@ -163,7 +173,9 @@ def test_a_tracked_run_records_its_data(project, monkeypatch):
     assert again["test_accuracy"] == metrics["test_accuracy"]
 
 
-@pytest.mark.parametrize("recipe, baseline_budget", [({"finetune_epochs": 1}, "0"), ({"match": "real_epochs", "baseline_at": [0, 1]}, "1")])
+@pytest.mark.parametrize(
+    "recipe, baseline_budget", [({"finetune_epochs": 1}, "0"), ({"match": "real_epochs", "baseline_at": [0, 1]}, "1")]
+)
 def test_compared_rows_train_for_the_same_steps(project, recipe, baseline_budget):
     """Real-only gets the augmented rows' fine-tune phase; under real_epochs a real-only row at the 1x budget."""
     params = make_params(ratios=[1], **recipe)
@@ -173,15 +185,23 @@ def test_compared_rows_train_for_the_same_steps(project, recipe, baseline_budget
     if recipe.get("match") == "real_epochs":
         assert aug["steps"] == 2 * (400 // 32)  # 2 epochs over real + synthetic
         own = run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)
-        assert own["steps"] == 2 * (200 // 32)  # the real set's own budget: fewer steps, compared with nothing augmented
+        assert own["steps"] == 2 * (
+            200 // 32
+        )  # the real set's own budget: fewer steps, compared with nothing augmented
     else:
         history = pd.read_csv(RunSpec("baseline", "real", "0", 0).report_dir / "summary.csv")
         assert history["phase"].tolist() == ["train", "train", "finetune"]
 
 
 def test_planned_runs_follow_the_params(tiny_params):
-    params = make_params(samplers=["random", "cl-sam"], ratios=[1, 2], seeds=[0, 3], baselines=["real", "rotate"],
-                         replace=[0.5], counts=[30])
+    params = make_params(
+        samplers=["random", "cl-sam"],
+        ratios=[1, 2],
+        seeds=[0, 3],
+        baselines=["real", "rotate"],
+        replace=[0.5],
+        counts=[30],
+    )
     stages = [spec.dvc_stage for spec in planned_runs(params)]
     assert len(stages) == 2 * 2 + 2 * 2 * 2 + 2 + 2 and len(set(stages)) == len(stages)
     assert {"baseline@rotate-0-3", "train@cl-sam-2-3", "replace@0.5-0", "count@30-3"} <= set(stages)
@@ -191,9 +211,15 @@ def test_replace_rows_fine_tune_as_long_as_real_only(project):
     params = make_params(finetune_epochs=1)
     base = run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)
     half = run_experiment(RunSpec("replace", "cl-sam", "0.5", 0), params, track=False)
-    assert half["steps"] == base["steps"] == 2 * 6 + 6  # 100 real images left, fine-tuned at the real set's 6 steps per epoch
-    synthetic_only = run_experiment(RunSpec("replace", "cl-sam", "1.0", 0), params, track=False)  # no real image to fine-tune on
-    assert synthetic_only["n_real"] == 0 and synthetic_only["steps"] == 2 * 6  # fewer steps: the report will not compare it
+    assert (
+        half["steps"] == base["steps"] == 2 * 6 + 6
+    )  # 100 real images left, fine-tuned at the real set's 6 steps per epoch
+    synthetic_only = run_experiment(
+        RunSpec("replace", "cl-sam", "1.0", 0), params, track=False
+    )  # no real image to fine-tune on
+    assert (
+        synthetic_only["n_real"] == 0 and synthetic_only["steps"] == 2 * 6
+    )  # fewer steps: the report will not compare it
 
 
 def test_rotated_copies_baseline_adds_one_rotated_copy_per_image_and_trains_unaugmented(project):
@@ -220,7 +246,10 @@ def test_rotated_copies_baseline_adds_one_rotated_copy_per_image_and_trains_unau
     assert baseline_augment("rotate", params.train.augment, params.experiments).rotate_degrees == 15
     assert baseline_augment("real", params.train.augment, params.experiments) == params.train.augment
     run = run_experiment(spec, params, track=False)
-    assert run["n_synthetic"] == 200 and run["steps"] == run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)["steps"]
+    assert (
+        run["n_synthetic"] == 200
+        and run["steps"] == run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)["steps"]
+    )
 
 
 def test_own_mode_trains_on_everything_the_agent_keeps(project):
@@ -235,7 +264,10 @@ def test_own_mode_trains_on_everything_the_agent_keeps(project):
     assert len(data.split) == 200 + len(chosen) and data.n_real == 200
     with pytest.raises(GanaugError, match="mode own takes 'own'"):
         RunSpec("own", "rl", "1", 0)
-    assert [s.dvc_stage for s in planned_runs(make_params(own=["rl"], seeds=[0, 1])) if s.mode == "own"] == ["own@rl-0", "own@rl-1"]
+    assert [s.dvc_stage for s in planned_runs(make_params(own=["rl"], seeds=[0, 1])) if s.mode == "own"] == [
+        "own@rl-0",
+        "own@rl-1",
+    ]
 
 
 def uneven(real):
@@ -249,7 +281,7 @@ def uneven(real):
 def test_top_up_fills_every_class_to_the_largest_one_with_any_sampler(project, sampler):
     real = uneven(real_split())
     data = build_training_set(RunSpec("augment", sampler, "topup", 0), real, make_params(ratios=["topup"]))
-    assert np.bincount(data.split.labels[data.n_real:], minlength=10).tolist() == [15, 10] + [0] * 8
+    assert np.bincount(data.split.labels[data.n_real :], minlength=10).tolist() == [15, 10] + [0] * 8
     assert np.bincount(data.split.labels, minlength=10).tolist() == [20] * 10  # real + synthetic: balanced
     spec = RunSpec("augment", sampler, "topup", 0)
     assert spec.dvc_stage == f"train@{sampler}-topup-0" and spec.key == f"{sampler}-topup-s0"
@@ -270,7 +302,9 @@ def test_long_tail_baselines_draw_class_balanced_batches_and_adjust_logits(proje
     assert offsets[0] == pytest.approx(np.log(5 / len(labels))) and offsets[0] < offsets[1] < offsets[2]
 
 
-@pytest.mark.parametrize("variant, option", [("resample", {"class_balanced": True}), ("logit-adjust", {"logit_adjust": 1.0})])
+@pytest.mark.parametrize(
+    "variant, option", [("resample", {"class_balanced": True}), ("logit-adjust", {"logit_adjust": 1.0})]
+)
 def test_a_long_tail_baseline_keeps_its_treatment_in_both_phases(project, monkeypatch, variant, option):
     import ganaug.classify.run as run_module
 
@@ -282,7 +316,9 @@ def test_a_long_tail_baseline_keeps_its_treatment_in_both_phases(project, monkey
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "fit", spy)
-    run_experiment(RunSpec("baseline", variant, "0", 0), make_params(baselines=[variant], finetune_epochs=1), track=False)
+    run_experiment(
+        RunSpec("baseline", variant, "0", 0), make_params(baselines=[variant], finetune_epochs=1), track=False
+    )
     assert len(calls) == 2 and all(c.items() >= option.items() for c in calls)  # main phase and real fine-tune
     calls.clear()
     run_experiment(RunSpec("baseline", "real", "0", 0), make_params(finetune_epochs=1), track=False)
@@ -291,8 +327,8 @@ def test_a_long_tail_baseline_keeps_its_treatment_in_both_phases(project, monkey
 
 def test_the_resampling_baseline_raises_the_rare_class_accuracy(project):
     """Class 0 with 2 real images of 182: a plain run hardly predicts it, the class-balanced one does."""
-    from ganaug.classify.train import evaluate, fit
     from ganaug.classify.models import create_classifier
+    from ganaug.classify.train import evaluate, fit
     from ganaug.data.store import load_split
 
     real = real_split()
@@ -325,7 +361,9 @@ def test_every_recipe_trains_the_real_only_steps_and_ends_on_real_images(project
         assert aug["n_train"] == 200
     if recipe == "head-refit":  # the refit moves only the head: compare with the same run without a refit
         refit, _ = load_classifier(RunSpec("augment", "cl-sam", "1", 0).model_dir)
-        mixed = run_experiment(RunSpec("augment", "cl-sam", "1", 0), make_params(ratios=[1], finetune_epochs=0), track=False)
+        mixed = run_experiment(
+            RunSpec("augment", "cl-sam", "1", 0), make_params(ratios=[1], finetune_epochs=0), track=False
+        )
         assert mixed["steps"] == 2 * 6
         plain, _ = load_classifier(RunSpec("augment", "cl-sam", "1", 0).model_dir)
         head = {f"{refit.default_cfg['classifier']}.{k}" for k in refit.get_classifier().state_dict()}

@@ -1,22 +1,18 @@
-"""A user's image folder through DVC: fetch mirrors it, and an edit in the folder (changed, deleted,
-moved images) makes `dvc repro` re-run fetch and prepare without -f; the prepared splits follow."""
+"""A user's image folder through DVC: fetch mirrors it, and an edit in the folder (changed, deleted, moved images)
+makes `dvc repro` re-run fetch and prepare without -f; the prepared splits follow. A class name MLflow refuses runs
+through training; a colleague's clone + `dvc pull` of the session's pipeline reproduces it exactly."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from ganaug.data.store import load_split
-from ganaug.params import parse_params
 from tests.conftest import TINY
-from tests.test_pipeline import ROOT, dvc, sh
-
-pytestmark = pytest.mark.slow
+from tests.project import ODD_CLASS, dvc, new_project, restore, sh
 
 
 def prepared_ids(project: Path) -> dict[str, dict[str, int]]:
@@ -38,19 +34,15 @@ def folder_project(tmp_path) -> tuple[Path, Path]:
         (user / name).mkdir(parents=True)
         for i, idx in enumerate(np.flatnonzero(d.target == c)[:20]):
             Image.fromarray(np.rint(d.images[idx] * 255 / 16).astype(np.uint8), "L").save(user / name / f"{i:02d}.png")
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    data = {"name": "folder", "root": str(user), "image_size": 16, "per_class": "all", "val_per_class": 0.1, "test_per_class": 0.2}
-    (root / "params.yaml").write_text(yaml.safe_dump(parse_params({**TINY, "data": data}).model_dump(), sort_keys=False))
-    sh(root, "git", "init", "-q")
-    sh(root, "git", "config", "user.email", "tests@ganaug")
-    sh(root, "git", "config", "user.name", "ganaug tests")
-    dvc(root, "init", "-q")
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-qm", "folder project")
+    data = {
+        "name": "folder",
+        "root": str(user),
+        "image_size": 16,
+        "per_class": "all",
+        "val_per_class": 0.1,
+        "test_per_class": 0.2,
+    }
+    root = new_project(tmp_path / "project", {**TINY, "data": data})
     return root, user
 
 
@@ -71,9 +63,71 @@ def test_an_edited_folder_re_runs_fetch_and_prepare_and_the_splits_follow(folder
     after = prepared_ids(project)
     every = {i: y for split in after.values() for i, y in split.items()}
     assert len(every) == 59 and sum(len(v) for v in after.values()) == 59  # each image in exactly one split
-    assert moved not in every and deleted not in every and every["one/from-zero.png"] == every["one/00.png"]  # one label, the new one
+    assert (
+        moved not in every and deleted not in every and every["one/from-zero.png"] == every["one/00.png"]
+    )  # one label, the new one
     which = next(s for s, ids in after.items() if changed in ids)
     image = load_split(project / "data/prepared" / f"{which}.npz")
     assert image.images[list(image.ids).index(changed)].min() == 255  # the new content, not the old
     raw = sorted(str(p.relative_to(project / "data/raw/folder")) for p in (project / "data/raw/folder").rglob("*.png"))
     assert raw == sorted(str(p.relative_to(user)) for p in user.rglob("*.png"))  # an exact mirror
+
+
+def test_any_class_name_runs_through_training_and_reads_back_under_its_own_name(pipeline):
+    """The pipeline's class "7 (50% off)": per-class accuracy under its own name in every report, and in MLflow
+    under a cleaned key that the logged key -> name map turns back into it."""
+    import json
+
+    import mlflow
+
+    scorer = json.loads((pipeline / "reports/metrics/real-only.json").read_text())
+    run = json.loads((pipeline / "reports/runs/augment/random-1-s0/metrics.json").read_text())
+    assert ODD_CLASS in scorer["per_class_accuracy"] and ODD_CLASS in run["per_class_accuracy"]
+    mlflow.set_tracking_uri(f"sqlite:///{pipeline / 'mlflow.db'}")
+    for stage, expected in (("train_scorer", scorer), ("train@random-1-0", run)):
+        [logged] = mlflow.search_runs(
+            experiment_names=[TINY["mlflow"]["experiment"]],
+            output_format="list",
+            filter_string=f"tags.`dvc.stage` = '{stage}' and tags.`dvc.exp_name` IS NULL",
+        )
+        names = mlflow.artifacts.load_dict(f"{logged.info.artifact_uri}/test_acc.classes.json")
+        per_class = {names[k]: v for k, v in logged.data.metrics.items() if k.startswith("test_acc.")}
+        assert per_class == pytest.approx(expected["per_class_accuracy"], abs=1e-5), stage
+        assert "test_acc.7 _50_ off_" in logged.data.metrics
+
+
+def test_a_colleague_clones_pulls_and_reproduces_exactly(pipeline, tmp_path):
+    """git clone + dvc pull of the pushed project: the images are back, nothing is stale, an experiment runs."""
+    dvc(pipeline, "push")
+    b = tmp_path / "colleague"
+    sh(tmp_path, "git", "clone", "-q", str(pipeline), str(b))
+    dvc(b, "pull")
+    assert sorted(p.relative_to(b / "data/images") for p in (b / "data/images").rglob("*.png")) == sorted(
+        p.relative_to(pipeline / "data/images") for p in (pipeline / "data/images").rglob("*.png")
+    )
+    assert "Data and pipelines are up to date." in dvc(b, "status")
+    out = dvc(b, "repro")
+    assert "Data and pipelines are up to date." in out and "Running stage" not in out
+    out = dvc(b, "exp", "run", "-S", "experiments.seeds=[0,1,2]", "train@random-1-2")  # a new seed: only its run
+    assert "Running stage 'train@random-1-2'" in out and "Running stage 'train_scorer'" not in out
+
+
+def test_an_image_added_or_removed_in_one_clone_reaches_the_other(pipeline, tmp_path):
+    dvc(pipeline, "push")
+    b = tmp_path / "colleague"
+    sh(tmp_path, "git", "clone", "-q", str(pipeline), str(b))
+    dvc(b, "pull", "data/images.dvc")
+    head = sh(pipeline, "git", "rev-parse", "HEAD").strip()
+    try:
+        Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(pipeline / "data/images/0/new.png")
+        (pipeline / "data/images/1/000.png").unlink()
+        dvc(pipeline, "add", "data/images")
+        sh(pipeline, "git", "commit", "-qam", "one image added, one removed")
+        dvc(pipeline, "push", "data/images.dvc")
+        sh(b, "git", "pull", "-q")
+        dvc(b, "pull", "data/images.dvc")
+        assert (b / "data/images/0/new.png").is_file() and not (b / "data/images/1/000.png").exists()
+        assert "fetch" in dvc(b, "status")  # the folder changed: fetch and what follows must run again
+    finally:  # the shared pipeline as it was, for the other tests
+        sh(pipeline, "git", "reset", "-q", "--hard", head)
+        restore(pipeline)

@@ -19,7 +19,15 @@ from ganaug.params import parse_params
 
 
 def gan_params(**kw):
-    base = {"steps": 6, "batch_size": 16, "g_width": 8, "d_width": 8, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20}
+    base = {
+        "steps": 6,
+        "batch_size": 16,
+        "g_width": 8,
+        "d_width": 8,
+        "ckpt_every": 3,
+        "eval_every": 3,
+        "eval_samples": 20,
+    }
     return parse_params({"gan": {**base, **kw}}).gan
 
 
@@ -80,7 +88,7 @@ def test_discriminator_learns_on_digits(digits16):
             return d_loss_fn(gan, real[:64], y[:64], fake, y[:64], cfg)[0].item()
 
     start = d_loss()
-    for step in range(30):
+    for _ in range(30):
         idx = torch.randint(len(real), (32,))
         with torch.no_grad():
             fake = gan.G(torch.randn(32, cfg.z_dim), y[idx])
@@ -101,7 +109,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
     cfg = gan_params()
     straight = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "a", evaluate=fake_fid, log_every=2)
     with pytest.raises(KeyboardInterrupt):
-        train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2, stop_at=4)
+        train_gan(
+            images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2, stop_at=4
+        )
     assert json.loads((tmp_path / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
     resumed = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2)
     assert resumed.step == straight.step == cfg.steps
@@ -131,13 +141,25 @@ def test_corrupt_or_mismatched_checkpoint_is_an_error_and_kept(tmp_path, digits1
 def test_best_generator_is_kept_not_the_last(tmp_path, digits16):
     images, labels = digits16
     fids = iter([5.0, 1.0, 3.0])
-    gan = train_gan(images, labels, 10, gan_params(steps=9), torch.device("cpu"), tmp_path,
-                    evaluate=lambda im, lb: {**fake_fid(im, lb), "fid": next(fids)})
+    gan = train_gan(
+        images,
+        labels,
+        10,
+        gan_params(steps=9),
+        torch.device("cpu"),
+        tmp_path,
+        evaluate=lambda im, lb: {**fake_fid(im, lb), "fid": next(fids)},
+    )
     assert gan.best == {"fid": 1.0, "step": 6}
     G, D = best_networks(gan)
     last = gan.sampler.state_dict()
     assert any(not torch.equal(v, last[k]) for k, v in G.state_dict().items())
-    save_gan(tmp_path / "out", G, D, {"classes": list("0123456789"), "channels": 1, "image_size": 16, "gan": gan_params().model_dump()})
+    save_gan(
+        tmp_path / "out",
+        G,
+        D,
+        {"classes": list("0123456789"), "channels": 1, "image_size": 16, "gan": gan_params().model_dump()},
+    )
     G2, _, _ = load_gan(tmp_path / "out")
     z, y = torch.randn(4, 128), torch.arange(4)
     assert torch.equal(G(z, y), G2(z, y))
@@ -168,8 +190,15 @@ def test_pool_with_files_of_different_lengths_is_refused(tmp_path):
         open_pool(tmp_path)
 
 
-@pytest.mark.parametrize("raw, key", [({"n_dis": 0}, "gan.n_dis"), ({"diffaugment": "color,blur"}, "gan.diffaugment"),
-                                      ({"ema_decay": 1.0}, "gan.ema_decay"), ({"eval_samples": 5}, "gan.eval_samples")])
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({"n_dis": 0}, "gan.n_dis"),
+        ({"diffaugment": "color,blur"}, "gan.diffaugment"),
+        ({"ema_decay": 1.0}, "gan.ema_decay"),
+        ({"eval_samples": 5}, "gan.eval_samples"),
+    ],
+)
 def test_gan_params_out_of_range_are_named(raw, key):
     with pytest.raises(GanaugError, match=key):
         parse_params({"gan": raw})
@@ -193,7 +222,9 @@ def test_projection_recovers_an_image_the_generator_can_make():
     assert torch.allclose(dirs @ dirs.T, torch.eye(2), atol=1e-5)
     moved, source = perturb(z, 4, "directions", 0.5, dirs, [-1.0, 1.0], seed=0)
     assert moved.shape == (24, 8) and source.tolist() == [i for i in range(6) for _ in range(4)]
-    assert np.allclose(moved[0] - z[0], -dirs[0].numpy(), atol=1e-6) and np.allclose(moved[3] - z[0], dirs[1].numpy(), atol=1e-6)
+    assert np.allclose(moved[0] - z[0], -dirs[0].numpy(), atol=1e-6) and np.allclose(
+        moved[3] - z[0], dirs[1].numpy(), atol=1e-6
+    )
     noisy, _ = perturb(z, 2, "random", 0.5, None, [], seed=0)
     assert 0.2 < np.std(noisy - np.repeat(z, 2, axis=0)) < 0.8
 
@@ -213,8 +244,9 @@ def test_perturb_uses_every_configured_direction_and_coefficient():
     assert all((np.count_nonzero(s) == 1) for s in steps)
     # per-class directions (the linear predictor's): a latent of label y moves along directions[y]
     per_class = torch.stack([torch.eye(8)[[c]] for c in range(3)])  # 3 classes x 1 direction
-    moved, source = perturb(np.zeros((3, 8), np.float32), 2, "predictor", 0.5, per_class, [1.0, 2.0], seed=0,
-                            labels=np.array([2, 0, 1]))
+    moved, source = perturb(
+        np.zeros((3, 8), np.float32), 2, "predictor", 0.5, per_class, [1.0, 2.0], seed=0, labels=np.array([2, 0, 1])
+    )
     assert [int(np.abs(m).argmax()) for m in moved] == [2, 2, 0, 0, 1, 1] and moved[1, 2] == 2.0
 
 
@@ -223,7 +255,10 @@ def test_predictor_direction_raises_the_score_it_was_fitted_on():
 
     torch.manual_seed(0)
     G = Generator(3, 1, 16, z_dim=8, width=8).eval()
-    brightness = lambda x, y: x.mean((1, 2, 3))  # a score of the image: its mean intensity
+
+    def brightness(x, y):  # a score of the image: its mean intensity
+        return x.mean((1, 2, 3))
+
     dirs, r2 = predictor_directions(G, brightness, 3, samples_per_class=300, seed=0)
     assert dirs.shape == (3, 1, 8) and torch.allclose(dirs.norm(dim=-1), torch.ones(3, 1))
     assert (r2 > 0.3).all()  # the score is largely linear in z for a small generator

@@ -4,9 +4,13 @@ from ganaug.errors import GanaugError
 from ganaug.params import flatten, load_params, parse_params
 
 
-def test_defaults_match_the_documented_pipeline():
-    p = parse_params({})
-    assert p.data.name == "fashion-mnist" and p.data.per_class == 100 and p.train.model == "resnet10t"
+def test_defaults_are_the_params_file_so_a_deleted_key_keeps_its_value():
+    from pathlib import Path
+
+    defaults = flatten(parse_params({}))
+    project = flatten(load_params(Path(__file__).parents[1] / "params.yaml"))
+    assert defaults == project, {k: (defaults[k], project.get(k)) for k in defaults if defaults[k] != project.get(k)}
+    assert defaults["data.name"] == "fashion-mnist" and defaults["experiments.epochs"] == 12
 
 
 def test_the_project_params_file_is_valid():
@@ -42,7 +46,10 @@ def test_the_project_params_file_is_valid():
         ({"experiments": {"baseline_at": [-1]}}, "experiments.baseline_at"),
         # real_epochs gives a 2x run 3x the steps of real-only: without a real-only row at 2x it is refused
         ({"experiments": {"match": "real_epochs", "ratios": [1, 2], "baseline_at": [0, 1]}}, "experiments.baseline_at"),
-        ({"experiments": {"per_class": [10]}}, "unknown key 'experiments.per_class'"),  # the leaky in-pipeline sweep is gone
+        (
+            {"experiments": {"per_class": [10]}},
+            "unknown key 'experiments.per_class'",
+        ),  # the leaky in-pipeline sweep is gone
     ],
 )
 def test_bad_params_are_refused_with_one_line_naming_the_key(raw, named):
@@ -74,12 +81,16 @@ def test_flatten_gives_dotted_keys():
     assert flat["train.augment.hflip"] is True and flat["data.per_class"] == 100
 
 
-@pytest.mark.parametrize("name, flips", [("digits", False), ("mnist", False), ("fashion-mnist", True), ("cifar10", True),
-                                         ("folder", True)])
+@pytest.mark.parametrize(
+    "name, flips", [("digits", False), ("mnist", False), ("fashion-mnist", True), ("cifar10", True), ("folder", True)]
+)
 def test_hflip_null_takes_the_dataset_choice_and_a_set_value_wins(name, flips):
     assert parse_params({"data": {"name": name}}).train.augment.hflip is flips  # null: a mirrored digit is no digit
     for forced in (True, False):
-        assert parse_params({"data": {"name": name}, "train": {"augment": {"hflip": forced}}}).train.augment.hflip is forced
+        assert (
+            parse_params({"data": {"name": name}, "train": {"augment": {"hflip": forced}}}).train.augment.hflip
+            is forced
+        )
 
 
 @pytest.mark.parametrize("value", [True, "0.5", 1.0, 0, -0.1])

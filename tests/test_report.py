@@ -14,8 +14,16 @@ from ganaug.report.build import build_figures, build_tables
 from ganaug.report.tables import collect_runs, summary_table
 
 CLASSES = ["a", "b"]
-RECIPE = {"epochs": 12, "match": "steps", "synthetic_weight": 1.0, "synthetic_labels": "hard", "finetune_epochs": 0,
-          "model": "resnet10t", "batch_size": 64, "lr": 0.05}
+RECIPE = {
+    "epochs": 12,
+    "match": "steps",
+    "synthetic_weight": 1.0,
+    "synthetic_labels": "hard",
+    "finetune_epochs": 0,
+    "model": "resnet10t",
+    "batch_size": 64,
+    "lr": 0.05,
+}
 SEEDS = (0, 1, 2)
 # test accuracy per seed: random 1x is clearly worse than real-only (5 points on every seed),
 # cl-sam 1x overlaps real-only, cl-sam 2x ran one seed
@@ -32,13 +40,31 @@ def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="
     d = runs / spec.mode / spec.key
     d.mkdir(parents=True, exist_ok=True)
     a = acc if a is None else a
-    (d / "metrics.json").write_text(json.dumps({
-        "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed, "test_accuracy": acc,
-        "val_accuracy": acc if val is None else val,
-        "per_class_accuracy": {"a": a, "b": 2 * acc - a}, "n_real": 100, "n_synthetic": 490 if spec.mode == "own" else 150 if spec.amount == "topup" else int(100 * float(spec.amount)),
-        "steps": steps, "recipe": recipe,
-        "inputs": {"data/prepared": data, **({"data/synthetic/pool": pool} if spec.mode != "baseline" else {})}}))
-    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).to_csv(d / "summary.csv", index=False)
+    (d / "metrics.json").write_text(
+        json.dumps(
+            {
+                "mode": spec.mode,
+                "sampler": spec.sampler,
+                "amount": spec.amount,
+                "seed": spec.seed,
+                "test_accuracy": acc,
+                "val_accuracy": acc if val is None else val,
+                "per_class_accuracy": {"a": a, "b": 2 * acc - a},
+                "n_real": 100,
+                "n_synthetic": 490
+                if spec.mode == "own"
+                else 150
+                if spec.amount == "topup"
+                else int(100 * float(spec.amount)),
+                "steps": steps,
+                "recipe": recipe,
+                "inputs": {"data/prepared": data, **({"data/synthetic/pool": pool} if spec.mode != "baseline" else {})},
+            }
+        )
+    )
+    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}).to_csv(
+        d / "summary.csv", index=False
+    )
 
 
 @pytest.fixture
@@ -75,7 +101,9 @@ def test_summary_rows_means_stds_and_intervals(runs):
     assert table.loc["0x real", "mean"] == pytest.approx(0.81) and table.loc["0x real", "n"] == 3
     assert table.loc["0x real", "std"] == pytest.approx(0.01)
     half = 4.302653 * 0.01 / np.sqrt(3)
-    assert table.loc["0x real", "ci_low"] == pytest.approx(0.81 - half) and table.loc["0x real", "ci_high"] == pytest.approx(0.81 + half)
+    assert table.loc["0x real", "ci_low"] == pytest.approx(0.81 - half) and table.loc[
+        "0x real", "ci_high"
+    ] == pytest.approx(0.81 + half)
     assert table.loc["cl-sam 2x", "n"] == 1 and np.isnan(table.loc["cl-sam 2x", "std"])  # not 0.00
     assert table.loc["random 1x", "acc.a"] == pytest.approx(0.76) and table.loc["random 1x", "steps"] == 180
 
@@ -87,7 +115,9 @@ def test_tables_give_verdicts_with_holm(runs, tmp_path):
     assert comp.loc[("random 1x", "vs real-only"), "diff"] == pytest.approx(-0.05)
     assert comp.loc[("cl-sam 1x", "vs real-only"), "verdict"] == "no clear difference"
     assert comp.loc[("cl-sam 2x", "vs real-only"), "verdict"] == "n=1, not tested"
-    assert comp.loc[("cl-sam 1x", "vs random"), "n"] == 3 and comp.loc[("cl-sam 1x", "vs random"), "verdict"] == "better"
+    assert (
+        comp.loc[("cl-sam 1x", "vs random"), "n"] == 3 and comp.loc[("cl-sam 1x", "vs random"), "verdict"] == "better"
+    )
     # Holm over the tested comparisons: every adjusted p >= its raw p, and 1 for the n=1 row is NaN
     tested = comp.dropna(subset=["p"])
     assert len(tested) == 4 and (tested["p_holm"] >= tested["p"]).all()
@@ -95,7 +125,9 @@ def test_tables_give_verdicts_with_holm(runs, tmp_path):
     md = (tmp_path / "out/summary.md").read_text()
     lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "83.00 (n=1, spread not measured)" in lines["cl-sam 2x"] and "± 0.00" not in md
-    assert "| 81.00 ± 1.00 | [78.52, 83.48] | 81.00 ± 1.00 | **90.0** |" in lines["0x real"]  # bold: per-class bests only
+    assert (
+        "| 81.00 ± 1.00 | [78.52, 83.48] | 81.00 ± 1.00 | **90.0** |" in lines["0x real"]
+    )  # bold: per-class bests only
     assert "**83.00" not in md  # the largest mean (one seed) is not crowned
     assert "| random 1x vs real-only | 180 | 3 | -5.00 |" in md and md.count("| worse |") == 2  # + replace 100%
     head = json.loads((tmp_path / "summary.json").read_text())  # the DVC metric: the headline only
@@ -157,12 +189,22 @@ def test_comparisons_across_budgets_are_refused(tmp_path):
 def test_figures_are_written(runs, tmp_path):
     table, _ = build_tables(*runs, RECIPE, tmp_path / "out", tmp_path / "summary.json")
     rng = np.random.default_rng(0)
-    scores = pd.DataFrame({"id": np.arange(40), "label": np.arange(40) % 2, "confidence": rng.random(40), "realism": rng.normal(size=40)})
+    scores = pd.DataFrame(
+        {"id": np.arange(40), "label": np.arange(40) % 2, "confidence": rng.random(40), "realism": rng.normal(size=40)}
+    )
     images = rng.integers(0, 255, (40, 8, 8, 1), dtype=np.uint8)
     made = build_figures(table, tmp_path / "fig", CLASSES, images, scores)
     names = sorted(p.name for p in made)
-    assert names == sorted(["accuracy_vs_ratio.png", "replacement.png", "hist_confidence.png",
-                            "hist_realism.png", "extremes_confidence.png", "extremes_realism.png"])
+    assert names == sorted(
+        [
+            "accuracy_vs_ratio.png",
+            "replacement.png",
+            "hist_confidence.png",
+            "hist_realism.png",
+            "extremes_confidence.png",
+            "extremes_realism.png",
+        ]
+    )
     assert all(p.stat().st_size > 1000 for p in made)
 
 
@@ -184,16 +226,24 @@ def test_gradcam_maps_vary_over_the_image_and_use_a_wide_enough_layer():
 
 def test_rotated_copies_are_also_compared_with_no_augmentation_and_own_rows_named(tmp_path):
     r = tmp_path / "runs"
-    accs = {("baseline", "real", "0"): [0.80, 0.81, 0.82], ("baseline", "plain", "0"): [0.82, 0.83, 0.84],
-            ("baseline", "rotated-copies", "0"): [0.81, 0.82, 0.83], ("own", "rl", "own"): [0.70, 0.71, 0.72]}
+    accs = {
+        ("baseline", "real", "0"): [0.80, 0.81, 0.82],
+        ("baseline", "plain", "0"): [0.82, 0.83, 0.84],
+        ("baseline", "rotated-copies", "0"): [0.81, 0.82, 0.83],
+        ("own", "rl", "own"): [0.70, 0.71, 0.72],
+    }
     specs = []
     for (mode, sampler, amount), values in accs.items():
         for seed, acc in zip(SEEDS, values):
             specs.append(RunSpec(mode, sampler, amount, seed))
             write_run(r, specs[-1], acc, a=acc)
     table, comp = build_tables(r, specs, RECIPE, tmp_path / "out", tmp_path / "summary.json")
-    assert table["row"].tolist() == ["0x real, no augmentation", "0x real", "0x real + rotated copies, no augmentation",
-                                     "rl own choice"]
+    assert table["row"].tolist() == [
+        "0x real, no augmentation",
+        "0x real",
+        "0x real + rotated copies, no augmentation",
+        "rl own choice",
+    ]
     pairs = {(c["row"], c["kind"]): c["diff"] for _, c in comp.iterrows()}
     assert pairs[("0x real + rotated copies, no augmentation", "vs no augmentation")] == pytest.approx(-0.01)
     assert pairs[("0x real + rotated copies, no augmentation", "vs real-only")] == pytest.approx(0.01)
@@ -207,7 +257,12 @@ def test_tail_third_is_the_classes_with_the_fewest_real_images():
 
     assert tail_classes({"a": 5, "b": 5, "c": 5}) == []  # balanced: no tail
     assert tail_classes({"a": 100, "b": 5, "c": 50, "d": 5, "e": 20, "f": 9, "g": 70}) == ["b", "d", "f"]  # ceil(7 / 3)
-    assert tail_classes({"a": 5, "b": 5, "c": 5, "d": 5, "e": 20, "f": 20}) == ["a", "b", "c", "d"]  # ties at the cut stay in
+    assert tail_classes({"a": 5, "b": 5, "c": 5, "d": 5, "e": 20, "f": 20}) == [
+        "a",
+        "b",
+        "c",
+        "d",
+    ]  # ties at the cut stay in
 
 
 def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_chosen_on_validation(tmp_path):
@@ -215,8 +270,11 @@ def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_c
 
     runs, specs = tmp_path / "runs", []
     # resample has the higher validation accuracy but the lower test accuracy than real: it is the one chosen
-    rows = {("baseline", "real", "0"): ([0.70, 0.71, 0.72], 0.60), ("baseline", "resample", "0"): ([0.69, 0.70, 0.69], 0.65),
-            ("augment", "cl-sam", "topup"): ([0.74, 0.75, 0.75], 0.62)}
+    rows = {
+        ("baseline", "real", "0"): ([0.70, 0.71, 0.72], 0.60),
+        ("baseline", "resample", "0"): ([0.69, 0.70, 0.69], 0.65),
+        ("augment", "cl-sam", "topup"): ([0.74, 0.75, 0.75], 0.62),
+    }
     for (mode, sampler, amount), (accs, val) in rows.items():
         for seed, acc in enumerate(accs):
             spec = RunSpec(mode, sampler, amount, seed)
@@ -227,7 +285,9 @@ def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_c
     assert np.allclose(table["tail"], table["mean"] - 0.1)
     comp = comparisons(frame, table)
     best = comp[comp["kind"] == "vs best real-only"]
-    assert best["row"].tolist() == ["cl-sam top-up"] and best["reference"].tolist() == ["0x real, class-balanced resampling"]
+    assert best["row"].tolist() == ["cl-sam top-up"] and best["reference"].tolist() == [
+        "0x real, class-balanced resampling"
+    ]
     assert np.isclose(best["diff"].iloc[0], np.mean([0.74, 0.75, 0.75]) - np.mean([0.69, 0.70, 0.69]))
     md = to_markdown(table, comp)
     assert "tail-third accuracy" in md and "cl-sam top-up vs best real-only (0x real, class-balanced resampling)" in md

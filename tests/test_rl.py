@@ -8,14 +8,25 @@ import pytest
 import torch
 
 from ganaug.params import parse_params
-from ganaug.sampling.rl import Actor, SmallCNN, image_advantages, keep_probabilities, policy_metrics, rollout_rewards, train_policy
+from ganaug.sampling.rl import (
+    Actor,
+    SmallCNN,
+    image_advantages,
+    keep_probabilities,
+    policy_metrics,
+    rollout_rewards,
+    train_policy,
+)
 
 
-@pytest.mark.parametrize("scores, expected", [
-    ([0.6, 0.5, 0.5, 0.5], [1, -1, -1, -1]),  # the threshold is the mean of the *other* rollouts
-    ([0.5, 0.5, 0.7, 0.3], [-1, -1, 1, -1]),  # 0.5 vs mean(0.5, 0.7, 0.3) = 0.5: equal is not better
-    ([0.4, 0.4, 0.4, 0.4], [0, 0, 0, 0]),  # nothing to learn from identical children
-])
+@pytest.mark.parametrize(
+    "scores, expected",
+    [
+        ([0.6, 0.5, 0.5, 0.5], [1, -1, -1, -1]),  # the threshold is the mean of the *other* rollouts
+        ([0.5, 0.5, 0.7, 0.3], [-1, -1, 1, -1]),  # 0.5 vs mean(0.5, 0.7, 0.3) = 0.5: equal is not better
+        ([0.4, 0.4, 0.4, 0.4], [0, 0, 0, 0]),  # nothing to learn from identical children
+    ],
+)
 def test_sign_reward_against_the_other_rollouts(scores, expected):
     assert rollout_rewards(np.array(scores)).tolist() == expected
 
@@ -38,8 +49,13 @@ def test_policy_and_child_are_3_conv_2_fc_and_an_untrained_policy_is_indifferent
     assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == 2
     assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
     actor = Actor(1, 10)
-    keep = keep_probabilities(actor, np.random.default_rng(0).integers(0, 256, (20, 16, 16, 1), dtype=np.uint8),
-                              np.arange(20) % 10, torch.device("cpu"), batch_size=7)
+    keep = keep_probabilities(
+        actor,
+        np.random.default_rng(0).integers(0, 256, (20, 16, 16, 1), dtype=np.uint8),
+        np.arange(20) % 10,
+        torch.device("cpu"),
+        batch_size=7,
+    )
     assert keep.shape == (20,) and keep.dtype == np.float32 and np.allclose(keep, 0.5)  # scale 0: no preference yet
 
 
@@ -67,14 +83,28 @@ def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, s
     images, labels = digits
     pool_images, pool_labels = label_swapped_pool(images, labels, seed)
     cfg = parse_params({"rl": {"seed": seed, "episodes": 40}}).rl
-    actor, history = train_policy(pool_images, pool_labels, images[400:700], labels[400:700], images[700:900],
-                                  labels[700:900], 10, cfg, torch.device("cpu"))
+    actor, history = train_policy(
+        pool_images,
+        pool_labels,
+        images[400:700],
+        labels[400:700],
+        images[700:900],
+        labels[700:900],
+        10,
+        cfg,
+        torch.device("cpu"),
+    )
     keep = keep_probabilities(actor, pool_images, pool_labels, torch.device("cpu"))
     good, bad = keep[:400].mean(), keep[400:].mean()
-    assert good - bad > 0.35, (good, bad)  # measured 0.54 / 0.65; 0.15 / 0.19 when the reward is noise (shuffled val labels); untrained: 0
+    assert good - bad > 0.35, (
+        good,
+        bad,
+    )  # measured 0.54 / 0.65; 0.15 / 0.19 when the reward is noise (shuffled val labels); untrained: 0
     assert history[-1]["scale"] > 0  # it learnt that class evidence matters, with the right sign
     m = policy_metrics(history, keep, 100)
-    assert m["episodes"] == 40 and m["kept"] == int((keep > 0.5).sum()) and m["chosen_ratio"] == round(m["kept"] / 100, 4)
+    assert (
+        m["episodes"] == 40 and m["kept"] == int((keep > 0.5).sum()) and m["chosen_ratio"] == round(m["kept"] / 100, 4)
+    )
     assert m["keep_prob"]["std"] > 0.1  # content-dependent, not one probability for everything
 
 
@@ -82,7 +112,17 @@ def test_training_is_seeded_and_reports_each_episode(digits):
     images, labels = digits
     pool_images, pool_labels = label_swapped_pool(images, labels, 0)
     cfg = parse_params({"rl": {"episodes": 3, "child_steps": 10}}).rl
-    args = (pool_images, pool_labels, images[400:700], labels[400:700], images[700:900], labels[700:900], 10, cfg, torch.device("cpu"))
+    args = (
+        pool_images,
+        pool_labels,
+        images[400:700],
+        labels[400:700],
+        images[700:900],
+        labels[700:900],
+        10,
+        cfg,
+        torch.device("cpu"),
+    )
     rows = []
     _, history = train_policy(*args, on_episode=rows.append)
     assert [r["episode"] for r in history] == [1, 2, 3] and rows == history
@@ -99,6 +139,8 @@ def test_keep_probabilities_centre_evidence_on_the_scored_images():
     labels = np.arange(30) % 10
     keep = keep_probabilities(actor, images, labels, torch.device("cpu"), batch_size=7)
     with torch.no_grad():
-        evidence = actor.evidence(torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1), torch.from_numpy(labels))
+        evidence = actor.evidence(
+            torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1), torch.from_numpy(labels)
+        )
     assert float(actor.center) == pytest.approx(float(evidence.mean()), abs=1e-5)
     np.testing.assert_allclose(keep, torch.sigmoid(2.0 * (evidence - evidence.mean())).numpy(), atol=1e-5)

@@ -8,26 +8,33 @@ import pytest
 import timm
 import torch
 
-from ganaug.classify.train import Normalizer
+from ganaug.classify.normalize import Normalizer
 from ganaug.errors import GanaugError
 from ganaug.gan.networks import Discriminator
 from ganaug.metrics.features import ClassifierFeatures
+from ganaug.params import SAMPLER_NAMES
 from ganaug.sampling.samplers import SAMPLERS, class_quotas, k_center_greedy, select, top_k_per_class
 from ganaug.sampling.scores import Scores, load_scores, score_pool
-from ganaug.params import SAMPLER_NAMES
 
 
 def table(**cols) -> Scores:
     n = len(cols["label"])
-    base = {"id": np.arange(100, 100 + n), "confidence": np.zeros(n), "predicted": np.zeros(n, int),
-            "entropy": np.zeros(n), "realism": np.zeros(n)}
+    base = {
+        "id": np.arange(100, 100 + n),
+        "confidence": np.zeros(n),
+        "predicted": np.zeros(n, int),
+        "entropy": np.zeros(n),
+        "realism": np.zeros(n),
+    }
     return Scores(pd.DataFrame({**base, **cols}))
 
 
 # class 0: ids 100-103, class 1: ids 104-107
-SIX = table(label=[0, 0, 0, 0, 1, 1, 1, 1],
-            confidence=[0.9, 0.2, 0.9, 0.5, 0.1, 0.8, 0.6, 0.7],
-            realism=[-1.0, 3.0, 0.0, 2.0, 5.0, -2.0, 1.0, 0.5])
+SIX = table(
+    label=[0, 0, 0, 0, 1, 1, 1, 1],
+    confidence=[0.9, 0.2, 0.9, 0.5, 0.1, 0.8, 0.6, 0.7],
+    realism=[-1.0, 3.0, 0.0, 2.0, 5.0, -2.0, 1.0, 0.5],
+)
 
 
 def test_registry_matches_the_params_names():
@@ -94,14 +101,17 @@ def test_a_quota_beyond_the_pool_is_a_clear_error():
         select("cl-sam", SIX, np.array([1, 5]), 0)
 
 
-@pytest.mark.parametrize("counts, ratio, balance, expected", [
-    ([10, 20], 2, False, [20, 40]),
-    ([10, 30], 1, True, [30, 10]),  # fill to a common level of 40
-    ([30, 10], 0.5, True, [0, 20]),  # the large class gets nothing
-    ([3, 3, 3], 1 / 3, False, [1, 1, 1]),
-    ([5, 5, 5], 0.2, False, [1, 1, 1]),
-    ([7, 7, 7], 0.1, False, [1, 1, 0]),  # round(2.1) = 2 images: largest remainders, lower class first
-])
+@pytest.mark.parametrize(
+    "counts, ratio, balance, expected",
+    [
+        ([10, 20], 2, False, [20, 40]),
+        ([10, 30], 1, True, [30, 10]),  # fill to a common level of 40
+        ([30, 10], 0.5, True, [0, 20]),  # the large class gets nothing
+        ([3, 3, 3], 1 / 3, False, [1, 1, 1]),
+        ([5, 5, 5], 0.2, False, [1, 1, 1]),
+        ([7, 7, 7], 0.1, False, [1, 1, 0]),  # round(2.1) = 2 images: largest remainders, lower class first
+    ],
+)
 def test_class_quotas(counts, ratio, balance, expected):
     quota = class_quotas(np.array(counts), ratio, balance)
     assert quota.tolist() == expected
@@ -183,10 +193,20 @@ def test_select_refuses_a_sampler_that_repeats_or_misses_its_quota(monkeypatch):
 @pytest.mark.parametrize("name", sorted(set(SAMPLERS) - {"rl"}))
 def test_every_sampler_returns_unique_ids_on_a_table_of_ties(name):
     n = 40
-    ties = Scores(pd.DataFrame({"id": np.arange(n), "label": np.arange(n) % 2, "confidence": np.full(n, 0.5),
-                                "predicted": np.zeros(n, int), "entropy": np.zeros(n), "realism": np.zeros(n),
-                                "d_confidence": np.full(n, 0.5)}),
-                  features=np.zeros((n, 4), np.float16))
+    ties = Scores(
+        pd.DataFrame(
+            {
+                "id": np.arange(n),
+                "label": np.arange(n) % 2,
+                "confidence": np.full(n, 0.5),
+                "predicted": np.zeros(n, int),
+                "entropy": np.zeros(n),
+                "realism": np.zeros(n),
+                "d_confidence": np.full(n, 0.5),
+            }
+        ),
+        features=np.zeros((n, 4), np.float16),
+    )
     ids = select(name, ties, np.array([20, 20]), 0)
     assert len(np.unique(ids)) == 40
 
@@ -217,11 +237,18 @@ def test_dapper_quota_error_names_the_projection_params():
 
 
 def test_uncertainty_prefers_the_hardest_correctly_labelled_images_then_the_surest_others():
-    s = table(label=[0, 0, 0, 0, 0, 0, 1, 1],
-              predicted=[0, 0, 0, 1, 0, 2, 1, 1],  # ids 103 and 105: the scorer gives them another label
-              entropy=[0.1, 0.9, 0.5, 1.5, 0.9, 2.0, 0.3, 0.2],
-              confidence=[0.9, 0.4, 0.6, 0.4, 0.4, 0.3, 0.8, 0.9])
-    assert select("uncertainty", s, np.array([3, 1]), 0).tolist() == [101, 102, 104, 106]  # 0.9, 0.9 (tie: lower id), 0.5
+    s = table(
+        label=[0, 0, 0, 0, 0, 0, 1, 1],
+        predicted=[0, 0, 0, 1, 0, 2, 1, 1],  # ids 103 and 105: the scorer gives them another label
+        entropy=[0.1, 0.9, 0.5, 1.5, 0.9, 2.0, 0.3, 0.2],
+        confidence=[0.9, 0.4, 0.6, 0.4, 0.4, 0.3, 0.8, 0.9],
+    )
+    assert select("uncertainty", s, np.array([3, 1]), 0).tolist() == [
+        101,
+        102,
+        104,
+        106,
+    ]  # 0.9, 0.9 (tie: lower id), 0.5
     # more than the agreeing images: all 4 of them, then the disagreeing one the scorer is surest of
     assert select("uncertainty", s, np.array([5, 2]), 0).tolist() == [100, 101, 102, 103, 104, 106, 107]
     assert select("cl-sam", s, np.array([3, 1]), 0).tolist() == [100, 101, 102, 107]  # the easiest instead

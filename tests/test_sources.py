@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 import stat
 import tarfile
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +162,9 @@ def test_folder_of_mixed_sizes_and_modes(tmp_path):
     assert gray.images.shape == (8, 16, 16, 1) and gray.converted == 4  # now the four RGB JPEGs
     from ganaug.data.prepare import prepare
 
-    split_params = data_params(name="folder", root="unused", image_size=16, per_class="all", test_per_class=1, val_per_class=1)
+    split_params = data_params(
+        name="folder", root="unused", image_size=16, per_class="all", test_per_class=1, val_per_class=1
+    )
     summary = prepare(tmp_path / "raw", tmp_path / "prepared", split_params)
     assert summary["converted_images"] == 4 and summary["channels"] == 3  # counted in classes.json
 
@@ -178,7 +180,16 @@ def test_fetch_mirrors_the_folder_added_changed_deleted_and_moved(tmp_path):
     (user / "cat" / "2.jpg").rename(user / "dog" / "moved.jpg")  # moved: from cat to dog
     folder.fetch(raw, params)
     files = sorted(str(p.relative_to(raw)) for p in raw.rglob("*") if p.is_file())
-    assert files == ["cat/0.jpg", "cat/1.png", "cat/3.png", "cat/new.png", "dog/0.jpg", "dog/1.png", "dog/2.jpg", "dog/moved.jpg"]
+    assert files == [
+        "cat/0.jpg",
+        "cat/1.png",
+        "cat/3.png",
+        "cat/new.png",
+        "dog/0.jpg",
+        "dog/1.png",
+        "dog/2.jpg",
+        "dog/moved.jpg",
+    ]
     assert (raw / "cat" / "1.png").read_bytes() == (user / "cat" / "1.png").read_bytes()
     loaded = folder.load(raw, params)
     by_id = dict(zip(loaded.ids, loaded.labels))
@@ -203,11 +214,14 @@ def test_class_names_that_are_not_portable_paths_are_kept_as_labels(tmp_path):
     assert raw.classes == ["50% off", "shirt: long"] and sorted(raw.ids) == ["50% off/a?b.png", "shirt: long/a?b.png"]
 
 
-@pytest.mark.parametrize("layout, message", [
-    ({"cat": 2, "dog": 0}, "class folder '.*dog' has no images"),
-    ({"cat": 2}, "has only class 'cat'; a classifier needs at least 2 class folders"),
-    ({}, "has no class folders; a classifier needs at least 2"),
-])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ({"cat": 2, "dog": 0}, "class folder '.*dog' has no images"),
+        ({"cat": 2}, "has only class 'cat'; a classifier needs at least 2 class folders"),
+        ({}, "has no class folders; a classifier needs at least 2"),
+    ],
+)
 def test_empty_and_single_class_folders_are_refused_in_one_line(tmp_path, layout, message):
     user = tmp_path / "user"
     user.mkdir()
@@ -257,19 +271,47 @@ def test_missing_folder_is_named(tmp_path):
         folder.fetch(tmp_path / "raw", data_params(name="folder", root=str(tmp_path / "nowhere")))
 
 
+def test_the_default_root_is_a_placeholder_and_says_how_to_add_images(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GanaugError, match=r"placeholder.*dvc add data/images.*data.root: data/images") as err:
+        folder.fetch(tmp_path / "raw", data_params(name="folder"))  # data.root left at its default
+    assert "\n" not in str(err.value)
+
+
+def test_fetch_warns_when_the_folder_is_not_versioned_by_dvc(tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    _image_folder(project / "data/images")
+    _image_folder(tmp_path / "elsewhere")
+    monkeypatch.chdir(project)
+    params = data_params(name="folder", root="data/images", image_size=16)
+    folder.fetch(project / "raw", params)
+    assert "warning: data.root 'data/images' is not versioned by DVC" in capsys.readouterr().out
+    (project / "data/images.dvc").write_text("outs:\n- path: images\n")  # what `dvc add data/images` writes
+    folder.fetch(project / "raw", params)
+    assert "warning" not in capsys.readouterr().out
+    assert folder.dvc_tracked(Path("data/images/cat")) and not folder.dvc_tracked(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere.dvc").write_text(
+        "outs:\n- path: elsewhere\n"
+    )  # outside the project: not restored by its pull
+    assert not folder.dvc_tracked(tmp_path / "elsewhere")
+
+
 def _cifar_archive(path: Path, batches: dict[str, list[tuple[int, np.ndarray]]]) -> None:
     """A CIFAR-10 binary archive: per batch, records of (label, 32 x 32 x 3 uint8 image)."""
     members = {}
     for name, records in batches.items():
         members[f"cifar-10-batches-bin/{name}"] = b"".join(
-            bytes([label]) + image.transpose(2, 0, 1).tobytes() for label, image in records)  # R plane, G, B
+            bytes([label]) + image.transpose(2, 0, 1).tobytes() for label, image in records
+        )  # R plane, G, B
     path.write_bytes(_tarball(members))
 
 
 def test_cifar10_binary_archive_is_parsed_with_its_official_split(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    batches = {name: [(int(rng.integers(10)), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(3)]
-               for name in [*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH]}
+    batches = {
+        name: [(int(rng.integers(10)), rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(3)]
+        for name in [*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH]
+    }
     user = tmp_path / "download" / cifar10.ARCHIVE
     user.parent.mkdir()
     _cifar_archive(user, batches)

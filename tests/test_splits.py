@@ -54,7 +54,12 @@ def test_official_test_split_is_kept_and_all_uses_the_rest():
 def test_imbalance_profiles():
     assert np.allclose(imbalance_fractions(10, 3), [1, 10**-0.5, 0.1])
     labels = labels_with()
-    parts = split_indices(labels, None, CLASSES, data_params(per_class=20, val_per_class=5, test_per_class=10, imbalance=[1, 0.5, 0.25, 0.1]))
+    parts = split_indices(
+        labels,
+        None,
+        CLASSES,
+        data_params(per_class=20, val_per_class=5, test_per_class=10, imbalance=[1, 0.5, 0.25, 0.1]),
+    )
     assert np.bincount(labels[parts["train"]]).tolist() == [20, 10, 5, 2]
     with pytest.raises(GanaugError, match="3 fractions given, the dataset has 4 classes"):
         split_indices(labels, None, CLASSES, data_params(imbalance=[1, 1, 1], val_per_class=5, test_per_class=10))
@@ -112,7 +117,9 @@ def test_fractions_fit_any_folder_and_keep_its_imbalance():
     assert [sum(c) for c in zip(*counts.values())] == [991, 1000, 40, 300]  # nothing lost, nothing twice
     # counts and fractions mix; a count still means images per class
     mixed = split_indices(labels, None, CLASSES, data_params(per_class="all", test_per_class=5, val_per_class=0.5))
-    assert np.bincount(labels[mixed["test"]]).tolist() == [5] * 4 and np.bincount(labels[mixed["val"]]).tolist()[2] == 18
+    assert (
+        np.bincount(labels[mixed["test"]]).tolist() == [5] * 4 and np.bincount(labels[mixed["val"]]).tolist()[2] == 18
+    )
 
 
 def test_a_class_too_small_to_split_is_named_with_its_count():
@@ -121,4 +128,9 @@ def test_a_class_too_small_to_split_is_named_with_its_count():
         split_indices(labels, None, CLASSES, data_params(per_class="all", test_per_class=0.2, val_per_class=0.1))
     assert str(err.value).startswith("data.test_per_class: class 'c2' has 1 images;") and "\n" not in str(err.value)
     with pytest.raises(GanaugError, match="data.val_per_class: class 'c0' has 40 non-test images; 40 for val"):
-        split_indices(labels_with((50, 50, 50, 50)), None, CLASSES, data_params(per_class="all", test_per_class=10, val_per_class=40))
+        split_indices(
+            labels_with((50, 50, 50, 50)),
+            None,
+            CLASSES,
+            data_params(per_class="all", test_per_class=10, val_per_class=40),
+        )

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from ganaug.gan import stargan
 from ganaug.gan.archs import relevant_config
 from ganaug.gan.export import load_gan, save_gan
 from ganaug.gan.networks import Generator
-from ganaug.gan.pool import from_uint8, open_pool, translation_rows, write_translation_pool
+from ganaug.gan.pixels import from_uint8
+from ganaug.gan.pool import open_pool, translation_rows, write_translation_pool
 from ganaug.gan.stargan import TranslationDiscriminator, TranslationGenerator
-from ganaug.gan import stargan
 from ganaug.gan.train import Draws, batch_drawers, best_networks, build_gan, evaluation_inputs, fingerprint, train_gan
 from ganaug.params import parse_params
 from ganaug.sampling.samplers import select
@@ -23,8 +24,18 @@ from ganaug.sampling.scores import load_scores, score_pool
 
 
 def star_params(**kw):
-    base = {"arch": "stargan", "steps": 6, "batch_size": 16, "g_width": 8, "d_width": 8, "min_width": 8,
-            "res_blocks": 1, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20}
+    base = {
+        "arch": "stargan",
+        "steps": 6,
+        "batch_size": 16,
+        "g_width": 8,
+        "d_width": 8,
+        "min_width": 8,
+        "res_blocks": 1,
+        "ckpt_every": 3,
+        "eval_every": 3,
+        "eval_samples": 20,
+    }
     return parse_params({"gan": {**base, **kw}}).gan
 
 
@@ -94,7 +105,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
     cfg = star_params()
     straight = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "a", evaluate=fake_fid, log_every=2)
     with pytest.raises(KeyboardInterrupt):
-        train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2, stop_at=4)
+        train_gan(
+            images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2, stop_at=4
+        )
     resumed = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2)
     for (k, a), b in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
         assert torch.equal(a, b), k
@@ -115,12 +128,28 @@ def test_evaluation_translates_real_images_of_another_class(digits16):
 def test_best_translation_generator_round_trips_through_models_gan(tmp_path, digits16):
     images, labels = digits16
     fids = iter([5.0, 1.0, 3.0])
-    gan = train_gan(images, labels, 10, star_params(steps=9), torch.device("cpu"), tmp_path / "ck",
-                    evaluate=lambda im, lb: {**fake_fid(im, lb), "fid": next(fids)})
+    gan = train_gan(
+        images,
+        labels,
+        10,
+        star_params(steps=9),
+        torch.device("cpu"),
+        tmp_path / "ck",
+        evaluate=lambda im, lb: {**fake_fid(im, lb), "fid": next(fids)},
+    )
     assert gan.best == {"fid": 1.0, "step": 6}
     G, D = best_networks(gan)
-    save_gan(tmp_path / "out", G, D, {"classes": list("0123456789"), "channels": 1, "image_size": 16,
-                                      "gan": relevant_config(star_params().model_dump())})
+    save_gan(
+        tmp_path / "out",
+        G,
+        D,
+        {
+            "classes": list("0123456789"),
+            "channels": 1,
+            "image_size": 16,
+            "gan": relevant_config(star_params().model_dump()),
+        },
+    )
     G2, D2, config = load_gan(tmp_path / "out")
     assert isinstance(G2, TranslationGenerator) and config["gan"]["arch"] == "stargan" and "z_dim" not in config["gan"]
     x, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.arange(4)
@@ -130,7 +159,12 @@ def test_best_translation_generator_round_trips_through_models_gan(tmp_path, dig
 def test_each_architecture_ignores_the_others_params():
     cgan = parse_params({}).gan
     # the cGAN's identity is what it was before architectures existed: no arch, no stargan keys
-    assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {"arch", "res_blocks", "lambda_cls", "lambda_rec"}
+    assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {
+        "arch",
+        "res_blocks",
+        "lambda_cls",
+        "lambda_rec",
+    }
     same = fingerprint(cgan, "d", 10, 1, 32)
     assert fingerprint(cgan.model_copy(update={"lambda_rec": 3.0}), "d", 10, 1, 32) == same
     assert fingerprint(cgan.model_copy(update={"arch": "stargan"}), "d", 10, 1, 32) != same
@@ -146,7 +180,10 @@ def test_translation_pool_keeps_each_source_and_its_target_label(tmp_path):
     G = TranslationGenerator(3, 1, 16, width=8, res_blocks=1, min_width=8)
     pool = write_translation_pool(tmp_path / "pool", G, from_uint8(images), labels, ids, 3, batch_size=4)
     assert len(pool) == 7 * 2 and pool.meta["kind"] == "translation" and pool.latents.shape == (14, 0)
-    source_ids, source_labels = np.load(tmp_path / "pool" / "source_ids.npy"), np.load(tmp_path / "pool" / "source_labels.npy")
+    source_ids, source_labels = (
+        np.load(tmp_path / "pool" / "source_ids.npy"),
+        np.load(tmp_path / "pool" / "source_labels.npy"),
+    )
     row = {i: k for k, i in enumerate(ids)}
     assert (source_labels == labels[[row[i] for i in source_ids]]).all()  # each source's own label
     assert (pool.labels != source_labels).all()  # into every *other* class
@@ -170,7 +207,11 @@ def test_cgan_translation_decodes_each_projected_latent_under_the_other_labels(t
     z = torch.randn(4, 8)  # stand-ins for the projected latents of 4 real images
     pool = write_translation_pool(tmp_path / "pool", G, z, labels, np.array(["a", "b", "c", "d"]), 3, batch_size=3)
     source_ids = np.load(tmp_path / "pool" / "source_ids.npy")
-    assert len(pool) == 8 and pool.meta["z_dim"] == 8 and (pool.labels != np.load(tmp_path / "pool" / "source_labels.npy")).all()
+    assert (
+        len(pool) == 8
+        and pool.meta["z_dim"] == 8
+        and (pool.labels != np.load(tmp_path / "pool" / "source_labels.npy")).all()
+    )
     for k in range(len(pool)):
         i = "abcd".index(source_ids[k])
         assert np.array_equal(pool.latents[k], z[i].numpy())  # the row's latent is its source's
@@ -180,8 +221,8 @@ def test_cgan_translation_decodes_each_projected_latent_under_the_other_labels(t
 
 def test_scores_carry_the_source_and_both_discriminator_heads(tmp_path):
     from ganaug.classify.models import create_classifier
+    from ganaug.classify.normalize import Normalizer
     from ganaug.metrics.features import ClassifierFeatures
-    from ganaug.classify.train import Normalizer
 
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (12, 16, 16, 1), dtype=np.uint8)
@@ -191,8 +232,13 @@ def test_scores_carry_the_source_and_both_discriminator_heads(tmp_path):
     D = TranslationDiscriminator(3, 1, 16, width=8, min_width=8)
     pool = write_translation_pool(tmp_path / "pool", G, from_uint8(images), labels, ids, 3)
     extractor = ClassifierFeatures(create_classifier("resnet10t", 3, 1), Normalizer([0.5], [0.25]))
-    columns = {"source_id": np.load(tmp_path / "pool" / "source_ids.npy"), "source_label": np.load(tmp_path / "pool" / "source_labels.npy")}
-    table = score_pool(pool.images, pool.labels, extractor, D, torch.device("cpu"), tmp_path / "scores", "pool", 5, columns)
+    columns = {
+        "source_id": np.load(tmp_path / "pool" / "source_ids.npy"),
+        "source_label": np.load(tmp_path / "pool" / "source_labels.npy"),
+    }
+    table = score_pool(
+        pool.images, pool.labels, extractor, D, torch.device("cpu"), tmp_path / "scores", "pool", 5, columns
+    )
     assert {"realism", "d_confidence", "source_id", "source_label"} <= set(table.columns)
     assert table["d_confidence"].between(0, 1).all()
     scores = load_scores(tmp_path / "scores")
@@ -208,8 +254,14 @@ def test_pool_summary_gives_label_agreement_per_class_and_per_source_class():
 
     from ganaug.stages.score import pool_summary
 
-    table = pd.DataFrame({"label": [0, 0, 1, 1, 1, 2], "predicted": [0, 1, 1, 1, 0, 2], "confidence": [0.9, 0.2, 0.8, 0.7, 0.1, 0.6],
-                          "source_label": [1, 2, 0, 2, 2, 0]})
+    table = pd.DataFrame(
+        {
+            "label": [0, 0, 1, 1, 1, 2],
+            "predicted": [0, 1, 1, 1, 0, 2],
+            "confidence": [0.9, 0.2, 0.8, 0.7, 0.1, 0.6],
+            "source_label": [1, 2, 0, 2, 2, 0],
+        }
+    )
     out = pool_summary(table, ["a", "b", "c"])
     assert out["label_agreement"] == pytest.approx(4 / 6, abs=1e-4)
     assert out["label_agreement_per_class"] == {"a": 0.5, "b": pytest.approx(0.6667, abs=1e-4), "c": 1.0}
@@ -220,10 +272,9 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     from types import SimpleNamespace
 
     from ganaug.classify.models import create_classifier
-    from ganaug.classify.train import Normalizer
+    from ganaug.classify.normalize import Normalizer
     from ganaug.metrics.features import ClassifierFeatures
-    from ganaug.metrics.quality import QualityEvaluator
-    from ganaug.metrics.quality import balanced_draw
+    from ganaug.metrics.quality import QualityEvaluator, balanced_draw
     from ganaug.stages.score import pool_quality
 
     images, labels = digits16
@@ -231,7 +282,9 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     extractor = ClassifierFeatures(create_classifier("resnet10t", 10, 1), Normalizer([0.5], [0.25]))
     evaluator = QualityEvaluator(extractor, images[:150], labels[:150], 10, torch.device("cpu"), fake_count=100)
     held_out = SimpleNamespace(images=images[150:], labels=labels[150:])
-    noise = SimpleNamespace(images=np.random.default_rng(0).integers(0, 256, images[150:].shape, dtype=np.uint8), labels=labels[150:])
+    noise = SimpleNamespace(
+        images=np.random.default_rng(0).integers(0, 256, images[150:].shape, dtype=np.uint8), labels=labels[150:]
+    )
     take = balanced_draw(held_out.labels, 100, 10, 0)
     assert np.array_equal(np.bincount(held_out.labels[take]), [10] * 10)  # class-balanced
     assert np.array_equal(balanced_draw(held_out.labels, 100, 10, 0), take)  # seeded
@@ -245,3 +298,8 @@ def test_pool_quality_measures_a_balanced_draw_and_ranks_real_images_above_noise
     # a class with fewer images than its share gives all it has
     few = np.concatenate([np.flatnonzero(held_out.labels != 3), np.flatnonzero(held_out.labels == 3)[:4]])
     assert np.bincount(held_out.labels[few][balanced_draw(held_out.labels[few], 100, 10, 0)], minlength=10)[3] == 4
+    # a test set smaller than KID's subset (a small folder's real floor in train_gan): KID over what there is
+    small = evaluator.evaluate(held_out.images[:40], held_out.labels[:40])
+    assert np.isfinite(small["kid"]) and np.isfinite(small["fid"]) and evaluator.kid.subset_size == 40
+    evaluator.evaluate(held_out.images[:100], held_out.labels[:100])
+    assert evaluator.kid.subset_size == 100  # a full-size draw gets the full subsets again

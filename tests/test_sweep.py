@@ -10,17 +10,34 @@ import pytest
 
 from ganaug.errors import GanaugError
 from ganaug.params import parse_params
-from ganaug.sweep import (build_gan_report, build_pools_report, build_report, experiment_name, gan_experiment_name,
-                          parse_variant, size_overrides, with_overrides)
+from ganaug.sweep import (
+    build_gan_report,
+    build_pools_report,
+    build_report,
+    experiment_name,
+    gan_experiment_name,
+    parse_variant,
+    size_overrides,
+    with_overrides,
+)
 
 
 def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
-    params = parse_params({"data": {"per_class": 100, "val_per_class": 50}, "train": {"epochs": 40, "batch_size": 64},
-                           "experiments": {"epochs": 12}})
+    params = parse_params(
+        {
+            "data": {"per_class": 100, "val_per_class": 50},
+            "train": {"epochs": 40, "batch_size": 64},
+            "experiments": {"epochs": 12},
+        }
+    )
     counts = [100] * 10  # full size: 1000 images, 15 steps per epoch at batch 64 -> 180 experiment steps
     # 10/class: 100 images = 1 step per epoch -> 180 epochs = 180 steps (not 120 epochs = 120 steps)
-    assert size_overrides(params, 10, counts) == ["data.per_class=10", "data.val_per_class=5", "train.epochs=600",
-                                                  "experiments.epochs=180"]
+    assert size_overrides(params, 10, counts) == [
+        "data.per_class=10",
+        "data.val_per_class=5",
+        "train.epochs=600",
+        "experiments.epochs=180",
+    ]
     # 50/class: 7 steps per epoch -> 26 epochs = 182 steps >= 180, within one epoch
     sets = dict(s.split("=") for s in size_overrides(params, 50, counts))
     assert int(sets["experiments.epochs"]) * (500 // 64) == 182 and int(sets["train.epochs"]) * 7 >= 40 * 15
@@ -28,7 +45,9 @@ def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
     assert size_overrides(params, 100, counts) == []  # the reference size runs the params as they are
     with pytest.raises(GanaugError, match="--per-class 200: expected sizes up to data.per_class"):
         size_overrides(params, 200, counts)
-    fraction = parse_params({"data": {"per_class": 100, "val_per_class": 0.1}})  # a fraction cannot shrink with the size
+    fraction = parse_params(
+        {"data": {"per_class": 100, "val_per_class": 0.1}}
+    )  # a fraction cannot shrink with the size
     with pytest.raises(GanaugError, match="data.val_per_class is a fraction .0.1.; set a count"):
         size_overrides(fraction, 10, counts)
     null_epochs = parse_params({"data": {"per_class": 100}, "experiments": {"epochs": None}})
@@ -47,50 +66,79 @@ def test_overrides_apply_before_scaling_and_sweep_keys_are_refused(tmp_path):
 
 def test_experiment_names_differ_by_overrides():
     assert experiment_name(10, []) == "lowdata-10"
-    a, b = experiment_name(10, ["experiments.samplers=[cl-sam]"]), experiment_name(10, ["experiments.samplers=[random]"])
+    a, b = (
+        experiment_name(10, ["experiments.samplers=[cl-sam]"]),
+        experiment_name(10, ["experiments.samplers=[random]"]),
+    )
     assert a.startswith("lowdata-10-") and a != b
 
 
 def summary(real, synth, steps=180):
-    rows = {"0x real": {"seeds": dict(enumerate(real)), "steps": steps},
-            "cl-sam 1x": {"seeds": dict(enumerate(synth)), "steps": steps}}
-    return {"rows": {k: {**v, "seeds": {str(s): a for s, a in v["seeds"].items()}} for k, v in rows.items()},
-            "comparisons": [{"row": "cl-sam 1x", "reference": "0x real", "diff": sum(synth) / 3 - sum(real) / 3,
-                             "verdict": "better"}]}
+    rows = {
+        "0x real": {"seeds": dict(enumerate(real)), "steps": steps},
+        "cl-sam 1x": {"seeds": dict(enumerate(synth)), "steps": steps},
+    }
+    return {
+        "rows": {k: {**v, "seeds": {str(s): a for s, a in v["seeds"].items()}} for k, v in rows.items()},
+        "comparisons": [
+            {"row": "cl-sam 1x", "reference": "0x real", "diff": sum(synth) / 3 - sum(real) / 3, "verdict": "better"}
+        ],
+    }
 
 
 def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
-    summaries = {10: summary([0.60, 0.62, 0.61], [0.66, 0.67, 0.68]),
-                 50: summary([0.76, 0.78, 0.77], [0.80, 0.81, 0.82]),
-                 100: summary([0.79, 0.80, 0.81], [0.78, 0.80, 0.79])}
+    summaries = {
+        10: summary([0.60, 0.62, 0.61], [0.66, 0.67, 0.68]),
+        50: summary([0.76, 0.78, 0.77], [0.80, 0.81, 0.82]),
+        100: summary([0.79, 0.80, 0.81], [0.78, 0.80, 0.79]),
+    }
     table = build_report(summaries, tmp_path)
     saved = json.loads((tmp_path / "data_saved.json").read_text())
     # real-only at 100/class: 80.0; cl-sam reaches it at 50/class, real alone at no smaller size
-    assert saved == {"reference_per_class": 100, "reference_accuracy": 0.8,
-                     "smallest_per_class": {"0x real": None, "cl-sam 1x": 50}}
+    assert saved == {
+        "reference_per_class": 100,
+        "reference_accuracy": 0.8,
+        "smallest_per_class": {"0x real": None, "cl-sam 1x": 50},
+    }
     row = table[(table["per_class"] == 50) & (table["row"] == "cl-sam 1x")].iloc[0]
-    assert row["diff_vs_full_real"] == pytest.approx(0.01) and row["diff_vs_full_real_ci_low"] < 0.01 < row["diff_vs_full_real_ci_high"]
+    assert (
+        row["diff_vs_full_real"] == pytest.approx(0.01)
+        and row["diff_vs_full_real_ci_low"] < 0.01 < row["diff_vs_full_real_ci_high"]
+    )
     assert row["n"] == 3 and row["vs_real_same_size"] == "better"
     md = (tmp_path / "lowdata.md").read_text()
     assert "| 50 | cl-sam 1x | 180 | 3 | 81.00 ± 1.00 |" in md and "cl-sam 1x 50" in md
-    assert "| 50 | 0x real | 180 | 3 | 77.00 ± 1.00 | [74.52, 79.48] | — |" in md  # real-only is not compared with itself
+    assert (
+        "| 50 | 0x real | 180 | 3 | 77.00 ± 1.00 | [74.52, 79.48] | — |" in md
+    )  # real-only is not compared with itself
     assert (tmp_path / "low_data.png").stat().st_size > 1000
 
 
 def pool_summary(real, synth):
     """One pool's reports/summary.json: real-only, rotation and cl-sam 1x per seed, with comparisons."""
-    rows = {"0x real": ("baseline", real), "0x real + rotation": ("baseline", [a - 0.01 for a in real]),
-            "cl-sam 1x": ("augment", synth)}
-    return {"rows": {k: {"mode": m, "seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, (m, v) in rows.items()},
-            "comparisons": [{"row": "0x real + rotation", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"},
-                            {"row": "cl-sam 1x", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"}]}
+    rows = {
+        "0x real": ("baseline", real),
+        "0x real + rotation": ("baseline", [a - 0.01 for a in real]),
+        "cl-sam 1x": ("augment", synth),
+    }
+    return {
+        "rows": {
+            k: {"mode": m, "seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, (m, v) in rows.items()
+        },
+        "comparisons": [
+            {"row": "0x real + rotation", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"},
+            {"row": "cl-sam 1x", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"},
+        ],
+    }
 
 
 def test_pool_replicates_are_the_unit_of_replication(tmp_path):
     real = [0.80, 0.82, 0.81]  # real-only does not depend on the pool: the same runs in every replicate
-    summaries = {0: pool_summary(real, [0.78, 0.80, 0.79]),   # -2 points on every seed
-                 1: pool_summary(real, [0.77, 0.79, 0.78]),   # -3
-                 2: pool_summary(real, [0.785, 0.805, 0.795])}  # -1.5
+    summaries = {
+        0: pool_summary(real, [0.78, 0.80, 0.79]),  # -2 points on every seed
+        1: pool_summary(real, [0.77, 0.79, 0.78]),  # -3
+        2: pool_summary(real, [0.785, 0.805, 0.795]),
+    }  # -1.5
     table = build_pools_report(summaries, tmp_path)
     assert table["row"].tolist() == ["cl-sam 1x"]  # rotation vs real-only does not depend on the pool: not replicated
     c = table.iloc[0]
@@ -109,7 +157,6 @@ def test_pools_with_one_replicate_give_no_verdict(tmp_path):
     assert table.iloc[0]["verdict"] == "n=1, not tested"
 
 
-
 def test_a_difference_of_zero_in_every_pool_is_no_clear_difference(tmp_path):
     same = [0.8, 0.81, 0.82]
     table = build_pools_report({0: pool_summary(same, same), 1: pool_summary(same, same)}, tmp_path)
@@ -117,13 +164,23 @@ def test_a_difference_of_zero_in_every_pool_is_no_clear_difference(tmp_path):
 
 
 def gan_result(fid, agreement, minutes=6.5):
-    return {"fid": fid, "kid": fid / 1000, "diversity_ratio": 0.8, "label_agreement": agreement, "best_step": 800,
-            "minutes": minutes}
+    return {
+        "fid": fid,
+        "kid": fid / 1000,
+        "diversity_ratio": 0.8,
+        "label_agreement": agreement,
+        "best_step": 800,
+        "minutes": minutes,
+    }
 
 
 def test_gan_ab_compares_variants_with_default_at_the_same_seeds(tmp_path):
-    results = {("wide", 0): gan_result(28.0, 0.82), ("wide", 1): gan_result(32.0, 0.80),
-               ("default", 0): gan_result(42.0, 0.70), ("default", 1): gan_result(44.0, 0.72, minutes=None)}
+    results = {
+        ("wide", 0): gan_result(28.0, 0.82),
+        ("wide", 1): gan_result(32.0, 0.80),
+        ("default", 0): gan_result(42.0, 0.70),
+        ("default", 1): gan_result(44.0, 0.72, minutes=None),
+    }
     table = build_gan_report(results, tmp_path)
     assert list(table["variant"]) == ["default", "default", "wide", "wide"]  # the reference first
     md = (tmp_path / "gan.md").read_text()
@@ -137,7 +194,14 @@ def test_gan_ab_compares_variants_with_default_at_the_same_seeds(tmp_path):
 
 def test_gan_variants_change_only_the_gan_and_never_its_seed():
     assert parse_variant("ndis1: gan.n_dis=1 gan.steps=1600") == ("ndis1", ["gan.n_dis=1", "gan.steps=1600"])
-    for bad in ("ndis1 gan.n_dis=1", "x: train.lr=0.1", "x: gan.seed=3", "default: gan.n_dis=1", "x:", "a b: gan.n_dis=1"):
+    for bad in (
+        "ndis1 gan.n_dis=1",
+        "x: train.lr=0.1",
+        "x: gan.seed=3",
+        "default: gan.n_dis=1",
+        "x:",
+        "a b: gan.n_dis=1",
+    ):
         with pytest.raises(GanaugError, match="sweep gan: --variant"):
             parse_variant(bad)
     assert gan_experiment_name("ndis1", 1, []) == "gan-ndis1-s1"

@@ -41,7 +41,9 @@ def test_tracked_run_logs_params_tags_inputs_and_metrics(tmp_path, tiny_params, 
     data = tmp_path / "prepared"
     data.mkdir()
     (data / "train.npz").write_bytes(b"x")
-    with tracked_run("train_scorer", tiny_params, {"data/prepared": data}, {"mode": "real-only"}, run_name="real-only") as run:
+    with tracked_run(
+        "train_scorer", tiny_params, {"data/prepared": data}, {"mode": "real-only"}, run_name="real-only"
+    ) as run:
         log_epoch({"epoch": 1, "train_loss": 2.0})
         log_epoch({"epoch": 2, "train_loss": 1.0})
     got = mlflow.get_run(run.info.run_id)
@@ -114,7 +116,9 @@ def test_a_dvc_experiments_stage_runs_nest_under_one_parent_run(tmp_path, tiny_p
     assert parent.info.run_name == "seed1" and parent.info.status == "FINISHED"
     assert parent.data.tags["dvc.experiment"] == "seed1" and "dvc.stage" not in parent.data.tags
     # the documented UI filter selects the stage runs of one DVC experiment, without the parent
-    found = mlflow.search_runs(experiment_ids=[parent.info.experiment_id], filter_string="tags.`dvc.exp_name` = 'seed1'", output_format="list")
+    found = mlflow.search_runs(
+        experiment_ids=[parent.info.experiment_id], filter_string="tags.`dvc.exp_name` = 'seed1'", output_format="list"
+    )
     assert sorted(r.data.tags["dvc.stage"] for r in found) == ["train_gan", "train_scorer"]
 
 
@@ -133,3 +137,27 @@ def test_search_literals_and_artifact_roots(tmp_path, monkeypatch):
     experiment_id = client.create_experiment("q")
     client.create_run(experiment_id, tags={"dvc.experiment": name})
     assert len(client.search_runs([experiment_id], f"tags.`dvc.experiment` = {quoted(name)}")) == 1
+
+
+def test_any_class_name_logs_under_a_safe_key_that_maps_back_to_it(tmp_path, tiny_params, monkeypatch):
+    from mlflow.utils.validation import _validate_metric_name
+
+    from ganaug.tracking import log_per_class, per_class_keys
+
+    names = ["50% off (new)", "dog (small)", "T-shirt/top", "a&b", "a%b", "..", "/etc", "Käfer", " spaced "]
+    keys = per_class_keys("test_acc", names)
+    assert list(keys.values()) == names and len(set(keys)) == len(names)  # one key per class, in order
+    for key in keys:
+        _validate_metric_name(key)  # MLflow's own rule: raises on a key it would refuse
+    assert (
+        keys["test_acc.T-shirt-top"] == "T-shirt/top"
+        and keys["test_acc.a_b"] == "a&b"
+        and keys["test_acc.a_b_4"] == "a%b"
+    )
+    monkeypatch.chdir(tmp_path)
+    values = {name: i / 10 for i, name in enumerate(names)}
+    with tracked_run("train_scorer", tiny_params, {}) as run:
+        log_per_class("test_acc", values)
+    logged = mlflow.get_run(run.info.run_id).data.metrics
+    back = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/test_acc.classes.json")
+    assert {back[key]: value for key, value in logged.items()} == values

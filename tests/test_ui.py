@@ -6,7 +6,6 @@ import shutil
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -40,8 +39,14 @@ def test_ui_screenshot_of_the_runs_page(tmp_path, tiny_params, monkeypatch):
     client = mlflow.MlflowClient(env_uri)
     client.delete_experiment_tag(experiment.experiment_id, "mlflow.experimentKind")  # a store from before the kind
     out = tmp_path / "runs.png"
-    proc = subprocess.run([sys.executable, "-m", "ganaug.ui", "--screenshot", str(out)], cwd=tmp_path,
-                          env={**__import__("os").environ, "MLFLOW_TRACKING_URI": env_uri}, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganaug.ui", "--screenshot", str(out)],
+        cwd=tmp_path,
+        env={**__import__("os").environ, "MLFLOW_TRACKING_URI": env_uri},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "/#/experiments/" in proc.stdout and "/runs?" in proc.stdout
     header = out.read_bytes()[:24]

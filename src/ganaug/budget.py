@@ -43,15 +43,23 @@ def train_real_only(params, epochs: int, seed: int, scratch: Path) -> dict:
     train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
     cfg = params.train.model_copy(update={"epochs": epochs, "seed": seed})
     run_dir = scratch / f"e{epochs}-s{seed}"
-    metrics, timing = train_and_report(f"budget/e{epochs}-s{seed}", train, val, test, meta, cfg,
-                                       RunOutputs(None, run_dir / "metrics.json", run_dir))
-    return {"epochs": epochs, "seed": seed, "steps": metrics["steps"], "val_accuracy": metrics["val_accuracy"],
-            "train_seconds": timing["train_seconds"]}
+    metrics, timing = train_and_report(
+        f"budget/e{epochs}-s{seed}", train, val, test, meta, cfg, RunOutputs(None, run_dir / "metrics.json", run_dir)
+    )
+    return {
+        "epochs": epochs,
+        "seed": seed,
+        "steps": metrics["steps"],
+        "val_accuracy": metrics["val_accuracy"],
+        "train_seconds": timing["train_seconds"],
+    }
 
 
 def per_budget(runs: pd.DataFrame) -> pd.DataFrame:
-    rows = [{"epochs": e, "steps": int(g["steps"].iloc[0]), **summarize(g["val_accuracy"])}
-            for e, g in runs.groupby("epochs", sort=True)]
+    rows = [
+        {"epochs": e, "steps": int(g["steps"].iloc[0]), **summarize(g["val_accuracy"])}
+        for e, g in runs.groupby("epochs", sort=True)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -65,12 +73,19 @@ def to_markdown(table: pd.DataFrame, chosen: int, tolerance: float) -> str:
     lines = ["| epochs | steps | validation accuracy (mean ± std) | n | 95% CI |", "|---|---|---|---|---|"]
     for _, r in table.iterrows():
         mark = " (chosen)" if r["epochs"] == chosen else ""
-        lines.append(f"| {int(r['epochs'])}{mark} | {int(r['steps'])} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | "
-                     f"{int(r['n'])} | [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] |")
-    lines += ["", f"Chosen: the smallest budget within {100 * tolerance:.1f} points of the best mean validation accuracy."]
+        lines.append(
+            f"| {int(r['epochs'])}{mark} | {int(r['steps'])} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | "
+            f"{int(r['n'])} | [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] |"
+        )
+    lines += [
+        "",
+        f"Chosen: the smallest budget within {100 * tolerance:.1f} points of the best mean validation accuracy.",
+    ]
     if chosen == table["epochs"].max():
-        lines += ["The chosen budget is the largest one tried: validation accuracy was still rising, so this is a lower "
-                  "bound on the converged budget (try larger --epochs)."]
+        lines += [
+            "The chosen budget is the largest one tried: validation accuracy was still rising, so this is a lower "
+            "bound on the converged budget (try larger --epochs)."
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -82,10 +97,15 @@ def plot(table: pd.DataFrame, chosen: int, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     yerr = [100 * (table["mean"] - table["ci_low"]), 100 * (table["ci_high"] - table["mean"])]
-    ax.errorbar(table["epochs"], 100 * table["mean"], yerr=yerr, marker="o", capsize=3, label="real only (95% CI over seeds)")
+    ax.errorbar(
+        table["epochs"], 100 * table["mean"], yerr=yerr, marker="o", capsize=3, label="real only (95% CI over seeds)"
+    )
     ax.axvline(chosen, color="gray", ls="--", lw=1, label=f"chosen: {chosen} epochs")
-    ax.set(xlabel="epochs (separate runs, one-cycle schedule each)", ylabel="validation accuracy (%)",
-           title="Training budget, chosen on validation")
+    ax.set(
+        xlabel="epochs (separate runs, one-cycle schedule each)",
+        ylabel="validation accuracy (%)",
+        title="Training budget, chosen on validation",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -117,8 +137,13 @@ def main(argv: list[str] | None = None) -> int:
                 if (epochs, seed) in have:
                     continue
                 done.append({**train_real_only(params, epochs, seed, Path(scratch)), "digest": digest})
-                print(f"budget: {epochs} epochs, seed {seed}: validation accuracy {done[-1]['val_accuracy']:.4f}", flush=True)
-                pd.DataFrame(done).to_csv(OUT / "runs.csv", index=False)  # after every run: an interrupted study keeps its runs
+                print(
+                    f"budget: {epochs} epochs, seed {seed}: validation accuracy {done[-1]['val_accuracy']:.4f}",
+                    flush=True,
+                )
+                pd.DataFrame(done).to_csv(
+                    OUT / "runs.csv", index=False
+                )  # after every run: an interrupted study keeps its runs
     runs = pd.DataFrame(done)
     table = per_budget(runs[runs["epochs"].isin(args.epochs) & runs["seed"].isin(args.seeds)])
     chosen = choose_epochs(table, args.tolerance)

@@ -45,8 +45,16 @@ def requested() -> int:
 
 
 def launch_command(module: str, nproc: int, argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-            "-m", module, *argv]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        module,
+        *argv,
+    ]
 
 
 def relaunch() -> int | None:
@@ -83,8 +91,10 @@ def check_batch(batch_size: int, name: str) -> None:
     """Equal shares of every batch, or the ranks' means weigh unequal parts and their random
     streams (DiffAugment draws one number per image) drift apart."""
     if world_size() > 1 and batch_size % world_size():
-        raise GanaugError(f"{name} = {batch_size} does not split into {world_size()} equal shares "
-                          f"(${DEVICES_ENV}={world_size()}): use a multiple of {world_size()}")
+        raise GanaugError(
+            f"{name} = {batch_size} does not split into {world_size()} equal shares "
+            f"(${DEVICES_ENV}={world_size()}): use a multiple of {world_size()}"
+        )
 
 
 def rank0_rng():

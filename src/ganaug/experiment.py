@@ -53,7 +53,9 @@ class RunSpec:
             raise GanaugError(f"unknown experiment mode '{self.mode}' (expected one of {', '.join(MODES)})")
         if self.mode == "own":
             if self.amount != OWN:
-                raise GanaugError(f"experiment amount '{self.amount}': mode own takes '{OWN}' (the sampler chooses the size)")
+                raise GanaugError(
+                    f"experiment amount '{self.amount}': mode own takes '{OWN}' (the sampler chooses the size)"
+                )
             return
         if self.mode == "augment" and self.amount == TOPUP:
             return
@@ -111,11 +113,16 @@ def recipe(params) -> dict:
     (mode, sampler, amount) and seed: the experiments' schedule and synthetic-image handling, and
     the whole training config. Runs that differ in any are different experiments, never averaged."""
     exp = params.experiments
-    return {"epochs": exp.epochs or params.train.epochs, "match": exp.match, "synthetic_weight": exp.synthetic_weight,
-            "synthetic_labels": exp.synthetic_labels, "finetune_epochs": exp.finetune_epochs,
-            # the default recipe is left out, so runs recorded before recipes existed stay comparable
-            **({"recipe": exp.recipe} if exp.recipe != "mix" else {}),
-            "train": params.train.model_dump(exclude={"seed", "epochs"})}
+    return {
+        "epochs": exp.epochs or params.train.epochs,
+        "match": exp.match,
+        "synthetic_weight": exp.synthetic_weight,
+        "synthetic_labels": exp.synthetic_labels,
+        "finetune_epochs": exp.finetune_epochs,
+        # the default recipe is left out, so runs recorded before recipes existed stay comparable
+        **({"recipe": exp.recipe} if exp.recipe != "mix" else {}),
+        "train": params.train.model_dump(exclude={"seed", "epochs"}),
+    }
 
 
 @dataclass
@@ -128,7 +135,9 @@ class TrainingSet:
     selection: pd.DataFrame | None  # the chosen synthetic rows (id, label, scores)
 
 
-def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True) -> tuple[pd.DataFrame, Scores]:
+def choose(
+    spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True
+) -> tuple[pd.DataFrame, Scores]:
     """Select this run's synthetic images and record them at spec.selection_path. The draw is seeded
     by (select.seed, the run's seed): each seed of a stochastic sampler is a new draw.
     ``balance=False`` keeps the quotas proportional even on an imbalanced set (replacement swaps
@@ -138,7 +147,9 @@ def choose(spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance
     scores = load_source_scores(spec.sampler)
     balance = balance and params.select.balance  # on a balanced real set, water-filling = proportional
     quota = topup_quotas(real_counts) if spec.amount == TOPUP else class_quotas(real_counts, ratio, balance)
-    ids = select(spec.sampler, scores, quota, [params.select.seed, spec.seed], **sampler_options(spec.sampler, params.select))
+    ids = select(
+        spec.sampler, scores, quota, [params.select.seed, spec.seed], **sampler_options(spec.sampler, params.select)
+    )
     return save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, ids), scores
 
 
@@ -161,8 +172,11 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     if not spec.synthetic:
         if spec.sampler == "rotated-copies":
             copies = rotated_copies(real, params.experiments.rotate_copies_degrees, spec.seed)
-            both = Split(np.concatenate([real.images, copies.images]), np.concatenate([real.labels, copies.labels]),
-                         np.concatenate([real.ids, copies.ids]))
+            both = Split(
+                np.concatenate([real.images, copies.images]),
+                np.concatenate([real.labels, copies.labels]),
+                np.concatenate([real.ids, copies.ids]),
+            )
             return TrainingSet(both, len(real), reference_size, None, None, None)
         return TrainingSet(real, len(real), reference_size, None, None, None)
 
@@ -178,9 +192,13 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
         selection, scores = choose(spec, drop, 1.0, params, balance=False)
     elif spec.mode == "own":
         scores = load_source_scores(spec.sampler)
-        selection = save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, own_choice(spec.sampler, scores))
+        selection = save_selection(
+            spec.selection_path, spec.sampler, source_of(spec.sampler), scores, own_choice(spec.sampler, scores)
+        )
         if selection.empty:  # a legitimate choice, but one a reader of the row should not miss
-            print(f"{spec.dvc_stage}: warning: sampler {spec.sampler} keeps no pool image; this row is real-only training")
+            print(
+                f"{spec.dvc_stage}: warning: sampler {spec.sampler} keeps no pool image; this row is real-only training"
+            )
     else:  # count
         selection, scores = choose(spec, counts, amount / counts.sum(), params)
 
@@ -188,13 +206,21 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     pool = open_pool(paths.PROJECTION if source == "projection" else paths.POOL)
     ids = selection["id"].to_numpy(np.int64)
     if len(ids) and ids.max() >= len(pool):
-        raise GanaugError(f"{spec.selection_path}: ids up to {ids.max()} but the {source} pool has {len(pool)} images (stale selection)")
-    synth = Split(np.asarray(pool.images[ids]), pool.labels[ids].astype(np.int64), np.array([f"{source}-{i}" for i in ids]))
+        raise GanaugError(
+            f"{spec.selection_path}: ids up to {ids.max()} but the {source} pool has {len(pool)} images "
+            "(stale selection)"
+        )
+    synth = Split(
+        np.asarray(pool.images[ids]), pool.labels[ids].astype(np.int64), np.array([f"{source}-{i}" for i in ids])
+    )
     if not np.array_equal(synth.labels, selection["label"].to_numpy()):
         raise GanaugError(f"{spec.selection_path}: labels disagree with the {source} pool (stale selection)")
 
-    train = Split(np.concatenate([real.images, synth.images]), np.concatenate([real.labels, synth.labels]),
-                  np.concatenate([real.ids, synth.ids]))
+    train = Split(
+        np.concatenate([real.images, synth.images]),
+        np.concatenate([real.labels, synth.labels]),
+        np.concatenate([real.ids, synth.ids]),
+    )
     exp = params.experiments
     weights = targets = None
     w_synth = np.full(len(synth), exp.synthetic_weight, np.float32)
@@ -204,17 +230,25 @@ def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
         weights = np.concatenate([np.ones(len(real), np.float32), w_synth])
     if exp.synthetic_labels == "soft":
         if scores.probs is None:
-            raise GanaugError(f"{paths.SCORES}: {source}_probs.npy missing; synthetic_labels: soft needs the scorer's probabilities")
+            raise GanaugError(
+                f"{paths.SCORES}: {source}_probs.npy missing; synthetic_labels: soft needs the scorer's probabilities"
+            )
         row_of = pd.Series(np.arange(len(scores.table)), index=scores.table["id"].to_numpy())
-        targets = np.concatenate([np.eye(num_classes, dtype=np.float32)[real.labels],
-                                  np.asarray(scores.probs[row_of.loc[ids].to_numpy()], np.float32)])
+        targets = np.concatenate(
+            [
+                np.eye(num_classes, dtype=np.float32)[real.labels],
+                np.asarray(scores.probs[row_of.loc[ids].to_numpy()], np.float32),
+            ]
+        )
     return TrainingSet(train, len(real), reference_size, weights, targets, selection)
 
 
 BASELINES = ("real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust")
 # the real-only baselines a reviewer expects on a long tail: their fit() options
-LONG_TAIL_BASELINES = {"resample": {"class_balanced": True},  # class-balanced resampling
-                       "logit-adjust": {"logit_adjust": 1.0}}  # logit-adjusted loss, tau = 1 (Menon et al. 2021)
+LONG_TAIL_BASELINES = {
+    "resample": {"class_balanced": True},  # class-balanced resampling
+    "logit-adjust": {"logit_adjust": 1.0},
+}  # logit-adjusted loss, tau = 1 (Menon et al. 2021)
 
 
 def baseline_augment(variant: str, augment, exp):
@@ -233,11 +267,11 @@ RECIPES = ("mix", "pretrain", "head-refit")
 
 def recipe_main_phase(recipe_name: str, data: TrainingSet) -> Split:
     """What the main phase trains on: ``pretrain`` the synthetic images alone (real-only rows, rotated
-    copies included, and a run that chose none train on their own images); ``mix`` and ``head-refit`` real + synthetic. Every
-    recipe then has the same fine-tune phase length on real images (head-refit: the head alone)."""
+    copies included, and a run that chose none train on their own images); ``mix`` and ``head-refit`` real +
+    synthetic. Every recipe then has the same fine-tune phase length on real images (head-refit: the head alone)."""
     if recipe_name == "pretrain" and data.selection is not None and len(data.selection):
         s = data.split
-        return Split(s.images[data.n_real:], s.labels[data.n_real:], s.ids[data.n_real:])
+        return Split(s.images[data.n_real :], s.labels[data.n_real :], s.ids[data.n_real :])
     return data.split
 
 
@@ -262,9 +296,8 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     import mlflow
 
     from ganaug.classify.run import RunOutputs, train_and_report
-    from ganaug.data.store import load_classes
-    from ganaug.data.store import load_split
-    from ganaug.tracking import dvc_md5, log_epoch, tracked_run
+    from ganaug.data.store import load_classes, load_split
+    from ganaug.tracking import dvc_md5, log_epoch, log_per_class, tracked_run
 
     exp = params.experiments
     meta = load_classes(paths.PREPARED)
@@ -274,16 +307,23 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     if spec.mode == "baseline":
         cfg = cfg.model_copy(update={"augment": baseline_augment(spec.sampler, cfg.augment, exp)})
     long_tail = LONG_TAIL_BASELINES.get(spec.sampler, {}) if spec.mode == "baseline" else {}
-    fit_options = {"steps_per_epoch": steps_per_epoch(spec, data, params), "weights": data.weights, "targets": data.targets,
-                   **long_tail}
+    fit_options = {
+        "steps_per_epoch": steps_per_epoch(spec, data, params),
+        "weights": data.weights,
+        "targets": data.targets,
+        **long_tail,
+    }
     real_part = Split(data.split.images[: data.n_real], data.split.labels[: data.n_real], data.split.ids[: data.n_real])
     main_phase = recipe_main_phase(exp.recipe, data)
     if main_phase is not data.split:  # pretrain: the synthetic part alone, with its own weights and targets,
         # normalised like the real images the fine-tune, the test and the saved model see
-        from ganaug.classify.train import Normalizer
-        fit_options.update(weights=None if data.weights is None else data.weights[data.n_real:],
-                           targets=None if data.targets is None else data.targets[data.n_real:],
-                           norm=Normalizer.fit(real_part.images))
+        from ganaug.classify.normalize import Normalizer
+
+        fit_options.update(
+            weights=None if data.weights is None else data.weights[data.n_real :],
+            targets=None if data.targets is None else data.targets[data.n_real :],
+            norm=Normalizer.fit(real_part.images),
+        )
     # the fine-tune phase takes the real set's steps per epoch whatever is left of it, so a replace row
     # fine-tunes as long as real-only does; replace 1.0 has no real image left and skips it (its row then
     # trains fewer steps than real-only, and the report says so instead of comparing)
@@ -299,22 +339,44 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         source = str(data.selection["source"].iloc[0]) if len(data.selection) else "pool"
         inputs[f"data/synthetic/{source}"] = paths.PROJECTION if source == "projection" else paths.POOL
         inputs[str(spec.selection_path)] = spec.selection_path
-    tags = {"mode": spec.mode, "sampler": spec.sampler, "ratio": spec.amount, "seed": str(spec.seed), "match": exp.match}
+    tags = {
+        "mode": spec.mode,
+        "sampler": spec.sampler,
+        "ratio": spec.amount,
+        "seed": str(spec.seed),
+        "match": exp.match,
+    }
     name = f"{spec.mode}/{spec.key}"
 
     def train():
-        return train_and_report(name, main_phase, val, test, meta, cfg, out, log_epoch=log_epoch if track else None,
-                                fit_options=fit_options, finetune=finetune)
+        return train_and_report(
+            name,
+            main_phase,
+            val,
+            test,
+            meta,
+            cfg,
+            out,
+            log_epoch=log_epoch if track else None,
+            fit_options=fit_options,
+            finetune=finetune,
+        )
 
     def finish(metrics: dict) -> dict:
-        metrics.update({
-            "mode": spec.mode, "sampler": spec.sampler, "amount": spec.amount, "seed": spec.seed,
-            "n_real": data.n_real, "n_synthetic": len(data.split) - data.n_real,
-            "recipe": recipe(params),
-            # the data this run saw, as DVC hashes it: the report refuses to mix runs of different data
-            "inputs": {name: dvc_md5(path) for name, path in inputs.items()},
-            "selection": str(spec.selection_path) if data.selection is not None else None,
-        })
+        metrics.update(
+            {
+                "mode": spec.mode,
+                "sampler": spec.sampler,
+                "amount": spec.amount,
+                "seed": spec.seed,
+                "n_real": data.n_real,
+                "n_synthetic": len(data.split) - data.n_real,
+                "recipe": recipe(params),
+                # the data this run saw, as DVC hashes it: the report refuses to mix runs of different data
+                "inputs": {name: dvc_md5(path) for name, path in inputs.items()},
+                "selection": str(spec.selection_path) if data.selection is not None else None,
+            }
+        )
         out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
         return metrics
 
@@ -325,9 +387,15 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         metrics, timing = train()
         if metrics is None:  # a torchrun rank other than 0: it trained, rank 0 reports
             return None
-        mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
-                            "steps": metrics["steps"], **timing})
-        mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
+        mlflow.log_metrics(
+            {
+                "test_accuracy": metrics["test_accuracy"],
+                "test_loss": metrics["test_loss"],
+                "steps": metrics["steps"],
+                **timing,
+            }
+        )
+        log_per_class("test_acc", metrics["per_class_accuracy"])
         metrics = finish(metrics)
         mlflow.log_artifacts(str(spec.report_dir), "report")  # the final metrics.json, the one the report reads
     return metrics

@@ -1,5 +1,7 @@
 """Typed, validated view of params.yaml: the one place that knows every key, its type and range.
 
+The defaults here equal params.yaml's values (a test checks), so a key deleted from params.yaml keeps its value.
+
 Unknown keys, wrong types and out-of-range values are refused with one line naming the key
 (e.g. ``params.yaml: data.per_class: must be a positive integer or 'all' (got -3)``).
 """
@@ -7,7 +9,7 @@ Unknown keys, wrong types and out-of-range values are refused with one line nami
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ganaug.errors import GanaugError
 
 DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10", "folder")
+NO_FOLDER = "data/no-images"  # data.root's default: a placeholder in git, for the sources that need no folder
 # the sampler registry's names (ganaug.sampling.samplers.SAMPLERS; kept here so params load without torch)
 SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper", "uncertainty", "d-class")
 
@@ -32,18 +35,18 @@ class _Strict(BaseModel):
 
 class DataParams(_Strict):
     name: Literal[DATASETS] = "fashion-mnist"
-    # image folder <root>/<class>/*.png for name: folder; a dependency of the fetch stage, so it must
-    # exist for every source (the default, data/images, is in the repo and holds only a README)
-    root: str = Field("data/images", min_length=1)
+    # image folder <root>/<class>/*.png for name: folder, versioned with `dvc add`; a dependency of the fetch
+    # stage, so it must exist for every source (the default, data/no-images, is in git and holds only a README)
+    root: str = Field(NO_FOLDER, min_length=1)
     image_size: int = Field(32, ge=16, le=256)  # any size: the GAN works at the nearest base x 2^k and resizes
     resize: Literal["stretch", "crop", "pad"] = "stretch"  # non-square images: stretch | centre crop | pad to square
-    channels: Union[Literal[1, 3], None] = None  # None: what the source has
-    per_class: Union[int, Literal["all"]] = 100
+    channels: Literal[1, 3] | None = None  # None: what the source has
+    per_class: int | Literal["all"] = 100
     # a count per class (int) or a fraction of each class (float in (0, 1)); test only for sources
     # without an official test split (a fraction fits any folder, and keeps its natural imbalance)
-    val_per_class: Union[int, float] = 50
-    test_per_class: Union[int, float] = 0.2
-    imbalance: Union[float, list[float], None] = None
+    val_per_class: int | float = 50
+    test_per_class: int | float = 0.2
+    imbalance: float | list[float] | None = None
     skip_corrupt: bool = False
     seed: int = Field(0, ge=0)
 
@@ -55,7 +58,9 @@ class DataParams(_Strict):
         count = isinstance(v, int) and not isinstance(v, bool) and v >= 1
         fraction = isinstance(v, float) and 0 < v < 1
         if not (count or fraction):
-            raise ValueError(f"expected a count per class (an integer >= 1) or a fraction of each class in (0, 1) (got {v!r})")
+            raise ValueError(
+                f"expected a count per class (an integer >= 1) or a fraction of each class in (0, 1) (got {v!r})"
+            )
         return v
 
     @field_validator("imbalance")
@@ -73,7 +78,7 @@ HFLIP_BY_DATASET = {"fashion-mnist": True, "mnist": False, "digits": False, "cif
 
 
 class AugmentParams(_Strict):
-    hflip: Union[bool, None] = None  # null: the dataset's default (HFLIP_BY_DATASET)
+    hflip: bool | None = None  # null: the dataset's default (HFLIP_BY_DATASET)
     crop_padding: int = Field(2, ge=0, le=16)  # pad-and-random-crop; 0 turns it off
     rotate_degrees: float = Field(0.0, ge=0, le=180)
 
@@ -81,7 +86,7 @@ class AugmentParams(_Strict):
 class TrainParams(_Strict):
     model: str = "resnet10t"
     pretrained: bool = False
-    pretrained_path: Union[str, None] = None  # local weights file; never a hub download
+    pretrained_path: str | None = None  # local weights file; never a hub download
     epochs: int = Field(40, ge=1)
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["sgd", "adamw"] = "sgd"
@@ -103,7 +108,9 @@ class GanParams(_Strict):
     g_width: int = Field(48, ge=4)
     d_width: int = Field(32, ge=4)
     min_width: int = Field(32, ge=4)  # no G or D block below this many channels (halving would leave 12 at 64 px)
-    balance_classes: bool = True  # real batches and generated labels drawn class-balanced, so a rare class is learned too
+    balance_classes: bool = (
+        True  # real batches and generated labels drawn class-balanced, so a rare class is learned too
+    )
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     beta1: float = Field(0.0, ge=0, lt=1)
@@ -125,13 +132,15 @@ class GanParams(_Strict):
     def _known_policy(cls, v):
         unknown = [p for p in (q.strip() for q in v.split(",")) if p and p not in ("color", "translation", "cutout")]
         if unknown:
-            raise ValueError(f"unknown DiffAugment part(s) {unknown}; expected a comma list of color, translation, cutout")
+            raise ValueError(
+                f"unknown DiffAugment part(s) {unknown}; expected a comma list of color, translation, cutout"
+            )
         return v
 
 
 class GenerateParams(_Strict):
     pool_multiple: float = Field(10.0, gt=0)  # pool size = this x the real training set, balanced per class
-    truncation: Union[float, None] = Field(None, gt=0)  # truncation trick; null = plain normal latents
+    truncation: float | None = Field(None, gt=0)  # truncation trick; null = plain normal latents
     translate: bool = False  # cgan: a pool of translations (project each real image, decode it under the other labels)
     include_own: bool = False  # translations: also into each real image's own class
     batch_size: int = Field(1000, ge=1)
@@ -139,7 +148,7 @@ class GenerateParams(_Strict):
 
 
 class ProjectionParams(_Strict):
-    per_class: Union[int, Literal["all"]] = 20  # real training images per class to project
+    per_class: int | Literal["all"] = 20  # real training images per class to project
     steps: int = Field(100, ge=1)  # optimisation steps per image
     lr: float = Field(0.05, gt=0)
     feature_weight: float = Field(0.1, ge=0)  # feature loss (classifier space) next to the pixel loss
@@ -149,7 +158,9 @@ class ProjectionParams(_Strict):
     method: Literal["random", "directions", "predictor"] = "random"
     sigma: float = Field(0.5, gt=0)  # for method: random
     directions: int = Field(5, ge=1)  # top SeFa directions, for method: directions
-    predictor_target: Literal["confidence", "realism"] = "confidence"  # the scorer's logit for the class, or D's realism
+    predictor_target: Literal["confidence", "realism"] = (
+        "confidence"  # the scorer's logit for the class, or D's realism
+    )
     predictor_samples: int = Field(500, ge=10)  # fresh latents per class the predictor is fitted on
     coefficients: list[float] = Field([-3.0, -1.5, 1.5, 3.0], min_length=1)
     include_reconstruction: bool = True  # the reconstruction itself is a pool row too
@@ -162,9 +173,12 @@ class ProjectionParams(_Strict):
         # more variants than distinct (direction, coefficient) steps would repeat images exactly
         steps = {"directions": self.directions, "predictor": 1}.get(self.method, 0) * len(self.coefficients)
         if self.method != "random" and self.variants > steps:
-            raise ValueError(f"variants = {self.variants} but method {self.method} has only {steps} distinct steps "
-                             f"({steps // len(self.coefficients)} direction(s) x {len(self.coefficients)} coefficients), so "
-                             f"images would repeat; lower projection.variants or add projection.coefficients (got variants={self.variants})")
+            raise ValueError(
+                f"variants = {self.variants} but method {self.method} has only {steps} distinct steps "
+                f"({steps // len(self.coefficients)} direction(s) x {len(self.coefficients)} coefficients), so "
+                "images would repeat; lower projection.variants or add projection.coefficients (got "
+                f"variants={self.variants})"
+            )
         return self
 
 
@@ -173,7 +187,9 @@ class ScoreParams(_Strict):
 
 
 class SelectParams(_Strict):
-    diverse_keep: float = Field(0.5, gt=0, le=1)  # diverse: keep this top fraction of a class by confidence, then cover it
+    diverse_keep: float = Field(
+        0.5, gt=0, le=1
+    )  # diverse: keep this top fraction of a class by confidence, then cover it
     combined_realism_weight: float = Field(0.5, ge=0, le=1)  # combined: weight of the realism rank (rest: confidence)
     balance: bool = True  # synthetic quotas fill the small classes first (imbalanced by data.imbalance or by nature)
     seed: int = Field(0, ge=0)
@@ -181,7 +197,9 @@ class SelectParams(_Strict):
 
 class RlParams(_Strict):
     episodes: int = Field(60, ge=1)
-    candidates_per_class: int = Field(2, ge=1)  # pool images judged per episode, per class: few, so each one sways the reward
+    candidates_per_class: int = Field(
+        2, ge=1
+    )  # pool images judged per episode, per class: few, so each one sways the reward
     rollouts: int = Field(4, ge=2)  # keep/drop draws per episode, one child each: each other's threshold
     real_per_class: int = Field(10, ge=1)  # the child's small real subset (the paper's ~1% of the real data)
     child_steps: int = Field(60, ge=1)  # every child's optimiser steps, whatever it kept (size cannot buy reward)
@@ -194,26 +212,28 @@ class RlParams(_Strict):
 
 
 class ExperimentParams(_Strict):
-    samplers: list[Literal[SAMPLER_NAMES]] = ["random", "cl-sam", "cr-sam", "rl", "diverse"]
+    samplers: list[Literal[SAMPLER_NAMES]] = ["random", "cl-sam", "diverse"]
     # Union[int, float]: 1 stays 1 (not 1.0), so names built here match the stage names DVC builds from the YAML
     # synthetic images added, x the real training set; topup: each class filled up to the largest one's count
-    ratios: list[Union[int, float, Literal["topup"]]] = [1, 2]
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
+    ratios: list[int | float | Literal["topup"]] = [1]
+    seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1)
     # real-only rows: real (train.augment), rotate (+ online rotation), plain (no augmentation),
     # rotated-copies (plain + one copy of each image rotated by U(0, rotate_copies_degrees), paper 004)
     baselines: list[Literal["real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust"]] = ["real"]
     # real-only rows trained for the optimiser steps of these ratios (0: the real set's own); under
     # match: real_epochs a ratio-r row is compared only with the real-only row at r
-    baseline_at: list[Union[int, float]] = Field([0], min_length=1)
+    baseline_at: list[int | float] = Field([0], min_length=1)
     rotate_degrees: float = Field(15.0, gt=0, le=180)  # for the rotate baseline
     rotate_copies_degrees: float = Field(45.0, gt=0, le=180)  # for the rotated-copies baseline (paper 004: 0..45)
-    replace: list[Union[int, float]] = []  # replace these fractions of the real set by synthetic, set size constant
+    replace: list[int | float] = []  # replace these fractions of the real set by synthetic, set size constant
     replace_sampler: Literal[SAMPLER_NAMES] = "random"  # paper 001 replaces with unfiltered GAN samples
     counts: list[int] = []  # fixed numbers of synthetic images added (paper 004)
     count_sampler: Literal[SAMPLER_NAMES] = "random"  # paper 004 adds unfiltered GAN samples
     own: list[Literal["rl"]] = []  # samplers that also choose how many: real + the subset they keep (paper 000's RL)
-    epochs: Union[int, None] = Field(None, ge=1)  # training epochs for every experiment run; null = train.epochs
-    match: Literal["steps", "real_epochs"] = "steps"  # same optimiser steps as real-only, or same epochs over the real set
+    epochs: int | None = Field(12, ge=1)  # training epochs for every experiment run; null = train.epochs
+    match: Literal["steps", "real_epochs"] = (
+        "steps"  # same optimiser steps as real-only, or same epochs over the real set
+    )
     synthetic_weight: float = Field(1.0, ge=0)  # loss weight of a synthetic image (real images weigh 1)
     synthetic_labels: Literal["hard", "confidence", "soft"] = "hard"  # soft: the scorer's distribution as target
     finetune_epochs: int = Field(0, ge=0)  # final epochs on real images only (lr / 10)
@@ -226,7 +246,9 @@ class ExperimentParams(_Strict):
     def _fractions(cls, v, info):
         numbers = [x for x in v if not isinstance(x, str)]  # 'topup' is a quota policy, not a number
         if any(x <= 0 for x in numbers) or (info.field_name == "replace" and any(x > 1 for x in numbers)):
-            raise ValueError(f"expected {'fractions in (0, 1]' if info.field_name == 'replace' else 'positive ratios'} (got {v})")
+            raise ValueError(
+                f"expected {'fractions in (0, 1]' if info.field_name == 'replace' else 'positive ratios'} (got {v})"
+            )
         return v
 
     @field_validator("baseline_at")
@@ -240,7 +262,9 @@ class ExperimentParams(_Strict):
     @classmethod
     def _non_negative(cls, v, info):
         if any(x < (0 if info.field_name == "seeds" else 1) for x in v):
-            raise ValueError(f"expected {'non-negative' if info.field_name == 'seeds' else 'positive'} integers (got {v})")
+            raise ValueError(
+                f"expected {'non-negative' if info.field_name == 'seeds' else 'positive'} integers (got {v})"
+            )
         if len(set(v)) != len(v):
             raise ValueError(f"expected distinct values (got {v})")
         return v
@@ -290,20 +314,30 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         params = params.model_copy(update={"train": params.train.model_copy(update={"augment": augment})})
     exp = params.experiments
     if params.gan.arch == "stargan" and params.gan.lecam > 0:
-        raise GanaugError(f"{source}: gan.lecam: the LeCam regulariser is implemented for gan.arch cgan only; set it to 0")
+        raise GanaugError(
+            f"{source}: gan.lecam: the LeCam regulariser is implemented for gan.arch cgan only; set it to 0"
+        )
     if exp.recipe != "mix" and exp.finetune_epochs == 0:
-        raise GanaugError(f"{source}: experiments.recipe: {exp.recipe} ends with a phase on real images; "
-                          "set experiments.finetune_epochs > 0 (its length)")
+        raise GanaugError(
+            f"{source}: experiments.recipe: {exp.recipe} ends with a phase on real images; "
+            "set experiments.finetune_epochs > 0 (its length)"
+        )
     if exp.recipe == "pretrain" and exp.match != "steps":
-        raise GanaugError(f"{source}: experiments.recipe: pretrain trains on synthetic images alone, so only match: steps "
-                          "gives it real-only's budget")
+        raise GanaugError(
+            f"{source}: experiments.recipe: pretrain trains on synthetic images alone, so only match: steps "
+            "gives it real-only's budget"
+        )
     if exp.match == "real_epochs" and "topup" in exp.ratios:
-        raise GanaugError(f"{source}: experiments.ratios: topup adds as many images as the data needs, so no real-only "
-                          "row can match its epochs; use match: steps")
+        raise GanaugError(
+            f"{source}: experiments.ratios: topup adds as many images as the data needs, so no real-only "
+            "row can match its epochs; use match: steps"
+        )
     if exp.match == "real_epochs" and (unmatched := [r for r in exp.ratios if r not in exp.baseline_at]):
-        raise GanaugError(f"{source}: experiments.baseline_at: match: real_epochs trains a {unmatched[0]:g}x run for more "
-                          f"steps than real-only; add its ratio so a real-only row has the same steps "
-                          f"(e.g. baseline_at: {[0, *exp.ratios]}) (got {exp.baseline_at})")
+        raise GanaugError(
+            f"{source}: experiments.baseline_at: match: real_epochs trains a {unmatched[0]:g}x run for more "
+            f"steps than real-only; add its ratio so a real-only row has the same steps "
+            f"(e.g. baseline_at: {[0, *exp.ratios]}) (got {exp.baseline_at})"
+        )
     return params
 
 

@@ -20,8 +20,15 @@ def confusion_matrix_png(confusion: np.ndarray, classes: list[str], path: Path, 
     for i in range(n):
         for j in range(n):
             if confusion[i, j]:
-                ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{rates[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), classes, fontsize=8)
     ax.set_xlabel("predicted")
@@ -33,8 +40,14 @@ def confusion_matrix_png(confusion: np.ndarray, classes: list[str], path: Path, 
     plt.close(fig)
 
 
-def image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path: Path, per_class: int = 10,
-               title: str | None = None) -> None:
+def image_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    path: Path,
+    per_class: int = 10,
+    title: str | None = None,
+) -> None:
     """One row per class (first ``per_class`` images of each), uint8 N x H x W x C in."""
     n_classes = len(classes)
     h, w, c = images.shape[1:]
@@ -55,8 +68,9 @@ def image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path:
     plt.close(fig)
 
 
-def projection_grid(originals: np.ndarray, reconstructions: np.ndarray, variants: np.ndarray, row_names: list[str],
-                    path: Path) -> None:
+def projection_grid(
+    originals: np.ndarray, reconstructions: np.ndarray, variants: np.ndarray, row_names: list[str], path: Path
+) -> None:
     """Rows: original | reconstruction | variants (uint8 N x H x W x C; variants N x V x H x W x C)."""
     n, v = variants.shape[:2]
     h, w, c = originals.shape[1:]
@@ -77,8 +91,14 @@ def projection_grid(originals: np.ndarray, reconstructions: np.ndarray, variants
     plt.close(fig)
 
 
-def translation_grid(sources: np.ndarray, translated: np.ndarray, row_names: list[str], classes: list[str],
-                     path: Path, title: str | None = None) -> None:
+def translation_grid(
+    sources: np.ndarray,
+    translated: np.ndarray,
+    row_names: list[str],
+    classes: list[str],
+    path: Path,
+    title: str | None = None,
+) -> None:
     """Rows: a real image, then it translated into each class (uint8 N x H x W x C; translated N x K x H x W x C)."""
     n, k = translated.shape[:2]
     h, w, c = sources.shape[1:]
@@ -91,8 +111,13 @@ def translation_grid(sources: np.ndarray, translated: np.ndarray, row_names: lis
     fig, ax = plt.subplots(figsize=(0.3 * scale * (k + 1) + 1.8, 0.3 * scale * n + 1.2))
     ax.imshow(canvas.squeeze(-1) if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
     ax.set_yticks([r * (h + 2) + h / 2 for r in range(n)], row_names, fontsize=7)
-    ax.set_xticks([w / 2] + [(col + 0.5) * (w + 2) + 6 for col in range(1, k + 1)], ["real"] + list(classes),
-                  rotation=45, ha="right", fontsize=7)
+    ax.set_xticks(
+        [w / 2] + [(col + 0.5) * (w + 2) + 6 for col in range(1, k + 1)],
+        ["real"] + list(classes),
+        rotation=45,
+        ha="right",
+        fontsize=7,
+    )
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()

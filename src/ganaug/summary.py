@@ -15,30 +15,48 @@ def _load(name: str) -> dict | None:
 def summary_lines() -> list[str]:
     lines = []
     if real := _load("real-only"):
-        lines.append(f"real-only classifier   test accuracy {real['test_accuracy']:.4f}  ({real['n_train']} real training images)")
+        lines.append(
+            f"real-only classifier   test accuracy {real['test_accuracy']:.4f}  ({real['n_train']} real "
+            "training images)"
+        )
     if gan := _load("gan"):
         floor = gan["real_test"]
-        lines.append(f"GAN (step {gan['best_step']}/{gan['steps']})     FID {gan['fid']:.1f} (real test images: {floor['fid']:.1f})  "
-                     f"KID {gan['kid']:.4f}  diversity {gan['diversity_ratio']:.2f}  label agreement {gan['label_agreement']:.2f} "
-                     f"(real: {floor['label_agreement']:.2f})")
+        lines.append(
+            f"GAN (step {gan['best_step']}/{gan['steps']})     FID {gan['fid']:.1f} (real test images: "
+            f"{floor['fid']:.1f})  "
+            f"KID {gan['kid']:.4f}  diversity {gan['diversity_ratio']:.2f}  label agreement "
+            f"{gan['label_agreement']:.2f} "
+            f"(real: {floor['label_agreement']:.2f})"
+        )
     if proj := _load("projection"):
-        lines.append(f"DAPPER projection      {proj['projected']} images, mean reconstruction MSE {proj['recon_mse_mean']:.4f}, "
-                     f"pool of {proj['pool_size']}")
+        lines.append(
+            f"DAPPER projection      {proj['projected']} images, mean reconstruction MSE {proj['recon_mse_mean']:.4f}, "
+            f"pool of {proj['pool_size']}"
+        )
     if rl := _load("rl"):
-        lines.append(f"RL sampler             keeps {rl['kept']} of {rl['pool_size']} pool images on its own "
-                     f"= {rl['chosen_ratio']:.2f}x the real set")
+        lines.append(
+            f"RL sampler             keeps {rl['kept']} of {rl['pool_size']} pool images on its own "
+            f"= {rl['chosen_ratio']:.2f}x the real set"
+        )
     if head := _load("summary"):
         if "best_vs_real_only" in head and "real_only" in head:
             best, vs = head["best_augmented"], head["best_vs_real_only"]
             ci = "" if vs["ci"][0] is None else f", 95% CI [{100 * vs['ci'][0]:+.2f}, {100 * vs['ci'][1]:+.2f}]"
-            lines.append(f"highest augmented mean {best['row']}: {best['accuracy']:.4f} vs real-only {head['real_only']:.4f} "
-                         f"({100 * vs['diff']:+.2f} points{ci}, {vs['n']} seeds): {vs['verdict']}")
+            lines.append(
+                f"highest augmented mean {best['row']}: {best['accuracy']:.4f} vs real-only {head['real_only']:.4f} "
+                f"({100 * vs['diff']:+.2f} points{ci}, {vs['n']} seeds): {vs['verdict']}"
+            )
     details = paths.REPORT / "summary.json"
     if details.is_file():
         comparisons = json.loads(details.read_text())["comparisons"]
         clear = [c for c in comparisons if c["verdict"] in ("better", "worse")]
-        lines.append("verdicts (Holm-adjusted): " + ("; ".join(f"{c['row']} vs {c['reference']}: {c['verdict']}" for c in clear)
-                                                     or "no clear difference anywhere in the table"))
+        lines.append(
+            "verdicts (Holm-adjusted): "
+            + (
+                "; ".join(f"{c['row']} vs {c['reference']}: {c['verdict']}" for c in clear)
+                or "no clear difference anywhere in the table"
+            )
+        )
     table = paths.REPORT / "summary.md"
     if table.is_file():
         lines += ["", table.read_text().rstrip()]

@@ -107,8 +107,10 @@ def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]
     if per_class == full:
         return []  # the reference size: the params as they are
     if isinstance(params.data.val_per_class, float):
-        raise GanaugError(f"sweep: data.val_per_class is a fraction ({params.data.val_per_class:g}); set a count (e.g. 50) "
-                          "so each size's validation set shrinks with its training set")
+        raise GanaugError(
+            f"sweep: data.val_per_class is a fraction ({params.data.val_per_class:g}); set a count (e.g. 50) "
+            "so each size's validation set shrinks with its training set"
+        )
     batch = params.train.batch_size
     steps_full = max(1, sum(train_counts) // batch)  # steps per epoch at the full size
     steps_small = max(1, sum(min(per_class, c) for c in train_counts) // batch)
@@ -116,8 +118,11 @@ def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]
     def scaled(epochs: int) -> int:
         return math.ceil(epochs * steps_full / steps_small)
 
-    sets = [f"data.per_class={per_class}", f"data.val_per_class={max(1, math.ceil(params.data.val_per_class * per_class / full))}",
-            f"train.epochs={scaled(params.train.epochs)}"]
+    sets = [
+        f"data.per_class={per_class}",
+        f"data.val_per_class={max(1, math.ceil(params.data.val_per_class * per_class / full))}",
+        f"train.epochs={scaled(params.train.epochs)}",
+    ]
     if params.experiments.epochs is not None:  # null: the experiments use train.epochs, scaled above
         sets.append(f"experiments.epochs={scaled(params.experiments.epochs)}")
     return sets
@@ -156,8 +161,10 @@ def read_summary(experiment: str, path: str = "reports/summary.json") -> dict:
     try:
         return json.loads(dvc.api.read(path, rev=experiment))
     except Exception as err:  # dvc raises several types for a missing revision or file
-        raise GanaugError(f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
-                          "run the sweep without --report-only first") from None
+        raise GanaugError(
+            f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
+            "run the sweep without --report-only first"
+        ) from None
 
 
 def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
@@ -173,10 +180,19 @@ def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
             accs = list(r["seeds"].values())
             diff, lo, hi = welch(accs, reference)
             c = verdicts.get(name)
-            rows.append({"per_class": n, "row": name, **summarize(accs), "steps": r["steps"],
-                         "vs_real_same_size": None if c is None else c["verdict"],
-                         "diff_same_size": None if c is None else c["diff"],
-                         "diff_vs_full_real": diff, "diff_vs_full_real_ci_low": lo, "diff_vs_full_real_ci_high": hi})
+            rows.append(
+                {
+                    "per_class": n,
+                    "row": name,
+                    **summarize(accs),
+                    "steps": r["steps"],
+                    "vs_real_same_size": None if c is None else c["verdict"],
+                    "diff_same_size": None if c is None else c["diff"],
+                    "diff_vs_full_real": diff,
+                    "diff_vs_full_real_ci_low": lo,
+                    "diff_vs_full_real_ci_high": hi,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -195,19 +211,31 @@ def to_markdown(table: pd.DataFrame, saved: dict) -> str:
     def pts(x):
         return "—" if pd.isna(x) else f"{100 * x:+.2f}"
 
-    lines = ["### Low-data sweep: test accuracy by real images per class (each size: its own GAN, pool and scorer)", "",
-             "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | vs real-only, same size | "
-             f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Low-data sweep: test accuracy by real images per class (each size: its own GAN, pool and scorer)",
+        "",
+        "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | vs real-only, same size | "
+        f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for _, r in table.iterrows():
         ci = "—" if math.isnan(r["ci_low"]) else f"[{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}]"
         same = "—" if pd.isna(r["vs_real_same_size"]) else f"{pts(r['diff_same_size'])} ({r['vs_real_same_size']})"
-        vs_full = f"{pts(r['diff_vs_full_real'])} [{pts(r['diff_vs_full_real_ci_low'])}, {pts(r['diff_vs_full_real_ci_high'])}]"
+        low, high = pts(r["diff_vs_full_real_ci_low"]), pts(r["diff_vs_full_real_ci_high"])
+        vs_full = f"{pts(r['diff_vs_full_real'])} [{low}, {high}]"
         std = "n=1" if r["n"] < 2 else f"± {100 * r['std']:.2f}"
-        lines.append(f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | {ci} | {same} | {vs_full} |")
-    lines += ["", f"Data saved: real-only at {saved['reference_per_class']}/class reaches {100 * saved['reference_accuracy']:.2f} %; "
-              "the smallest size whose mean reaches it: "
-              + ", ".join(f"{row} {n if n else 'none of the sizes tried'}" for row, n in saved["smallest_per_class"].items())
-              + ". Means only: read the Welch intervals before calling a size 'enough'."]
+        lines.append(
+            f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | "
+            f"{ci} | {same} | {vs_full} |"
+        )
+    lines += [
+        "",
+        f"Data saved: real-only at {saved['reference_per_class']}/class reaches "
+        f"{100 * saved['reference_accuracy']:.2f} %; "
+        "the smallest size whose mean reaches it: "
+        + ", ".join(f"{row} {n if n else 'none of the sizes tried'}" for row, n in saved["smallest_per_class"].items())
+        + ". Means only: read the Welch intervals before calling a size 'enough'.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -222,8 +250,12 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         g = g.sort_values("per_class")
         err = 100 * np.nan_to_num(g["ci_high"].to_numpy() - g["mean"].to_numpy())
         ax.errorbar(g["per_class"], 100 * g["mean"], yerr=err, marker="o", capsize=3, label=name)
-    ax.set(xscale="log", xlabel="real images per class (each size: its own GAN and scorer)", ylabel="test accuracy (%)",
-           title="Low-data sweep (95% CI over seeds)")
+    ax.set(
+        xscale="log",
+        xlabel="real images per class (each size: its own GAN and scorer)",
+        ylabel="test accuracy (%)",
+        title="Low-data sweep (95% CI over seeds)",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -253,8 +285,17 @@ def pool_differences(summaries: dict[int, dict]) -> pd.DataFrame:
                 continue
             a, b = accs[c["row"]], accs[c["reference"]]
             shared = sorted(set(a.index) & set(b.index))
-            rows.append({"row": c["row"], "reference": c["reference"], "kind": c["kind"], "pool": pool, "seeds": len(shared),
-                         "diff": float((a.loc[shared] - b.loc[shared]).mean()), "pool_verdict": c["verdict"]})
+            rows.append(
+                {
+                    "row": c["row"],
+                    "reference": c["reference"],
+                    "kind": c["kind"],
+                    "pool": pool,
+                    "seeds": len(shared),
+                    "diff": float((a.loc[shared] - b.loc[shared]).mean()),
+                    "pool_verdict": c["verdict"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -264,10 +305,21 @@ def pools_table(summaries: dict[int, dict]) -> pd.DataFrame:
     out = []
     for (row, ref, kind), g in per_pool.groupby(["row", "reference", "kind"], sort=False):
         d = mean_test(g["diff"])
-        out.append({"row": row, "reference": ref, "kind": kind, "pools": d["n"], "seeds_per_pool": int(g["seeds"].min()),
-                    "diff": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "p": d["p"],
-                    "per_pool": ", ".join(f"{100 * x:+.2f}" for x in g["diff"]),
-                    "pool_verdicts": ", ".join(g["pool_verdict"])})
+        out.append(
+            {
+                "row": row,
+                "reference": ref,
+                "kind": kind,
+                "pools": d["n"],
+                "seeds_per_pool": int(g["seeds"].min()),
+                "diff": d["mean"],
+                "ci_low": d["ci_low"],
+                "ci_high": d["ci_high"],
+                "p": d["p"],
+                "per_pool": ", ".join(f"{100 * x:+.2f}" for x in g["diff"]),
+                "pool_verdicts": ", ".join(g["pool_verdict"]),
+            }
+        )
     table = pd.DataFrame(out)
     table["p_holm"] = holm(table["p"].to_numpy())
     table["verdict"] = [verdict(d, p, n) for d, p, n in zip(table["diff"], table["p_holm"], table["pools"])]
@@ -278,16 +330,26 @@ def pools_markdown(table: pd.DataFrame) -> str:
     def pts(x):
         return "—" if math.isnan(x) else f"{100 * x:+.2f}"
 
-    lines = ["### Pool replicates: each comparison over independently trained GANs and pools", "",
-             "| comparison | pools | seeds per pool | difference (points) | 95% CI over pools | p (Holm) | verdict | per pool | each pool's own verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Pool replicates: each comparison over independently trained GANs and pools",
+        "",
+        "| comparison | pools | seeds per pool | difference (points) | 95% CI over pools | p (Holm) | "
+        "verdict | per pool | each pool's own verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for _, c in table.iterrows():
         p_holm = "—" if math.isnan(c["p_holm"]) else f"{c['p_holm']:.3g}"
-        lines.append(f"| {c['row']} vs {c['reference']} | {c['pools']} | {c['seeds_per_pool']} | {pts(c['diff'])} | "
-                     f"[{pts(c['ci_low'])}, {pts(c['ci_high'])}] | {p_holm} | {c['verdict']} | {c['per_pool']} | {c['pool_verdicts']} |")
-    lines += ["", "Unit of replication: the pool (GAN + pool + DAPPER pool + RL policy, reseeded). Per pool, the mean "
-              "paired difference over the classifier seeds; over pools, a one-sample t-test, Holm-adjusted over the "
-              "comparisons above (α = 0.05)."]
+        lines.append(
+            f"| {c['row']} vs {c['reference']} | {c['pools']} | {c['seeds_per_pool']} | {pts(c['diff'])} | "
+            f"[{pts(c['ci_low'])}, {pts(c['ci_high'])}] | {p_holm} | {c['verdict']} | {c['per_pool']} | "
+            f"{c['pool_verdicts']} |"
+        )
+    lines += [
+        "",
+        "Unit of replication: the pool (GAN + pool + DAPPER pool + RL policy, reseeded). Per pool, the mean "
+        "paired difference over the classifier seeds; over pools, a one-sample t-test, Holm-adjusted over the "
+        "comparisons above (α = 0.05).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -309,11 +371,15 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     name, sep, rest = text.partition(":")
     name, sets = name.strip(), shlex.split(rest)
     if not sep or not name or not sets or not name.replace("-", "").replace("_", "").isalnum():
-        raise GanaugError(f"sweep gan: --variant {text!r}: expected 'name: gan.key=value ...' (name: letters, digits, - or _)")
+        raise GanaugError(
+            f"sweep gan: --variant {text!r}: expected 'name: gan.key=value ...' (name: letters, digits, - or _)"
+        )
     for item in sets:
         key = item.partition("=")[0]
         if not key.startswith("gan.") or key == "gan.seed" or "=" not in item:
-            raise GanaugError(f"sweep gan: --variant {name}: {item!r}: expected gan.<key>=<value>, not gan.seed (set by --seeds)")
+            raise GanaugError(
+                f"sweep gan: --variant {name}: {item!r}: expected gan.<key>=<value>, not gan.seed (set by --seeds)"
+            )
     if name == "default":
         raise GanaugError("sweep gan: --variant default: that name is params.yaml as it is, always included")
     return name, sets
@@ -325,25 +391,32 @@ def gan_experiment_name(variant: str, seed: int, overrides: list[str]) -> str:
 
 def gan_table(results: dict[tuple[str, int], dict]) -> pd.DataFrame:
     """One row per (variant, GAN seed) from each experiment's gan.json, plus its wall time."""
-    rows = [{"variant": v, "seed": k, **{m: r.get(m, math.nan) for m in GAN_METRICS}}
-            for (v, k), r in sorted(results.items(), key=lambda item: (item[0][0] != "default", item[0]))]
+    rows = [
+        {"variant": v, "seed": k, **{m: r.get(m, math.nan) for m in GAN_METRICS}}
+        for (v, k), r in sorted(results.items(), key=lambda item: (item[0][0] != "default", item[0]))
+    ]
     return pd.DataFrame(rows)
 
 
 def gan_markdown(table: pd.DataFrame) -> str:
     """Per variant: each metric's mean over GAN seeds, its per-seed values, and the mean paired
     difference from ``default`` at the same seeds (with 2 seeds, a direction, not a verdict)."""
-    lines = ["### GAN A/B: each variant trained once per GAN seed (the pipeline's scorer and real data)", "",
-             "| variant | seeds | FID (per seed) | Δ FID vs default | label agreement (per seed) | Δ agreement | KID | diversity | "
-             "best step | minutes | targets (FID ≤ 30, agreement ≥ 0.80) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### GAN A/B: each variant trained once per GAN seed (the pipeline's scorer and real data)",
+        "",
+        "| variant | seeds | FID (per seed) | Δ FID vs default | label agreement (per seed) | Δ agreement | "
+        "KID | diversity | "
+        "best step | minutes | targets (FID ≤ 30, agreement ≥ 0.80) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     base = table[table["variant"] == "default"].set_index("seed")
     for variant, g in table.groupby("variant", sort=False):
         g = g.set_index("seed")
 
-        def each(m, fmt):
+        def each(m, fmt, g=g):  # bound now: called within this iteration
             return f"{fmt.format(g[m].mean())} ({', '.join(fmt.format(x) for x in g[m])})"
 
-        def delta(m, fmt):
+        def delta(m, fmt, g=g, variant=variant):
             shared = sorted(set(g.index) & set(base.index))
             if variant == "default" or not shared:
                 return "—"
@@ -353,15 +426,20 @@ def gan_markdown(table: pd.DataFrame) -> str:
 
         met = g["fid"].mean() <= GAN_TARGETS["fid"], g["label_agreement"].mean() >= GAN_TARGETS["label_agreement"]
         minutes = "—" if g["minutes"].isna().all() else f"{g['minutes'].mean():.1f}"
-        lines.append(f"| {variant} | {len(g)} | {each('fid', '{:.1f}')} | {delta('fid', '{:+.1f}')} | "
-                     f"{each('label_agreement', '{:.3f}')} | {delta('label_agreement', '{:+.3f}')} | {g['kid'].mean():.4f} | "
-                     f"{g['diversity_ratio'].mean():.2f} | {', '.join(str(int(x)) for x in g['best_step'])} | {minutes} | "
-                     f"{'both' if all(met) else 'FID' if met[0] else 'agreement' if met[1] else 'neither'} |")
-    lines += ["", "Means over GAN seeds (lower FID and KID are better; label agreement is the scorer's, whose own "
-              "agreement with the real test set is the floor to read it against, `real_test` in gan.json). Δ: the mean "
-              "paired difference from default at the same seeds, with its t interval when there are 2 or more. "
-              "Minutes: the wall time of each `dvc exp run train_gan` on this machine, process start included "
-              "(— where DVC's run cache restored it)."]
+        lines.append(
+            f"| {variant} | {len(g)} | {each('fid', '{:.1f}')} | {delta('fid', '{:+.1f}')} | "
+            f"{each('label_agreement', '{:.3f}')} | {delta('label_agreement', '{:+.3f}')} | {g['kid'].mean():.4f} | "
+            f"{g['diversity_ratio'].mean():.2f} | {', '.join(str(int(x)) for x in g['best_step'])} | {minutes} | "
+            f"{'both' if all(met) else 'FID' if met[0] else 'agreement' if met[1] else 'neither'} |"
+        )
+    lines += [
+        "",
+        "Means over GAN seeds (lower FID and KID are better; label agreement is the scorer's, whose own "
+        "agreement with the real test set is the floor to read it against, `real_test` in gan.json). Δ: the mean "
+        "paired difference from default at the same seeds, with its t interval when there are 2 or more. "
+        "Minutes: the wall time of each `dvc exp run train_gan` on this machine, process start included "
+        "(— where DVC's run cache restored it).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -394,19 +472,37 @@ def run_gan_sweep(variants: dict[str, list[str]], seeds: list[int], overrides: l
 def main(argv: list[str] | None = None) -> int:
     from ganaug.stages import main as stage_main
 
-    parser = argparse.ArgumentParser(description="Sweeps as DVC experiments: low-data sizes, pool replicates, GAN settings.")
+    parser = argparse.ArgumentParser(
+        description="Sweeps as DVC experiments: low-data sizes, pool replicates, GAN settings."
+    )
     sub = parser.add_subparsers(dest="sweep", required=True)
     low = sub.add_parser("lowdata", help="the leak-free low-data sweep: one experiment per real-set size")
-    low.add_argument("--per-class", type=int, nargs="+", required=True, help="real images per class, each <= data.per_class")
+    low.add_argument(
+        "--per-class", type=int, nargs="+", required=True, help="real images per class, each <= data.per_class"
+    )
     pools = sub.add_parser("pools", help="GAN + pool replicates: one experiment per pool seed")
     pools.add_argument("--pool-seeds", type=int, nargs="+", required=True, help="at least 2 (e.g. 0 1 2)")
     gans = sub.add_parser("gan", help="GAN settings A/B: one train_gan experiment per (variant, GAN seed)")
-    gans.add_argument("--seeds", type=int, nargs="+", required=True, help="GAN seeds (gan.seed), the same for every variant")
-    gans.add_argument("--variant", dest="variants", action="append", default=[],
-                      help="'name: gan.key=value ...' (repeatable); 'default' (params.yaml as it is) is always run")
+    gans.add_argument(
+        "--seeds", type=int, nargs="+", required=True, help="GAN seeds (gan.seed), the same for every variant"
+    )
+    gans.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        default=[],
+        help="'name: gan.key=value ...' (repeatable); 'default' (params.yaml as it is) is always run",
+    )
     for p in (low, pools, gans):
-        p.add_argument("-S", "--set", dest="overrides", action="append", default=[],
-                       help="extra params override for every experiment, as for dvc exp run -S (e.g. 'experiments.samplers=[cl-sam]')")
+        p.add_argument(
+            "-S",
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            help="extra params override for every experiment, as for dvc exp run -S "
+            "(e.g. 'experiments.samplers=[cl-sam]')",
+        )
         p.add_argument("--report-only", action="store_true", help="rebuild the report from the finished experiments")
     args = parser.parse_args(argv)
 
@@ -421,10 +517,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.sweep == "pools":
             with_overrides(args.overrides, refused=())  # a bad key or value stops here, before any experiment
             if len(set(args.pool_seeds)) < 2:
-                raise GanaugError("sweep pools: --pool-seeds: expected at least 2 distinct seeds (a spread over pools needs 2)")
-            names = {k: pool_name(k, args.overrides) if args.report_only
-                     else run_named(pool_name(k, args.overrides), [*args.overrides, *pool_overrides(k)])
-                     for k in sorted(set(args.pool_seeds))}
+                raise GanaugError(
+                    "sweep pools: --pool-seeds: expected at least 2 distinct seeds (a spread over pools needs 2)"
+                )
+            names = {
+                k: pool_name(k, args.overrides)
+                if args.report_only
+                else run_named(pool_name(k, args.overrides), [*args.overrides, *pool_overrides(k)])
+                for k in sorted(set(args.pool_seeds))
+            }
             build_pools_report({k: read_summary(name) for k, name in names.items()})
             print((OUT / "pools.md").read_text())
             return
@@ -438,8 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         # the full size is an experiment too, with the same overrides: every size shares one recipe
         # (with none, DVC's run cache restores the workspace's own outputs instead of retraining)
         sizes = sorted({*args.per_class, params.data.per_class})
-        names = {n: experiment_name(n, args.overrides) if args.report_only else run_size(n, args.overrides, params, counts)
-                 for n in sizes}
+        names = {
+            n: experiment_name(n, args.overrides) if args.report_only else run_size(n, args.overrides, params, counts)
+            for n in sizes
+        }
         build_report({n: read_summary(name) for n, name in names.items()})
         print((OUT / "lowdata.md").read_text())
 

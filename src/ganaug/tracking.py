@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -122,7 +123,11 @@ def dvc_md5(path: Path) -> str:
     if not path.is_dir():
         raise GanaugError(f"{path}: input not found (run the stage that produces it)")
     entries = sorted(
-        ({"md5": file_digest(p, "md5"), "relpath": p.relative_to(path).as_posix()} for p in path.rglob("*") if p.is_file()),
+        (
+            {"md5": file_digest(p, "md5"), "relpath": p.relative_to(path).as_posix()}
+            for p in path.rglob("*")
+            if p.is_file()
+        ),
         key=lambda e: e["relpath"],
     )
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
@@ -144,7 +149,9 @@ def git_state(root: Path | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def tracked_run(stage: str, params: Params, inputs: dict[str, Path], tags: dict[str, str] | None = None, run_name: str | None = None):
+def tracked_run(
+    stage: str, params: Params, inputs: dict[str, Path], tags: dict[str, str] | None = None, run_name: str | None = None
+):
     """One MLflow run for one DVC stage; yields the active run.
 
     ``inputs`` maps a name (e.g. 'data/prepared') to the path DVC tracks for it. Under torchrun only
@@ -186,3 +193,30 @@ def log_epoch(row: dict, step_key: str = "epoch") -> None:
     import mlflow
 
     mlflow.log_metrics({k: float(v) for k, v in row.items() if k != step_key}, step=int(row[step_key]))
+
+
+def metric_key(prefix: str, name: str) -> str:
+    """An MLflow-safe metric key for a class name. MLflow allows letters, digits, ``_ - . /`` and space, and no
+    ``..``; every other character becomes ``_``, and ``/`` becomes ``-`` so a key never reads as a path."""
+    safe = re.sub(r"[^\w\-. ]", "_", name.replace("/", "-")).strip() or "_"
+    return f"{prefix}.{safe.replace('..', '__')}"
+
+
+def per_class_keys(prefix: str, names) -> dict[str, str]:
+    """MLflow-safe key -> class name, in class order; two names that clean to one key (``a%`` and ``a&``)
+    keep apart by the later one's class index."""
+    keys: dict[str, str] = {}
+    for index, name in enumerate(names):
+        key = metric_key(prefix, name)
+        keys[key if key not in keys else f"{key}_{index}"] = name
+    return keys
+
+
+def log_per_class(prefix: str, values: dict[str, float]) -> None:
+    """One metric per class under its MLflow-safe key, and ``<prefix>.classes.json`` beside them: the map from
+    key back to class name (``test_acc.50_ off _new_`` -> ``50% off (new)``)."""
+    import mlflow
+
+    keys = per_class_keys(prefix, values)
+    mlflow.log_metrics({key: float(values[name]) for key, name in keys.items()})
+    mlflow.log_dict(keys, f"{prefix}.classes.json")

@@ -60,9 +60,22 @@ def screenshot(url: str, out: Path, size: tuple[int, int] = (1600, 1000)) -> Pat
     if browser is None:
         raise GanaugError("chromium not found: install the Debian package `chromium` for --screenshot")
     out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--window-size={size[0]},{size[1]}", "--virtual-time-budget=15000",
-                    f"--screenshot={out.resolve()}", url], check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--window-size={size[0]},{size[1]}",
+            "--virtual-time-budget=15000",
+            f"--screenshot={out.resolve()}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     return out
 
 

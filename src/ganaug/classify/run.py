@@ -26,19 +26,31 @@ class RunOutputs:
     report_dir: Path  # summary.csv, confusion.png
 
 
-def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dict, cfg, out: RunOutputs, log_epoch=None,
-                     fit_options: dict | None = None, finetune: tuple | None = None) -> tuple[dict, dict]:
+def train_and_report(
+    name: str,
+    train: Split,
+    val: Split,
+    test: Split,
+    meta: dict,
+    cfg,
+    out: RunOutputs,
+    log_epoch=None,
+    fit_options: dict | None = None,
+    finetune: tuple | None = None,
+) -> tuple[dict, dict]:
     """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings.
 
     ``fit_options`` go to fit() (steps_per_epoch, weights, targets, ...); ``finetune = (real, epochs,
     steps_per_epoch[, options])`` continues on the real images alone at a tenth of the learning rate,
-    cosine-annealed (steps_per_epoch None: one pass over them; options go to fit(), e.g. head_only). Under torchrun every rank trains and
-    only rank 0 goes on to test, write and return; the others return (None, None)."""
+    cosine-annealed (steps_per_epoch None: one pass over them; options go to fit(), e.g. head_only). Under
+    torchrun every rank trains and only rank 0 goes on to test, write and return; the others return (None, None)."""
     seed_everything(cfg.seed)
     device = distributed.init(pick_device())
     classes = meta["classes"]
     fit_options = fit_options or {}
-    model = create_classifier(cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None)
+    model = create_classifier(
+        cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None
+    )
     started = time.perf_counter()
     history, norm = fit(model, train, val, cfg, len(classes), device, on_epoch=log_epoch, **fit_options)
     steps = cfg.epochs * epoch_steps(len(train), cfg.batch_size, fit_options.get("steps_per_epoch"))
@@ -52,8 +64,18 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
             if log_epoch is not None:
                 log_epoch({**row, "epoch": row["epoch"] + cfg.epochs})
 
-        ft_history, _ = fit(model, real, val, ft_cfg, len(classes), device, on_epoch=log_offset, norm=norm,
-                            steps_per_epoch=ft_steps, **ft_options)
+        ft_history, _ = fit(
+            model,
+            real,
+            val,
+            ft_cfg,
+            len(classes),
+            device,
+            on_epoch=log_offset,
+            norm=norm,
+            steps_per_epoch=ft_steps,
+            **ft_options,
+        )
         history += [{**row, "epoch": row["epoch"] + cfg.epochs, "phase": "finetune"} for row in ft_history]
         steps += epochs * epoch_steps(len(real), cfg.batch_size, ft_steps)
     train_seconds = time.perf_counter() - started
@@ -62,8 +84,14 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
     test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
 
     config = {
-        "model": cfg.model, "classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
-        "mean": norm.mean, "std": norm.std, "train": cfg.model_dump(), "device": device.type,
+        "model": cfg.model,
+        "classes": classes,
+        "channels": meta["channels"],
+        "image_size": meta["image_size"],
+        "mean": norm.mean,
+        "std": norm.std,
+        "train": cfg.model_dump(),
+        "device": device.type,
     }
     if distributed.world_size() > 1:  # recorded only then: single-process outputs stay as they were
         config["world_size"] = distributed.world_size()
@@ -90,7 +118,12 @@ def train_and_report(name: str, train: Split, val: Split, test: Split, meta: dic
     out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     out.report_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(history).drop(columns="seconds").to_csv(  # seconds: MLflow only (not deterministic)
-out.report_dir / "summary.csv", index=False, float_format="%.6g")
-    confusion_matrix_png(test_metrics["confusion"], classes, out.report_dir / "confusion.png",
-                         f"{name}: test accuracy {test_metrics['accuracy']:.4f}")
+        out.report_dir / "summary.csv", index=False, float_format="%.6g"
+    )
+    confusion_matrix_png(
+        test_metrics["confusion"],
+        classes,
+        out.report_dir / "confusion.png",
+        f"{name}: test accuracy {test_metrics['accuracy']:.4f}",
+    )
     return metrics, timing

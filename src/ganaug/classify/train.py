@@ -7,7 +7,6 @@ moved to the device and converted to normalised float there. Read top to bottom:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import timm.optim
@@ -17,26 +16,9 @@ from tqdm import tqdm
 
 from ganaug import distributed
 from ganaug.classify.augment import augment_batch, build_augment
+from ganaug.classify.normalize import Normalizer
 from ganaug.data.store import Split
 from ganaug.device import autocast, memory_format, needs_grad_scaler
-
-
-@dataclass
-class Normalizer:
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, images: np.ndarray) -> "Normalizer":
-        x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
-        return cls(x.mean(0).tolist(), np.maximum(x.std(0), 1e-3).tolist())
-
-    def to_input(self, images: np.ndarray, device: torch.device) -> torch.Tensor:
-        """uint8 B x H x W x C (numpy) -> normalised float B x C x H x W on ``device``."""
-        x = torch.from_numpy(images).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
-        mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=device).view(1, -1, 1, 1)
-        return ((x - mean) / std).contiguous(memory_format=memory_format(device))
 
 
 def make_scheduler(optimizer, schedule: str, total_steps: int, lr: float):
@@ -48,7 +30,9 @@ def make_scheduler(optimizer, schedule: str, total_steps: int, lr: float):
 
 
 @torch.inference_mode()
-def predict_logits(model, images: np.ndarray, norm: Normalizer, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+def predict_logits(
+    model, images: np.ndarray, norm: Normalizer, device: torch.device, batch_size: int = 512
+) -> torch.Tensor:
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
@@ -57,7 +41,9 @@ def predict_logits(model, images: np.ndarray, norm: Normalizer, device: torch.de
     return torch.cat(out) if out else torch.empty(0)
 
 
-def evaluate(model, split: Split, norm: Normalizer, device: torch.device, num_classes: int, batch_size: int = 512) -> dict:
+def evaluate(
+    model, split: Split, norm: Normalizer, device: torch.device, num_classes: int, batch_size: int = 512
+) -> dict:
     """Loss, accuracy, per-class accuracy and the confusion matrix (rows: true, cols: predicted)."""
     logits = predict_logits(model, split.images, norm, device, batch_size)
     labels = torch.from_numpy(split.labels)
@@ -82,7 +68,11 @@ def batch_loss(logits, y, idx, weights, targets, label_smoothing: float, logit_o
         return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     target = y if targets is None else torch.from_numpy(targets[idx]).to(logits.device, torch.float32)
     per_image = F.cross_entropy(logits, target, reduction="none", label_smoothing=label_smoothing)
-    w = torch.ones_like(per_image) if weights is None else torch.from_numpy(weights[idx]).to(logits.device, per_image.dtype)
+    w = (
+        torch.ones_like(per_image)
+        if weights is None
+        else torch.from_numpy(weights[idx]).to(logits.device, per_image.dtype)
+    )
     return (per_image * w).sum() / w.sum().clamp_min(1e-8)
 
 
@@ -100,7 +90,9 @@ def logit_adjustment(labels: np.ndarray, num_classes: int, tau: float) -> np.nda
     return (tau * np.log(counts / counts.sum())).astype(np.float32)
 
 
-def batch_order(rng: np.random.Generator, labels: np.ndarray, steps: int, batch_size: int, class_balanced: bool) -> np.ndarray:
+def batch_order(
+    rng: np.random.Generator, labels: np.ndarray, steps: int, batch_size: int, class_balanced: bool
+) -> np.ndarray:
     """The epoch's image indices, ``steps`` x ``batch_size`` of them: fresh permutations chained (as
     many as needed), or with ``class_balanced`` drawn with replacement so every class is equally
     likely (probability 1 / (classes x its count) per image): class-balanced resampling."""
@@ -113,10 +105,22 @@ def batch_order(rng: np.random.Generator, labels: np.ndarray, steps: int, batch_
     return rng.permutation(n) if passes == 1 else np.concatenate([rng.permutation(n) for _ in range(passes)])
 
 
-def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.device, on_epoch=None,
-        steps_per_epoch: int | None = None, norm: Normalizer | None = None, weights: np.ndarray | None = None,
-        targets: np.ndarray | None = None, class_balanced: bool = False, logit_adjust: float = 0.0,
-        head_only: bool = False) -> tuple[list[dict], Normalizer]:
+def fit(
+    model,
+    train: Split,
+    val: Split,
+    cfg,
+    num_classes: int,
+    device: torch.device,
+    on_epoch=None,
+    steps_per_epoch: int | None = None,
+    norm: Normalizer | None = None,
+    weights: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+    class_balanced: bool = False,
+    logit_adjust: float = 0.0,
+    head_only: bool = False,
+) -> tuple[list[dict], Normalizer]:
     """Train ``model`` in place for ``cfg.epochs``; returns one row per epoch and the normaliser.
 
     An epoch is ``steps_per_epoch`` batches from a fresh permutation of ``train`` (default: one pass,
@@ -142,14 +146,19 @@ def fit(model, train: Split, val: Split, cfg, num_classes: int, device: torch.de
         learner.requires_grad_(True)
     net = distributed.wrap(model, device)  # model itself in one process
     optimizer = timm.optim.create_optimizer_v2(
-        learner, opt="sgd" if cfg.optimizer == "sgd" else "adamw", lr=cfg.lr,
-        weight_decay=cfg.weight_decay, momentum=cfg.momentum,
+        learner,
+        opt="sgd" if cfg.optimizer == "sgd" else "adamw",
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        momentum=cfg.momentum,
     )
     steps_per_epoch = epoch_steps(len(train), cfg.batch_size, steps_per_epoch)
     scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
     labels_all = torch.from_numpy(train.labels)
-    offset = torch.from_numpy(logit_adjustment(train.labels, num_classes, logit_adjust)).to(device) if logit_adjust else None
+    offset = (
+        torch.from_numpy(logit_adjustment(train.labels, num_classes, logit_adjust)).to(device) if logit_adjust else None
+    )
     history = []
     main = distributed.is_main()
     bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not main)

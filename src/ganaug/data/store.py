@@ -57,7 +57,9 @@ def load_split(path: Path) -> Split:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise GanaugError(f"{path}: not a readable prepared split with images/labels/ids ({err})") from None
     if split.images.dtype != np.uint8 or split.images.ndim != 4 or len(split.images) != len(split.labels):
-        raise GanaugError(f"{path}: expected uint8 N x H x W x C images and N labels, got {split.images.shape} / {split.labels.shape}")
+        raise GanaugError(
+            f"{path}: expected uint8 N x H x W x C images and N labels, got {split.images.shape} / {split.labels.shape}"
+        )
     return split
 
 

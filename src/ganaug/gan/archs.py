@@ -29,8 +29,14 @@ def relevant_config(gan: dict) -> dict:
 def build_networks(num_classes: int, channels: int, image_size: int, gan: dict):
     """(G, D) of the architecture ``gan['arch']`` (default cgan), from a gan params dict."""
     if gan.get("arch", "cgan") == "stargan":
-        return (TranslationGenerator(num_classes, channels, image_size, gan["g_width"], gan["res_blocks"], gan["min_width"]),
-                TranslationDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]))
+        return (
+            TranslationGenerator(
+                num_classes, channels, image_size, gan["g_width"], gan["res_blocks"], gan["min_width"]
+            ),
+            TranslationDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
+        )
     # GANs saved before min_width existed: the generator had a floor of 8 channels, the discriminator none
-    return (Generator(num_classes, channels, image_size, gan["z_dim"], gan["g_width"], gan.get("min_width", 8)),
-            Discriminator(num_classes, channels, image_size, gan["d_width"], gan.get("min_width", 1)))
+    return (
+        Generator(num_classes, channels, image_size, gan["z_dim"], gan["g_width"], gan.get("min_width", 8)),
+        Discriminator(num_classes, channels, image_size, gan["d_width"], gan.get("min_width", 1)),
+    )

@@ -44,7 +44,8 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict, dict] 
         meta = json.loads((folder / META).read_text())
     except Exception as err:  # safetensors, pickle and json each raise their own types
         raise GanaugError(
-            f"{folder}: GAN checkpoint is unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+            f"{folder}: GAN checkpoint is unreadable ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); "
             "delete that folder to start training afresh"
         ) from None
     return tensors, optim, meta

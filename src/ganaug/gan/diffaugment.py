@@ -29,8 +29,12 @@ def translation(x, ratio: float = 0.125):
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     tx = torch.randint(-sh, sh + 1, size=(b, 1, 1), device=x.device)
     ty = torch.randint(-sw, sw + 1, size=(b, 1, 1), device=x.device)
-    gb, gx, gy = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(h, device=x.device),
-                                torch.arange(w, device=x.device), indexing="ij")
+    gb, gx, gy = torch.meshgrid(
+        torch.arange(b, device=x.device),
+        torch.arange(h, device=x.device),
+        torch.arange(w, device=x.device),
+        indexing="ij",
+    )
     gx = torch.clamp(gx + tx + 1, 0, h + 1)
     gy = torch.clamp(gy + ty + 1, 0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1, 0, 0, 0, 0])
@@ -42,8 +46,12 @@ def cutout(x, ratio: float = 0.5):
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ox = torch.randint(0, h + (1 - ch % 2), size=(b, 1, 1), device=x.device)
     oy = torch.randint(0, w + (1 - cw % 2), size=(b, 1, 1), device=x.device)
-    gb, gx, gy = torch.meshgrid(torch.arange(b, device=x.device), torch.arange(ch, device=x.device),
-                                torch.arange(cw, device=x.device), indexing="ij")
+    gb, gx, gy = torch.meshgrid(
+        torch.arange(b, device=x.device),
+        torch.arange(ch, device=x.device),
+        torch.arange(cw, device=x.device),
+        indexing="ij",
+    )
     gx = torch.clamp(gx + ox - ch // 2, min=0, max=h - 1)
     gy = torch.clamp(gy + oy - cw // 2, min=0, max=w - 1)
     mask = torch.ones(b, h, w, dtype=x.dtype, device=x.device)

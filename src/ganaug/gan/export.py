@@ -30,5 +30,7 @@ def load_gan(model_dir: Path):
         try:
             net.load_state_dict(load_file(str(path)))
         except Exception as err:  # missing, corrupt or mismatched
-            raise GanaugError(f"{path}: not loadable as the GAN in {config_path.name} ({str(err).splitlines()[0]})") from None
+            raise GanaugError(
+                f"{path}: not loadable as the GAN in {config_path.name} ({str(err).splitlines()[0]})"
+            ) from None
     return G.eval(), D.eval(), config

@@ -72,10 +72,18 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64, min_width: int = 32):
+    def __init__(
+        self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64, min_width: int = 32
+    ):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "z_dim": z_dim,
-                       "width": width, "min_width": min_width}
+        self.kwargs = {
+            "num_classes": num_classes,
+            "channels": channels,
+            "image_size": image_size,
+            "z_dim": z_dim,
+            "width": width,
+            "min_width": min_width,
+        }
         self.num_classes, self.channels, self.image_size, self.z_dim = num_classes, channels, image_size, z_dim
         self.base, blocks = layout(image_size)
         # channels halve as resolution doubles (cost stays flat per block), down to min_width:
@@ -121,8 +129,13 @@ def d_trunk(channels: int, image_size: int, width: int, min_width: int) -> tuple
 class Discriminator(nn.Module):
     def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width,
-                       "min_width": min_width}
+        self.kwargs = {
+            "num_classes": num_classes,
+            "channels": channels,
+            "image_size": image_size,
+            "width": width,
+            "min_width": min_width,
+        }
         self.native = native_size(image_size)
         self.blocks, features = d_trunk(channels, image_size, width, min_width)
         self.linear = spectral_norm(nn.Linear(features, 1))

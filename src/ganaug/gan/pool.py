@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from ganaug.errors import GanaugError
-from ganaug.gan.train import to_uint8
+from ganaug.gan.pixels import from_uint8, to_uint8
 
 FILES = ("images.npy", "labels.npy", "latents.npy", "meta.json")
 
@@ -38,7 +38,8 @@ class NpyWriter:
         self.path, self.dtype, self.shape, self.rows = path, np.dtype(dtype), shape, 0
         self.file = open(path, "wb")
         np.lib.format.write_array_header_1_0(
-            self.file, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape})
+            self.file, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        )
 
     def write(self, rows: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
@@ -57,8 +58,16 @@ def sample_latents(n: int, z_dim: int, truncation: float | None, generator: torc
     return z.normal_(generator=generator)
 
 
-def write_pool(out_dir: Path, G, per_class: int, num_classes: int, seed: int, truncation: float | None = None,
-               batch_size: int = 1000, extra_meta: dict | None = None) -> Pool:
+def write_pool(
+    out_dir: Path,
+    G,
+    per_class: int,
+    num_classes: int,
+    seed: int,
+    truncation: float | None = None,
+    batch_size: int = 1000,
+    extra_meta: dict | None = None,
+) -> Pool:
     """``per_class`` images of each class, classes interleaved (label i % C), seeded."""
     n = per_class * num_classes
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,15 +89,18 @@ def write_pool(out_dir: Path, G, per_class: int, num_classes: int, seed: int, tr
     images.close()
     latents.close()
     np.save(out_dir / "labels.npy", labels)
-    meta = {"count": n, "per_class": per_class, "num_classes": num_classes, "shape": list(shape[1:]),
-            "z_dim": G.z_dim, "seed": seed, "truncation": truncation, **(extra_meta or {})}
+    meta = {
+        "count": n,
+        "per_class": per_class,
+        "num_classes": num_classes,
+        "shape": list(shape[1:]),
+        "z_dim": G.z_dim,
+        "seed": seed,
+        "truncation": truncation,
+        **(extra_meta or {}),
+    }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return open_pool(out_dir)
-
-
-def from_uint8(images: np.ndarray) -> torch.Tensor:
-    """uint8 N x H x W x C -> float N x C x H x W in [-1, 1], what the networks see."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
 @torch.inference_mode()
@@ -110,9 +122,17 @@ def translation_rows(labels: np.ndarray, num_classes: int, include_own: bool) ->
     return source[keep], target[keep]
 
 
-def write_translation_pool(out_dir: Path, G, inputs: torch.Tensor, labels: np.ndarray, ids: np.ndarray,
-                           num_classes: int, include_own: bool = False, batch_size: int = 1000,
-                           extra_meta: dict | None = None) -> Pool:
+def write_translation_pool(
+    out_dir: Path,
+    G,
+    inputs: torch.Tensor,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    num_classes: int,
+    include_own: bool = False,
+    batch_size: int = 1000,
+    extra_meta: dict | None = None,
+) -> Pool:
     """A pool of translations (paper 000): every real training image into every other class (and its
     own with ``include_own``), with ``source_ids.npy`` and ``source_labels.npy`` beside it (one row per
     image). ``inputs`` holds what G takes for each real image: the image in [-1, 1] for a translation
@@ -138,15 +158,28 @@ def write_translation_pool(out_dir: Path, G, inputs: torch.Tensor, labels: np.nd
     np.save(out_dir / "labels.npy", target.astype(np.int64))
     np.save(out_dir / "source_ids.npy", np.asarray(ids)[source])
     np.save(out_dir / "source_labels.npy", labels[source].astype(np.int64))
-    meta = {"count": n, "kind": "translation", "num_classes": num_classes, "shape": list(shape[1:]),
-            "z_dim": inputs.shape[1] if takes_latents else 0, "sources": len(labels), "include_own": include_own,
-            **(extra_meta or {})}
+    meta = {
+        "count": n,
+        "kind": "translation",
+        "num_classes": num_classes,
+        "shape": list(shape[1:]),
+        "z_dim": inputs.shape[1] if takes_latents else 0,
+        "sources": len(labels),
+        "include_own": include_own,
+        **(extra_meta or {}),
+    }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return open_pool(out_dir)
 
 
-def save_pool(out_dir: Path, images: np.ndarray, labels: np.ndarray, latents: np.ndarray, meta: dict,
-              extra: dict[str, np.ndarray] | None = None) -> Pool:
+def save_pool(
+    out_dir: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    latents: np.ndarray,
+    meta: dict,
+    extra: dict[str, np.ndarray] | None = None,
+) -> Pool:
     """An in-memory pool (small, e.g. the projection pool) in the same on-disk format;
     ``extra`` arrays (one row per image) are saved beside it as <name>.npy."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -170,9 +203,16 @@ def open_pool(pool_dir: Path) -> Pool:
         meta = json.loads((pool_dir / "meta.json").read_text())
     except (ValueError, OSError) as err:
         raise GanaugError(f"{pool_dir}: unreadable pool file ({err})") from None
-    lengths = {"images.npy": len(images), "labels.npy": len(labels), "latents.npy": len(latents), "meta.json count": meta.get("count")}
+    lengths = {
+        "images.npy": len(images),
+        "labels.npy": len(labels),
+        "latents.npy": len(latents),
+        "meta.json count": meta.get("count"),
+    }
     if len(set(lengths.values())) != 1:
-        raise GanaugError(f"{pool_dir}: pool files disagree in length ({', '.join(f'{k} {v}' for k, v in lengths.items())})")
+        raise GanaugError(
+            f"{pool_dir}: pool files disagree in length ({', '.join(f'{k} {v}' for k, v in lengths.items())})"
+        )
     if images.dtype != np.uint8 or images.ndim != 4:
         raise GanaugError(f"{pool_dir / 'images.npy'}: expected uint8 N x H x W x C, got {images.dtype} {images.shape}")
     return Pool(images, labels, latents, meta)

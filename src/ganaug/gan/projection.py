@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ganaug.gan.networks import Generator
+from ganaug.gan.pixels import from_uint8
 
 
 def latent_directions(G: Generator, k: int) -> torch.Tensor:
@@ -26,9 +27,18 @@ def latent_directions(G: Generator, k: int) -> torch.Tensor:
     return vh[:k]
 
 
-def project(G: Generator, images: np.ndarray, labels: np.ndarray, steps: int = 200, lr: float = 0.05,
-            feature_fn=None, feature_weight: float = 0.1, prior_weight: float = 1e-3, batch_size: int = 250,
-            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def project(
+    G: Generator,
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int = 200,
+    lr: float = 0.05,
+    feature_fn=None,
+    feature_weight: float = 0.1,
+    prior_weight: float = 1e-3,
+    batch_size: int = 250,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Latents (float32 N x z_dim) reconstructing ``images`` (uint8 N x H x W x C) and the per-image
     reconstruction error (mean squared error on [0, 1] pixels)."""
     G.eval().requires_grad_(False)
@@ -36,7 +46,7 @@ def project(G: Generator, images: np.ndarray, labels: np.ndarray, steps: int = 2
     gen = torch.Generator().manual_seed(seed)
     latents, errors = [], []
     for start in tqdm(range(0, len(images), batch_size), desc="project", unit="batch"):
-        x = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
+        x = from_uint8(images[start : start + batch_size]).to(device)
         y = torch.from_numpy(labels[start : start + batch_size]).to(device)
         # start from the best of a few random draws: projection is non-convex
         candidates = torch.randn(8, len(x), G.z_dim, generator=gen).to(device)
@@ -65,8 +75,9 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predictor_directions(G: Generator, score_fn, num_classes: int, samples_per_class: int = 500, ridge: float = 1.0,
-                         seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+def predictor_directions(
+    G: Generator, score_fn, num_classes: int, samples_per_class: int = 500, ridge: float = 1.0, seed: int = 0
+) -> tuple[torch.Tensor, np.ndarray]:
     """One unit direction per class (num_classes x 1 x z_dim): the weights of a ridge regression from
     the latent to ``score_fn(images in [-1, 1], labels)`` over ``samples_per_class`` fresh latents of
     that class -- the direction along which the score rises fastest, to first order. Also returns
@@ -77,17 +88,31 @@ def predictor_directions(G: Generator, score_fn, num_classes: int, samples_per_c
     for c in range(num_classes):
         z = torch.randn(samples_per_class, G.z_dim, generator=gen)
         y = torch.full((samples_per_class,), c, dtype=torch.long)
-        t = torch.cat([score_fn(G(z[s : s + 250].to(device), y[s : s + 250].to(device)), y[s : s + 250].to(device)).float().cpu()
-                       for s in range(0, samples_per_class, 250)]).double()
+        t = torch.cat(
+            [
+                score_fn(G(z[s : s + 250].to(device), y[s : s + 250].to(device)), y[s : s + 250].to(device))
+                .float()
+                .cpu()
+                for s in range(0, samples_per_class, 250)
+            ]
+        ).double()
         zc, tc = (z - z.mean(0)).double(), t - t.mean()
         w = torch.linalg.solve(zc.T @ zc + ridge * torch.eye(G.z_dim, dtype=torch.float64), zc.T @ tc)
-        r2.append(float(1 - ((tc - zc @ w) ** 2).sum() / (tc ** 2).sum().clamp_min(1e-12)))
+        r2.append(float(1 - ((tc - zc @ w) ** 2).sum() / (tc**2).sum().clamp_min(1e-12)))
         dirs.append((w / w.norm().clamp_min(1e-12)).float()[None])
     return torch.stack(dirs), np.asarray(r2)
 
 
-def perturb(latents: np.ndarray, variants: int, method: str, sigma: float, directions: torch.Tensor | None,
-            coefficients: list[float], seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def perturb(
+    latents: np.ndarray,
+    variants: int,
+    method: str,
+    sigma: float,
+    directions: torch.Tensor | None,
+    coefficients: list[float],
+    seed: int,
+    labels: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``variants`` perturbed copies of each latent: (N * variants) x z_dim, and for each row the
     index of its source latent. 'random': z + sigma * noise. Otherwise z + c * d over (direction,
     coefficient) pairs taken in turn across all rows, directions changing fastest, so every
@@ -105,5 +130,9 @@ def perturb(latents: np.ndarray, variants: int, method: str, sigma: float, direc
     k = directions.shape[-2]
     pair = np.arange(n * variants) % (k * len(coefficients))
     which, coef = pair % k, torch.tensor(coefficients, dtype=z.dtype)[pair // k]
-    d = directions[torch.from_numpy(np.asarray(labels)[source]), torch.from_numpy(which)] if per_class else directions[torch.from_numpy(which)]
+    d = (
+        directions[torch.from_numpy(np.asarray(labels)[source]), torch.from_numpy(which)]
+        if per_class
+        else directions[torch.from_numpy(which)]
+    )
     return (z + coef[:, None] * d).numpy(), source

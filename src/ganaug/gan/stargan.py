@@ -27,8 +27,12 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.InstanceNorm2d(channels, affine=True))
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -43,22 +47,42 @@ class TranslationGenerator(nn.Module):
 
     takes = "image"  # what generate() feeds it besides the labels (the cGAN takes latents)
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 32, res_blocks: int = 3,
-                 min_width: int = 32):
+    def __init__(
+        self,
+        num_classes: int,
+        channels: int,
+        image_size: int,
+        width: int = 32,
+        res_blocks: int = 3,
+        min_width: int = 32,
+    ):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width,
-                       "res_blocks": res_blocks, "min_width": min_width}
+        self.kwargs = {
+            "num_classes": num_classes,
+            "channels": channels,
+            "image_size": image_size,
+            "width": width,
+            "res_blocks": res_blocks,
+            "min_width": min_width,
+        }
         self.num_classes, self.channels, self.image_size = num_classes, channels, image_size
         self.work = max(8, 4 * round(image_size / 4))  # two stride-2 convs need a multiple of 4
         w1, w2, w3 = (max(width * m, min_width) for m in (1, 2, 4))
         self.net = nn.Sequential(
-            nn.Conv2d(channels + num_classes, w1, 7, padding=3, bias=False), *_norm_act(w1),
-            nn.Conv2d(w1, w2, 4, stride=2, padding=1, bias=False), *_norm_act(w2),
-            nn.Conv2d(w2, w3, 4, stride=2, padding=1, bias=False), *_norm_act(w3),
+            nn.Conv2d(channels + num_classes, w1, 7, padding=3, bias=False),
+            *_norm_act(w1),
+            nn.Conv2d(w1, w2, 4, stride=2, padding=1, bias=False),
+            *_norm_act(w2),
+            nn.Conv2d(w2, w3, 4, stride=2, padding=1, bias=False),
+            *_norm_act(w3),
             *(ResidualBlock(w3) for _ in range(res_blocks)),
-            nn.ConvTranspose2d(w3, w2, 4, stride=2, padding=1, bias=False), *_norm_act(w2),
-            nn.ConvTranspose2d(w2, w1, 4, stride=2, padding=1, bias=False), *_norm_act(w1),
-            nn.Conv2d(w1, channels, 7, padding=3), nn.Tanh())
+            nn.ConvTranspose2d(w3, w2, 4, stride=2, padding=1, bias=False),
+            *_norm_act(w2),
+            nn.ConvTranspose2d(w2, w1, 4, stride=2, padding=1, bias=False),
+            *_norm_act(w1),
+            nn.Conv2d(w1, channels, 7, padding=3),
+            nn.Tanh(),
+        )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = _resized(x, self.work)
@@ -72,8 +96,13 @@ class TranslationDiscriminator(nn.Module):
 
     def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size, "width": width,
-                       "min_width": min_width}
+        self.kwargs = {
+            "num_classes": num_classes,
+            "channels": channels,
+            "image_size": image_size,
+            "width": width,
+            "min_width": min_width,
+        }
         self.native = native_size(image_size)
         self.blocks, features = d_trunk(channels, image_size, width, min_width)
         self.realism = spectral_norm(nn.Linear(features, 1))

@@ -19,12 +19,13 @@ from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
 from ganaug import distributed
-from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
-from ganaug.gan.diffaugment import diff_augment
+from ganaug.errors import GanaugError
 from ganaug.gan import stargan
 from ganaug.gan.archs import build_networks, relevant_config
+from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
+from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.networks import Discriminator, Generator
-from ganaug.errors import GanaugError
+from ganaug.gan.pixels import from_uint8, to_uint8
 
 # keys of gan params that do not change what a checkpoint holds (so a run can resume with them changed)
 SCHEDULE_KEYS = {"steps", "ckpt_every", "eval_every", "eval_samples"}
@@ -56,8 +57,13 @@ def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: tor
     G, D = G.to(device), D.to(device)
     ema = ModelEmaV3(G, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
     betas = (cfg.beta1, cfg.beta2)
-    return Gan(G, D, ema, torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
-               torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas))
+    return Gan(
+        G,
+        D,
+        ema,
+        torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
+        torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas),
+    )
 
 
 def fingerprint(cfg, data_digest: str, num_classes: int, channels: int, image_size: int) -> str:
@@ -67,19 +73,16 @@ def fingerprint(cfg, data_digest: str, num_classes: int, channels: int, image_si
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """[-1, 1] B x C x H x W -> uint8 B x H x W x C."""
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
 @torch.no_grad()
 def generate(G, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     """uint8 N x H x W x C images for ``labels`` from ``z``: latents for the cGAN, source images in
     [-1, 1] for a translation generator (on G's device)."""
     G.eval()
     device = next(G.parameters()).device
-    out = [to_uint8(G(z[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)))
-           for i in range(0, len(z), batch_size)]
+    out = [
+        to_uint8(G(z[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)))
+        for i in range(0, len(z), batch_size)
+    ]
     return np.concatenate(out) if out else np.empty((0, G.image_size, G.image_size, G.channels), np.uint8)
 
 
@@ -94,13 +97,17 @@ def batch_drawers(labels: torch.Tensor, num_classes: int, batch_size: int, balan
     otherwise by frequency (uniform over real images; generated labels follow the real ones)."""
     n = len(labels)
     if not balance:
-        return (lambda: torch.randint(n, (batch_size,), device=labels.device),
-                lambda: labels[torch.randint(n, (batch_size,), device=labels.device)])
+        return (
+            lambda: torch.randint(n, (batch_size,), device=labels.device),
+            lambda: labels[torch.randint(n, (batch_size,), device=labels.device)],
+        )
     counts = torch.bincount(labels, minlength=num_classes).float()
     present = (counts > 0).nonzero().flatten()  # a class with no real image cannot be learned: never asked for
     weights = 1.0 / counts[labels]
-    return (lambda: torch.multinomial(weights, batch_size, replacement=True),
-            lambda: present[torch.randint(len(present), (batch_size,), device=labels.device)])
+    return (
+        lambda: torch.multinomial(weights, batch_size, replacement=True),
+        lambda: present[torch.randint(len(present), (batch_size,), device=labels.device)],
+    )
 
 
 def d_loss_fn(gan: Gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, dict]:
@@ -118,6 +125,7 @@ def d_loss_fn(gan: Gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, 
 class Draws:
     """This step's random inputs, drawn on demand and in the order a loss asks for them: every
     global batch is drawn whole (the same on every torchrun rank) and this rank keeps its share."""
+
     images: torch.Tensor  # all real images, float in [-1, 1] on the device
     labels_all: torch.Tensor
     draw_real: object
@@ -182,9 +190,17 @@ def resume(gan: Gan, folder: Path) -> bool:
         gan.opt_g.load_state_dict(optim["opt_g"])
         gan.opt_d.load_state_dict(optim["opt_d"])
     except (KeyError, ValueError) as err:
-        raise GanaugError(f"{folder}: optimizer state does not match ({err}); delete that folder to start afresh") from None
+        raise GanaugError(
+            f"{folder}: optimizer state does not match ({err}); delete that folder to start afresh"
+        ) from None
     gan.best_weights = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-    gan.step, gan.losses, gan.window, gan.evals, gan.best = meta["step"], meta["losses"], meta.get("window", []), meta["evals"], meta["best"]
+    gan.step, gan.losses, gan.window, gan.evals, gan.best = (
+        meta["step"],
+        meta["losses"],
+        meta.get("window", []),
+        meta["evals"],
+        meta["best"],
+    )
     torch.set_rng_state(tensors["rng"])
     gan.lecam_ema = tensors["lecam_ema"]
     return True
@@ -207,8 +223,19 @@ def evaluation_inputs(G, real: torch.Tensor, labels: torch.Tensor, targets: torc
     return real[source.to(real.device)].cpu()
 
 
-def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, device: torch.device, ckpt_dir: Path,
-              evaluate=None, on_log=None, on_eval=None, log_every: int = 50, stop_at: int | None = None) -> Gan:
+def train_gan(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    cfg,
+    device: torch.device,
+    ckpt_dir: Path,
+    evaluate=None,
+    on_log=None,
+    on_eval=None,
+    log_every: int = 50,
+    stop_at: int | None = None,
+) -> Gan:
     """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
 
     images: uint8 N x H x W x C; evaluate(fake_uint8, fake_labels) -> dict with 'fid' (or None to skip);
@@ -221,14 +248,20 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
     torch.manual_seed(cfg.seed)
     gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
     resumed = resume(gan, ckpt_dir)
-    real_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
+    real_all = from_uint8(images).to(device)
     labels_all = torch.from_numpy(labels).to(device)
     # fixed inputs for evaluation, so successive FIDs compare the same draws
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
     eval_z = evaluation_inputs(gan.G, real_all, labels_all, eval_labels, cfg)
     started = time.perf_counter()
     main = distributed.is_main()
-    bar = tqdm(total=cfg.steps, initial=gan.step, desc="train_gan" + (" (resumed)" if resumed else ""), unit="step", disable=not main)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=gan.step,
+        desc="train_gan" + (" (resumed)" if resumed else ""),
+        unit="step",
+        disable=not main,
+    )
     draw_real, draw_labels = batch_drawers(labels_all, num_classes, cfg.batch_size, cfg.balance_classes)
     draws = Draws(real_all, labels_all, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
     d_loss_of, g_loss_of = LOSSES[cfg.arch]
@@ -268,10 +301,14 @@ def train_gan(images: np.ndarray, labels: np.ndarray, num_classes: int, cfg, dev
             gan.evals.append(row)
             if row["fid"] < gan.best["fid"]:
                 gan.best = {"fid": row["fid"], "step": gan.step}
-                gan.best_weights = {**{f"G.{k}": v.detach().cpu().clone() for k, v in gan.sampler.state_dict().items()},
-                                    **{f"D.{k}": v.detach().cpu().clone() for k, v in gan.D.state_dict().items()}}
-            bar.write(f"step {gan.step}: FID {row['fid']:.1f}  KID {row['kid']:.4f}  diversity {row['diversity_ratio']:.2f}  "
-                      f"label agreement {row['label_agreement']:.2f}")
+                gan.best_weights = {
+                    **{f"G.{k}": v.detach().cpu().clone() for k, v in gan.sampler.state_dict().items()},
+                    **{f"D.{k}": v.detach().cpu().clone() for k, v in gan.D.state_dict().items()},
+                }
+            bar.write(
+                f"step {gan.step}: FID {row['fid']:.1f}  KID {row['kid']:.4f}  diversity {row['diversity_ratio']:.2f}  "
+                f"label agreement {row['label_agreement']:.2f}"
+            )
             if on_eval:
                 on_eval(row, fake_images)
         if gan.step % cfg.ckpt_every == 0 or gan.step == cfg.steps:

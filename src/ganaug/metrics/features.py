@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ganaug.classify.train import Normalizer
+from ganaug.classify.normalize import Normalizer
 
 
 class ClassifierFeatures(nn.Module):

@@ -52,14 +52,24 @@ class _Precomputed(torch.nn.Module):
 class QualityEvaluator:
     """Holds the real reference (features computed once) and scores batches of generated images."""
 
-    def __init__(self, extractor: ClassifierFeatures, real_images: np.ndarray, real_labels: np.ndarray, num_classes: int,
-                 device: torch.device, fake_count: int, batch_size: int = 500):
+    def __init__(
+        self,
+        extractor: ClassifierFeatures,
+        real_images: np.ndarray,
+        real_labels: np.ndarray,
+        num_classes: int,
+        device: torch.device,
+        fake_count: int,
+        batch_size: int = 500,
+    ):
         self.extractor = extractor.to(device).eval()
         self.device, self.batch_size, self.num_classes = device, batch_size, num_classes
         identity = _Precomputed(extractor.num_features)
         self.fid = FrechetInceptionDistance(feature=identity, reset_real_features=False)
-        self.kid = KernelInceptionDistance(feature=identity, reset_real_features=False,
-                                           subsets=50, subset_size=min(500, len(real_images), fake_count))
+        self.subset_size = min(500, len(real_images), fake_count)
+        self.kid = KernelInceptionDistance(
+            feature=identity, reset_real_features=False, subsets=50, subset_size=self.subset_size
+        )
         self.real_feats = torch.cat([self.extractor(batch).cpu() for batch in self._batches(real_images)])
         self.real_labels = torch.from_numpy(real_labels)
         self.fid.update(self.real_feats, real=True)
@@ -82,6 +92,7 @@ class QualityEvaluator:
         self.fid.update(feats, real=False)
         self.kid.update(feats, real=False)
         labels = torch.from_numpy(fake_labels)
+        self.kid.subset_size = min(self.subset_size, len(feats))  # a small test set's real floor draws fewer images
         kid_mean, _ = self.kid.compute()
         ratio, per_class = diversity_ratio(feats, labels, self.real_feats, self.real_labels, self.num_classes)
         return {

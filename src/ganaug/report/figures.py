@@ -36,15 +36,28 @@ def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
         rows = pd.concat([base.to_frame().T, rows]) if base is not None else rows
         # x: the ratio actually added (a top-up row adds what the data needs)
         rows = rows.assign(x=rows["n_synthetic"].astype(float) / rows["n_real"].astype(float)).sort_values("x")
-        ax.errorbar(rows["x"], 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3, label=sampler)
+        ax.errorbar(
+            rows["x"], 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3, label=sampler
+        )
     if base is not None:
         ax.axhline(100 * base["mean"], color="gray", ls="--", lw=1, label="real only")
         best = best_real_only_row(table, base["steps"])
         if best is not None and best["sampler"] != "real":  # a long tail's stronger real-only baseline
-            ax.axhline(100 * best["mean"], color="black", ls=":", lw=1, label=f"{best['row'].removeprefix('0x ')} (best real-only)")
+            ax.axhline(
+                100 * best["mean"],
+                color="black",
+                ls=":",
+                lw=1,
+                label=f"{best['row'].removeprefix('0x ')} (best real-only)",
+            )
     n = int(table["n"].min()) if len(table) else 0
-    ax.set(xlabel="synthetic images (x the real set)", ylabel="test accuracy (%)",
-           title=f"Augmentation: accuracy vs ratio (95% CI, {n} seeds)" if n > 1 else "Augmentation: accuracy vs ratio (1 seed, no CI)")
+    ax.set(
+        xlabel="synthetic images (x the real set)",
+        ylabel="test accuracy (%)",
+        title=f"Augmentation: accuracy vs ratio (95% CI, {n} seeds)"
+        if n > 1
+        else "Augmentation: accuracy vs ratio (1 seed, no CI)",
+    )
     ax.legend(fontsize=8)
     _save(fig, path)
 
@@ -59,8 +72,14 @@ def curve(table: pd.DataFrame, mode: str, path: Path, xlabel: str, title: str) -
     if base is not None:
         rows = pd.concat([base.to_frame().T.assign(x=0.0), rows])
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.errorbar(rows["x"].astype(float), 100 * rows["mean"].astype(float), yerr=ci_error(rows), marker="o", capsize=3,
-                label=table.loc[table["mode"] == mode, "sampler"].iloc[0])
+    ax.errorbar(
+        rows["x"].astype(float),
+        100 * rows["mean"].astype(float),
+        yerr=ci_error(rows),
+        marker="o",
+        capsize=3,
+        label=table.loc[table["mode"] == mode, "sampler"].iloc[0],
+    )
     ax.set(xlabel=xlabel, ylabel="test accuracy (%) (95% CI)", title=title)
     ax.legend(fontsize=8)
     _save(fig, path)
@@ -99,7 +118,9 @@ def score_histograms(scores: pd.DataFrame, column: str, classes: list[str], path
     _save(fig, path)
 
 
-def extremes_grid(images: np.ndarray, scores: pd.DataFrame, column: str, classes: list[str], path: Path, n: int = 8) -> None:
+def extremes_grid(
+    images: np.ndarray, scores: pd.DataFrame, column: str, classes: list[str], path: Path, n: int = 8
+) -> None:
     """Per class: the ``n`` highest-scored images, then the ``n`` lowest (paper 000 Fig. 5)."""
     picked, labels = [], []
     for c in range(len(classes)):
@@ -108,5 +129,11 @@ def extremes_grid(images: np.ndarray, scores: pd.DataFrame, column: str, classes
         picked.extend(ids)
         labels.extend([c] * len(ids))
     picked = np.asarray(picked, np.int64)
-    image_grid(np.asarray(images[picked]), np.asarray(labels), classes, path, per_class=2 * n,
-               title=f"{column}: {n} highest (left) | {n} lowest (right) per class")
+    image_grid(
+        np.asarray(images[picked]),
+        np.asarray(labels),
+        classes,
+        path,
+        per_class=2 * n,
+        title=f"{column}: {n} highest (left) | {n} lowest (right) per class",
+    )

@@ -47,8 +47,9 @@ def cam_maps(model: nn.Module, config: dict, images: np.ndarray, labels: np.ndar
     return maps, pred
 
 
-def gradcam_figure(images: np.ndarray, labels: np.ndarray, classes: list[str], models: dict[str, tuple[nn.Module, dict]],
-                   path: Path) -> None:
+def gradcam_figure(
+    images: np.ndarray, labels: np.ndarray, classes: list[str], models: dict[str, tuple[nn.Module, dict]], path: Path
+) -> None:
     """Rows: test images; columns: the image, then each model's Grad-CAM overlay (title: its prediction)."""
     results = {name: cam_maps(m, cfg, images, labels) for name, (m, cfg) in models.items()}
     n, cols = len(images), 1 + len(models)

@@ -19,9 +19,14 @@ from ganaug.errors import GanaugError
 from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
 MODE_ORDER = {"baseline": 0, "augment": 1, "own": 2, "replace": 3, "count": 4}
-BASELINE_NAMES = {"real": "0x real", "rotate": "0x real + rotation", "plain": "0x real, no augmentation",
-                  "rotated-copies": "0x real + rotated copies, no augmentation",
-                  "resample": "0x real, class-balanced resampling", "logit-adjust": "0x real, logit-adjusted loss"}
+BASELINE_NAMES = {
+    "real": "0x real",
+    "rotate": "0x real + rotation",
+    "plain": "0x real, no augmentation",
+    "rotated-copies": "0x real + rotated copies, no augmentation",
+    "resample": "0x real, class-balanced resampling",
+    "logit-adjust": "0x real, logit-adjusted loss",
+}
 DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
 
 
@@ -49,17 +54,40 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
             raise GanaugError(f"{path}: missing; run its stage first (`dvc repro {spec.dvc_stage}`)")
         try:
             m = json.loads(path.read_text())
-            row = {k: m[k] for k in ("mode", "sampler", "amount", "seed", "test_accuracy", "val_accuracy", "n_real",
-                                     "n_synthetic", "steps")}
+            row = {
+                k: m[k]
+                for k in (
+                    "mode",
+                    "sampler",
+                    "amount",
+                    "seed",
+                    "test_accuracy",
+                    "val_accuracy",
+                    "n_real",
+                    "n_synthetic",
+                    "steps",
+                )
+            }
             run_recipe, inputs = m["recipe"], m["inputs"]
         except (ValueError, KeyError) as err:
-            raise GanaugError(f"{path}: not a run's metrics.json ({err}); re-run its stage (`dvc repro {spec.dvc_stage}`)") from None
-        if (row["mode"], row["sampler"], row["amount"], row["seed"]) != (spec.mode, spec.sampler, spec.amount, spec.seed):
-            raise GanaugError(f"{path}: holds run {row['mode']}/{row['sampler']}-{row['amount']}-s{row['seed']}, not {spec.key}")
+            raise GanaugError(
+                f"{path}: not a run's metrics.json ({err}); re-run its stage (`dvc repro {spec.dvc_stage}`)"
+            ) from None
+        if (row["mode"], row["sampler"], row["amount"], row["seed"]) != (
+            spec.mode,
+            spec.sampler,
+            spec.amount,
+            spec.seed,
+        ):
+            raise GanaugError(
+                f"{path}: holds run {row['mode']}/{row['sampler']}-{row['amount']}-s{row['seed']}, not {spec.key}"
+            )
         if recipe is not None and run_recipe != recipe:
             knob = next(k for k in recipe if run_recipe.get(k) != recipe[k])
-            raise GanaugError(f"{path}: trained with {knob} = {run_recipe.get(knob)!r} but params.yaml says {recipe[knob]!r} "
-                              f"(a stale run; `dvc repro {spec.dvc_stage}`)")
+            raise GanaugError(
+                f"{path}: trained with {knob} = {run_recipe.get(knob)!r} but params.yaml says {recipe[knob]!r} "
+                f"(a stale run; `dvc repro {spec.dvc_stage}`)"
+            )
         for name in ("data/prepared", "data/synthetic/pool", "data/synthetic/projection"):
             if name in inputs:  # every run of one report used the same real data and the same pools
                 data.setdefault(name, {}).setdefault(inputs[name], path)
@@ -71,13 +99,17 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
         row.update({f"acc.{c}": a for c, a in m["per_class_accuracy"].items()})
         rows.append(row)
     if not rows:
-        raise GanaugError("no experiment runs to report: experiments.baselines, samplers, replace and counts are all empty")
+        raise GanaugError(
+            "no experiment runs to report: experiments.baselines, samplers, replace and counts are all empty"
+        )
     for name, seen in data.items():
         if len(seen) > 1:
             first, other = list(seen.values())[:2]
             what = "real data" if name == "data/prepared" else f"a different {name}"
-            raise GanaugError(f"{other}: trained on {'other ' + what if name == 'data/prepared' else what} than {first} "
-                              f"({name} differs); `dvc repro` them all")
+            raise GanaugError(
+                f"{other}: trained on {'other ' + what if name == 'data/prepared' else what} than {first} "
+                f"({name} differs); `dvc repro` them all"
+            )
     return pd.DataFrame(rows)
 
 
@@ -100,18 +132,42 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (mode, sampler, amount), g in runs.groupby(["mode", "sampler", "amount"], sort=False):
         if g["steps"].nunique() != 1:  # a row is one recipe: its seeds must have trained equally long
-            raise GanaugError(f"row {row_name(mode, sampler, amount)}: seeds trained for different steps {sorted(g['steps'].unique())}")
+            raise GanaugError(
+                f"row {row_name(mode, sampler, amount)}: seeds trained for different steps "
+                f"{sorted(g['steps'].unique())}"
+            )
         balanced = summarize(g["balanced_accuracy"])
-        tail = {"tail": g["tail_accuracy"].mean(), "tail_std": summarize(g["tail_accuracy"])["std"]} if "tail_accuracy" in g else {}
-        rows.append({"row": row_name(mode, sampler, amount), "mode": mode, "sampler": sampler, "amount": amount,
-                     **summarize(g["test_accuracy"]), "balanced": balanced["mean"], "balanced_std": balanced["std"], **tail,
-                     "val": g["val_accuracy"].mean(),
-                     "steps": int(g["steps"].iloc[0]),
-                     "n_real": int(g["n_real"].iloc[0]), "n_synthetic": int(g["n_synthetic"].iloc[0]),
-                     **g[class_cols].mean().to_dict()})
+        tail = (
+            {"tail": g["tail_accuracy"].mean(), "tail_std": summarize(g["tail_accuracy"])["std"]}
+            if "tail_accuracy" in g
+            else {}
+        )
+        rows.append(
+            {
+                "row": row_name(mode, sampler, amount),
+                "mode": mode,
+                "sampler": sampler,
+                "amount": amount,
+                **summarize(g["test_accuracy"]),
+                "balanced": balanced["mean"],
+                "balanced_std": balanced["std"],
+                **tail,
+                "val": g["val_accuracy"].mean(),
+                "steps": int(g["steps"].iloc[0]),
+                "n_real": int(g["n_real"].iloc[0]),
+                "n_synthetic": int(g["n_synthetic"].iloc[0]),
+                **g[class_cols].mean().to_dict(),
+            }
+        )
     table = pd.DataFrame(rows)
     # a top-up row ('topup') after the numeric ratios
-    order = np.lexsort((pd.to_numeric(table["amount"], errors="coerce").fillna(np.inf), table["sampler"], table["mode"].map(MODE_ORDER)))
+    order = np.lexsort(
+        (
+            pd.to_numeric(table["amount"], errors="coerce").fillna(np.inf),
+            table["sampler"],
+            table["mode"].map(MODE_ORDER),
+        )
+    )
     return table.iloc[order].reset_index(drop=True)
 
 
@@ -135,15 +191,31 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     augment sampler vs random at the same ratio; rotated copies vs the un-augmented baseline (paper
     004's comparison) when both ran. Paired over shared seeds; Holm's adjustment over every tested
     comparison in the table."""
-    acc = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
+    acc = {
+        key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)
+    }
     out = []
 
     def add(row, ref, kind):
         key = (row["mode"], row["sampler"], row["amount"])
-        entry = {"row": row["row"], "reference": None if ref is None else ref["row"], "kind": kind, "steps": row["steps"]}
+        entry = {
+            "row": row["row"],
+            "reference": None if ref is None else ref["row"],
+            "kind": kind,
+            "steps": row["steps"],
+        }
         if ref is None:
-            out.append({**entry, "n": 0, "diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan,
-                        "note": DIFFERENT_BUDGETS})
+            out.append(
+                {
+                    **entry,
+                    "n": 0,
+                    "diff": math.nan,
+                    "ci_low": math.nan,
+                    "ci_high": math.nan,
+                    "p": math.nan,
+                    "note": DIFFERENT_BUDGETS,
+                }
+            )
             return
         d = paired(acc[key], acc[(ref["mode"], ref["sampler"], ref["amount"])])
         out.append({**entry, **{k: d[k] for k in ("n", "diff", "ci_low", "ci_high", "p")}, "note": ""})
@@ -156,16 +228,24 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
         if row["mode"] != "baseline" and best is not None and best["sampler"] != "real":
             add(row, best, "vs best real-only")
         if row["mode"] == "baseline" and row["sampler"] == "rotated-copies":  # paper 004's own comparison
-            plain = table[(table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])]
+            plain = table[
+                (table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])
+            ]
             if len(plain):
                 add(row, plain.iloc[0], "vs no augmentation")
         if row["mode"] == "augment" and row["sampler"] != "random":
-            rand = table[(table["mode"] == "augment") & (table["sampler"] == "random") & (table["amount"] == row["amount"])]
+            rand = table[
+                (table["mode"] == "augment") & (table["sampler"] == "random") & (table["amount"] == row["amount"])
+            ]
             if len(rand):
                 add(row, rand.iloc[0], "vs random")
-    comp = pd.DataFrame(out, columns=["row", "reference", "kind", "steps", "n", "diff", "ci_low", "ci_high", "p", "note"])
+    comp = pd.DataFrame(
+        out, columns=["row", "reference", "kind", "steps", "n", "diff", "ci_low", "ci_high", "p", "note"]
+    )
     comp["p_holm"] = holm(comp["p"].to_numpy()) if len(comp) else []
-    comp["verdict"] = [note or verdict(d, p, n) for note, d, p, n in zip(comp["note"], comp["diff"], comp["p_holm"], comp["n"])]
+    comp["verdict"] = [
+        note or verdict(d, p, n) for note, d, p, n in zip(comp["note"], comp["diff"], comp["p_holm"], comp["n"])
+    ]
     return comp.drop(columns="note")
 
 
@@ -194,24 +274,53 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
         return f"**{text}**" if compared[row.name] and np.isclose(row[col], best[col]) else text
 
     has_tail = "tail" in table.columns
-    header = ["run", "real", "synthetic", "steps", "n", "accuracy (mean ± std)", "95% CI", "balanced accuracy",
-              *(["tail-third accuracy"] if has_tail else []), *(c.removeprefix("acc.") for c in class_cols)]
+    header = [
+        "run",
+        "real",
+        "synthetic",
+        "steps",
+        "n",
+        "accuracy (mean ± std)",
+        "95% CI",
+        "balanced accuracy",
+        *(["tail-third accuracy"] if has_tail else []),
+        *(c.removeprefix("acc.") for c in class_cols),
+    ]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
-        cells = [row["row"], str(row["n_real"]), str(row["n_synthetic"]), str(row["steps"]), str(row["n"]),
-                 accuracy_cell(row), ci_cell(row["ci_low"], row["ci_high"]),
-                 accuracy_cell({"mean": row["balanced"], "std": row["balanced_std"], "n": row["n"]}),
-                 *([accuracy_cell({"mean": row["tail"], "std": row["tail_std"], "n": row["n"]})] if has_tail else []),
-                 *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols)]
+        cells = [
+            row["row"],
+            str(row["n_real"]),
+            str(row["n_synthetic"]),
+            str(row["steps"]),
+            str(row["n"]),
+            accuracy_cell(row),
+            ci_cell(row["ci_low"], row["ci_high"]),
+            accuracy_cell({"mean": row["balanced"], "std": row["balanced_std"], "n": row["n"]}),
+            *([accuracy_cell({"mean": row["tail"], "std": row["tail_std"], "n": row["n"]})] if has_tail else []),
+            *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Accuracies in %, over seeds (95% CI: t interval of the mean); balanced accuracy: the mean of the "
-              "per-class accuracies (the same as accuracy on a class-balanced test set); "
-              + ("tail-third accuracy: the mean accuracy of the third of the classes with the fewest real training "
-                 "images; " if has_tail else "") + "per-class columns are means; "
-              "bold: the best per-class accuracy among the real-only, augmentation, own-choice and fixed-count rows.", ""]
+    lines += [
+        "",
+        "Accuracies in %, over seeds (95% CI: t interval of the mean); balanced accuracy: the mean of the "
+        "per-class accuracies (the same as accuracy on a class-balanced test set); "
+        + (
+            "tail-third accuracy: the mean accuracy of the third of the classes with the fewest real training images; "
+            if has_tail
+            else ""
+        )
+        + "per-class columns are means; "
+        "bold: the best per-class accuracy among the real-only, augmentation, own-choice and fixed-count rows.",
+        "",
+    ]
     if len(comp):
-        lines += ["### Comparisons (paired over seeds, same optimiser steps)", "",
-                  "| comparison | steps | n | difference (points) | 95% CI | p | p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "### Comparisons (paired over seeds, same optimiser steps)",
+            "",
+            "| comparison | steps | n | difference (points) | 95% CI | p | p (Holm) | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for _, c in comp.iterrows():
             tested = not math.isnan(c["p"])
             name = f"{c['row']} {c['kind']}"
@@ -219,10 +328,16 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
                 name += f" ({c['reference']})"
             diff = "—" if math.isnan(c["diff"]) else f"{100 * c['diff']:+.2f}"
             p, p_holm = (f"{c['p']:.3g}", f"{c['p_holm']:.3g}") if tested else ("—", "—")
-            lines.append(f"| {name} | {c['steps']} | {c['n']} | {diff} | {ci_cell(c['ci_low'], c['ci_high'])} | {p} | {p_holm} | {c['verdict']} |")
-        lines += ["", f"Verdict from the Holm-adjusted p-value (family: the {int(comp['p'].notna().sum())} tested comparisons "
-                  "above, two-sided paired t-test, α = 0.05): *better* / *worse* when below α, else *no clear difference*; "
-                  f"'{NOT_TESTED}' when fewer than 2 seeds are shared."]
+            lines.append(
+                f"| {name} | {c['steps']} | {c['n']} | {diff} | {ci_cell(c['ci_low'], c['ci_high'])} | {p} "
+                f"| {p_holm} | {c['verdict']} |"
+            )
+        lines += [
+            "",
+            f"Verdict from the Holm-adjusted p-value (family: the {int(comp['p'].notna().sum())} tested comparisons "
+            "above, two-sided paired t-test, α = 0.05): *better* / *worse* when below α, else *no clear difference*; "
+            f"'{NOT_TESTED}' when fewer than 2 seeds are shared.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -239,15 +354,39 @@ def _num(x):
 def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict:
     """Everything behind the table, for other tools (the low-data sweep reads it from each
     experiment): every row's statistics and per-seed accuracies, every comparison and verdict."""
-    seeds = {key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)}
-    rows = {r["row"]: {"mode": r["mode"], "sampler": r["sampler"], "amount": r["amount"], "mean": _num(r["mean"]),
-                       "balanced_mean": _num(r["balanced"]), **({"tail_mean": _num(r["tail"])} if "tail" in r else {}),
-                       "std": _num(r["std"]), "n": int(r["n"]), "steps": int(r["steps"]), "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
-                       "seeds": {str(s): a for s, a in seeds[(r["mode"], r["sampler"], r["amount"])].items()}}
-            for _, r in table.iterrows()}
-    comparisons = [{"row": c["row"], "reference": c["reference"], "kind": c["kind"], "n": int(c["n"]), "diff": _num(c["diff"]),
-                    "ci": [_num(c["ci_low"]), _num(c["ci_high"])], "p": _num(c["p"]), "p_holm": _num(c["p_holm"]),
-                    "verdict": c["verdict"]} for _, c in comp.iterrows()]
+    seeds = {
+        key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)
+    }
+    rows = {
+        r["row"]: {
+            "mode": r["mode"],
+            "sampler": r["sampler"],
+            "amount": r["amount"],
+            "mean": _num(r["mean"]),
+            "balanced_mean": _num(r["balanced"]),
+            **({"tail_mean": _num(r["tail"])} if "tail" in r else {}),
+            "std": _num(r["std"]),
+            "n": int(r["n"]),
+            "steps": int(r["steps"]),
+            "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
+            "seeds": {str(s): a for s, a in seeds[(r["mode"], r["sampler"], r["amount"])].items()},
+        }
+        for _, r in table.iterrows()
+    }
+    comparisons = [
+        {
+            "row": c["row"],
+            "reference": c["reference"],
+            "kind": c["kind"],
+            "n": int(c["n"]),
+            "diff": _num(c["diff"]),
+            "ci": [_num(c["ci_low"]), _num(c["ci_high"])],
+            "p": _num(c["p"]),
+            "p_holm": _num(c["p_holm"]),
+            "verdict": c["verdict"],
+        }
+        for _, c in comp.iterrows()
+    ]
     return {"rows": rows, "comparisons": comparisons}
 
 
@@ -264,8 +403,13 @@ def headline(table: pd.DataFrame, comp: pd.DataFrame) -> dict:
             vs = comp[(comp["row"] == best["row"]) & (comp["kind"] == kind)]
             if len(vs):
                 c = vs.iloc[0]
-                out[key] = {"diff": _num(c["diff"]), "ci": [_num(c["ci_low"]), _num(c["ci_high"])],
-                            "p_holm": _num(c["p_holm"]), "verdict": c["verdict"], "n": int(c["n"])}
+                out[key] = {
+                    "diff": _num(c["diff"]),
+                    "ci": [_num(c["ci_low"]), _num(c["ci_high"])],
+                    "p_holm": _num(c["p_holm"]),
+                    "verdict": c["verdict"],
+                    "n": int(c["n"]),
+                }
                 if kind == "vs best real-only":
                     out[key]["reference"] = c["reference"]
     return out

@@ -43,6 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ganaug.gan.pixels import from_uint8  # noqa: E402
 from ganaug.sampling.samplers import KEEP_THRESHOLD  # noqa: E402  the own subset: keep probability above it
 
 
@@ -52,10 +53,18 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, outputs: int, width: int = 16):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(4 * width * 16, 64), nn.ReLU(),
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(4 * width * 16, 64),
+            nn.ReLU(),
         )
         self.head = nn.Linear(64, outputs)
 
@@ -65,7 +74,7 @@ class SmallCNN(nn.Module):
 
 def to_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 B x H x W x C -> float B x C x H x W in [-1, 1]."""
-    return torch.from_numpy(np.array(images)).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1)  # a writable copy
+    return from_uint8(torch.from_numpy(np.array(images)).to(device))  # a writable copy, converted on the device
 
 
 class Actor(nn.Module):
@@ -94,7 +103,9 @@ class Actor(nn.Module):
         if self.training:
             mean = evidence.detach().mean()
             with torch.no_grad():
-                self.center.copy_(mean if self.center_seen == 0 else (1 - self.momentum) * self.center + self.momentum * mean)
+                self.center.copy_(
+                    mean if self.center_seen == 0 else (1 - self.momentum) * self.center + self.momentum * mean
+                )
                 self.center_seen.fill_(1)
             center = mean
         else:
@@ -129,7 +140,9 @@ def image_advantages(actions: np.ndarray, rewards: np.ndarray) -> np.ndarray:
     return np.where((kept > 0) & (dropped > 0), mean_kept - mean_dropped, 0.0)
 
 
-def fit_small(net: SmallCNN, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int, batch_size: int = 32) -> SmallCNN:
+def fit_small(
+    net: SmallCNN, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int, batch_size: int = 32
+) -> SmallCNN:
     """``steps`` Adam steps on batches drawn uniformly from (x, y): a fixed budget, whatever len(x)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -143,8 +156,17 @@ def fit_small(net: SmallCNN, x: torch.Tensor, y: torch.Tensor, steps: int, lr: f
     return net
 
 
-def child_score(x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, num_classes: int,
-                steps: int, lr: float, seed: int, batch_size: int = 32) -> float:
+def child_score(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    num_classes: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    batch_size: int = 32,
+) -> float:
     """Train a fresh child network (init and batch draws seeded by ``seed``) for ``steps`` optimiser
     steps on (x, y); its validation accuracy."""
     torch.manual_seed(seed)
@@ -161,15 +183,27 @@ def real_subset(labels: np.ndarray, per_class: int, num_classes: int, rng: np.ra
     return np.sort(np.concatenate([order[labels[order] == c][:per_class] for c in range(num_classes)]))
 
 
-def train_policy(pool_images: np.ndarray, pool_labels: np.ndarray, real_images: np.ndarray, real_labels: np.ndarray,
-                 val_images: np.ndarray, val_labels: np.ndarray, num_classes: int, cfg, device: torch.device,
-                 on_episode=None) -> tuple[Actor, list[dict]]:
+def train_policy(
+    pool_images: np.ndarray,
+    pool_labels: np.ndarray,
+    real_images: np.ndarray,
+    real_labels: np.ndarray,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    num_classes: int,
+    cfg,
+    device: torch.device,
+    on_episode=None,
+) -> tuple[Actor, list[dict]]:
     """``cfg.episodes`` episodes of ``cfg.rollouts`` children each; returns the actor and one row per episode."""
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     action_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     subset = real_subset(real_labels, cfg.real_per_class, num_classes, rng)
-    real_x, real_y = to_input(real_images[subset], device), torch.from_numpy(real_labels[subset].astype(np.int64)).to(device)
+    real_x, real_y = (
+        to_input(real_images[subset], device),
+        torch.from_numpy(real_labels[subset].astype(np.int64)).to(device),
+    )
     val_x, val_y = to_input(val_images, device), torch.from_numpy(val_labels.astype(np.int64)).to(device)
     by_class = [np.flatnonzero(pool_labels == c) for c in range(num_classes)]
 
@@ -178,19 +212,40 @@ def train_policy(pool_images: np.ndarray, pool_labels: np.ndarray, real_images: 
     # has): a representation to judge images with; what to keep is left to the reward (scale starts at 0)
     fit_small(actor.net, real_x, real_y, cfg.child_steps, cfg.child_lr, cfg.seed)
     # the two keep parameters move on the reward's scale, the network's weights on a classifier's
-    opt = torch.optim.Adam([{"params": actor.net.parameters()},
-                            {"params": [actor.scale, actor.bias], "lr": cfg.keep_lr}], lr=cfg.policy_lr)
+    opt = torch.optim.Adam(
+        [{"params": actor.net.parameters()}, {"params": [actor.scale, actor.bias], "lr": cfg.keep_lr}], lr=cfg.policy_lr
+    )
     history = []
     for episode in (bar := tqdm(range(1, cfg.episodes + 1), desc="rl_policy", unit="episode")):
-        cand = np.sort(np.concatenate([rng.choice(ids, min(cfg.candidates_per_class, len(ids)), replace=False)
-                                       for ids in by_class if len(ids)]))
+        cand = np.sort(
+            np.concatenate(
+                [
+                    rng.choice(ids, min(cfg.candidates_per_class, len(ids)), replace=False)
+                    for ids in by_class
+                    if len(ids)
+                ]
+            )
+        )
         x, y = to_input(pool_images[cand], device), torch.from_numpy(np.asarray(pool_labels[cand], np.int64)).to(device)
         actor.train()
         prob = torch.sigmoid(keep_logits(actor, x, y))
         actions = torch.bernoulli(prob.detach().expand(cfg.rollouts, -1).contiguous(), generator=action_gen)
         child_seed = int(rng.integers(2**31))  # one init and batch seed per episode, shared by its rollouts
-        scores = np.array([child_score(torch.cat([real_x, x[a.bool()]]), torch.cat([real_y, y[a.bool()]]), val_x, val_y,
-                                       num_classes, cfg.child_steps, cfg.child_lr, seed=child_seed) for a in actions])
+        scores = np.array(
+            [
+                child_score(
+                    torch.cat([real_x, x[a.bool()]]),
+                    torch.cat([real_y, y[a.bool()]]),
+                    val_x,
+                    val_y,
+                    num_classes,
+                    cfg.child_steps,
+                    cfg.child_lr,
+                    seed=child_seed,
+                )
+                for a in actions
+            ]
+        )
         rewards = rollout_rewards(scores, cfg.reward)
         advantage = torch.from_numpy(image_advantages(actions.cpu().numpy(), rewards)).float().to(device)
         # ascend sum_i advantage_i * p_i; the entropy bonus keeps undecided images undecided a while longer
@@ -200,29 +255,46 @@ def train_policy(pool_images: np.ndarray, pool_labels: np.ndarray, real_images: 
         loss.backward()
         opt.step()
         kept = actions.mean(1).cpu().numpy()
-        row = {"episode": episode, "child_score": float(scores.mean()), "child_score_spread": float(np.ptp(scores)),
-               "kept_fraction": float(kept.mean()), "keep_prob": prob.mean().item(), "keep_prob_std": prob.std().item(),
-               # does the reward still follow subset size? ~0 when the size cannot be gamed
-               "size_reward_corr": float(np.corrcoef(kept, scores)[0, 1]) if np.ptp(kept) > 0 and np.ptp(scores) > 0 else 0.0,
-               "mean_abs_advantage": float(advantage.abs().mean()), "scale": actor.scale.item(), "bias": actor.bias.item()}
+        row = {
+            "episode": episode,
+            "child_score": float(scores.mean()),
+            "child_score_spread": float(np.ptp(scores)),
+            "kept_fraction": float(kept.mean()),
+            "keep_prob": prob.mean().item(),
+            "keep_prob_std": prob.std().item(),
+            # does the reward still follow subset size? ~0 when the size cannot be gamed
+            "size_reward_corr": float(np.corrcoef(kept, scores)[0, 1])
+            if np.ptp(kept) > 0 and np.ptp(scores) > 0
+            else 0.0,
+            "mean_abs_advantage": float(advantage.abs().mean()),
+            "scale": actor.scale.item(),
+            "bias": actor.bias.item(),
+        }
         history.append(row)
-        bar.set_postfix(score=f"{row['child_score']:.3f}", kept=f"{row['kept_fraction']:.2f}", spread=f"{row['keep_prob_std']:.3f}")
+        bar.set_postfix(
+            score=f"{row['child_score']:.3f}", kept=f"{row['kept_fraction']:.2f}", spread=f"{row['keep_prob_std']:.3f}"
+        )
         if on_episode is not None:
             on_episode(row)
     return actor, history
 
 
 @torch.inference_mode()
-def keep_probabilities(actor: Actor, images: np.ndarray, labels: np.ndarray, device: torch.device,
-                       batch_size: int = 1000) -> np.ndarray:
+def keep_probabilities(
+    actor: Actor, images: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int = 1000
+) -> np.ndarray:
     """The policy's keep probability for every image under its label (memory-mapped input is read
     batch by batch). ``center`` is set to the mean evidence over these images with the final network
     -- the population the training candidates were drawn from -- rather than the running mean of
     small batches seen by earlier versions of the network."""
     actor.eval()
-    evidence = [actor.evidence(to_input(images[s : s + batch_size], device),
-                               torch.from_numpy(np.asarray(labels[s : s + batch_size], np.int64)).to(device)).float()
-                for s in range(0, len(images), batch_size)]
+    evidence = [
+        actor.evidence(
+            to_input(images[s : s + batch_size], device),
+            torch.from_numpy(np.asarray(labels[s : s + batch_size], np.int64)).to(device),
+        ).float()
+        for s in range(0, len(images), batch_size)
+    ]
     if not evidence:
         return np.empty(0, np.float32)
     evidence = torch.cat(evidence)
@@ -236,12 +308,17 @@ def policy_metrics(history: list[dict], keep: np.ndarray, n_real: int, scores=No
     its reward curve, and -- given the pool's score table -- the scorer's confidence and D's realism
     of what it keeps vs what it drops."""
     kept_mask = keep > KEEP_THRESHOLD
-    first, last = history[: min(10, len(history))], history[-min(10, len(history)):]
+    first, last = history[: min(10, len(history))], history[-min(10, len(history)) :]
     out = {
-        "episodes": len(history), "pool_size": int(len(keep)), "kept": int(kept_mask.sum()),
+        "episodes": len(history),
+        "pool_size": int(len(keep)),
+        "kept": int(kept_mask.sum()),
         "kept_fraction": round(float(kept_mask.mean()), 5) if len(keep) else 0.0,
         "chosen_ratio": round(float(kept_mask.sum()) / n_real, 4),
-        "keep_prob": {k: round(float(f(keep)), 4) for k, f in (("min", np.min), ("mean", np.mean), ("max", np.max), ("std", np.std))},
+        "keep_prob": {
+            k: round(float(f(keep)), 4)
+            for k, f in (("min", np.min), ("mean", np.mean), ("max", np.max), ("std", np.std))
+        },
         "mean_child_score_first10": round(float(np.mean([r["child_score"] for r in first])), 5),
         "mean_child_score_last10": round(float(np.mean([r["child_score"] for r in last])), 5),
         "size_reward_corr": round(float(np.mean([r["size_reward_corr"] for r in history])), 4),
@@ -251,8 +328,12 @@ def policy_metrics(history: list[dict], keep: np.ndarray, n_real: int, scores=No
 
         for col in ("confidence", "realism"):
             v = scores[col].to_numpy(np.float64)
-            out[col] = {"kept": round(float(v[kept_mask].mean()), 4) if kept_mask.any() else None,
-                        "dropped": round(float(v[~kept_mask].mean()), 4) if (~kept_mask).any() else None,
-                        # undefined when every keep probability is the same (an untrained agent)
-                        "spearman_with_keep": round(float(spearmanr(keep, v).statistic), 4) if np.ptp(keep) > 0 and np.ptp(v) > 0 else None}
+            out[col] = {
+                "kept": round(float(v[kept_mask].mean()), 4) if kept_mask.any() else None,
+                "dropped": round(float(v[~kept_mask].mean()), 4) if (~kept_mask).any() else None,
+                # undefined when every keep probability is the same (an untrained agent)
+                "spearman_with_keep": round(float(spearmanr(keep, v).statistic), 4)
+                if np.ptp(keep) > 0 and np.ptp(v) > 0
+                else None,
+            }
     return out

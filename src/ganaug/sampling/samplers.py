@@ -14,7 +14,6 @@ import numpy as np
 from ganaug.errors import GanaugError
 from ganaug.sampling.scores import Scores
 
-
 KEEP_THRESHOLD = 0.5  # the RL agent keeps an image when keeping is its more likely action
 
 
@@ -23,11 +22,16 @@ def _check_quota(scores: Scores, quota: np.ndarray, name: str) -> None:
     short = np.flatnonzero(quota > have)
     if len(short):
         c = int(short[0])
-        grow = ("projection.variants or projection.per_class (the projection pool is per_class x (variants + 1) per class)"
-                if SOURCE.get(name) == "projection" else "generate.pool_multiple")
+        grow = (
+            "projection.variants or projection.per_class (the projection pool is per_class x (variants + 1) per class)"
+            if SOURCE.get(name) == "projection"
+            else "generate.pool_multiple"
+        )
         pool = "the projection pool" if SOURCE.get(name) == "projection" else "the pool"
-        raise GanaugError(f"sampler {name}: needs {int(quota[c])} images of class {c} but {pool} has {int(have[c])}; "
-                          f"lower the ratio or raise {grow}")
+        raise GanaugError(
+            f"sampler {name}: needs {int(quota[c])} images of class {c} but {pool} has {int(have[c])}; "
+            f"lower the ratio or raise {grow}"
+        )
 
 
 def top_k_per_class(labels: np.ndarray, score: np.ndarray, ids: np.ndarray, quota: np.ndarray) -> np.ndarray:
@@ -44,8 +48,10 @@ def _by_column(column: str) -> Callable:
     def sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, **_) -> np.ndarray:
         t = scores.table
         if column not in t.columns:
-            raise GanaugError(f"sampler needs the score column '{column}' (for rl: run `dvc repro rl_policy`; "
-                              "d_confidence only exists for gan.arch: stargan)")
+            raise GanaugError(
+                f"sampler needs the score column '{column}' (for rl: run `dvc repro rl_policy`; "
+                "d_confidence only exists for gan.arch: stargan)"
+            )
         return top_k_per_class(t["label"].to_numpy(), t[column].to_numpy(np.float64), t["id"].to_numpy(), quota)
 
     sampler.__doc__ = f"Top-K per class by '{column}'."
@@ -65,13 +71,16 @@ def within_class_rank(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return pd.Series(values).groupby(labels).rank(pct=True, method="average").to_numpy()
 
 
-def combined_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, realism_weight: float = 0.5, **_) -> np.ndarray:
+def combined_sampler(
+    scores: Scores, quota: np.ndarray, rng: np.random.Generator, realism_weight: float = 0.5, **_
+) -> np.ndarray:
     """Rank fusion: a weighted mean of the within-class percentile ranks of confidence and realism,
     so neither score's scale dominates (D's logits are unbounded, confidences are in [0, 1])."""
     t = scores.table
     labels = t["label"].to_numpy()
-    fused = ((1 - realism_weight) * within_class_rank(labels, t["confidence"].to_numpy())
-             + realism_weight * within_class_rank(labels, t["realism"].to_numpy()))
+    fused = (1 - realism_weight) * within_class_rank(
+        labels, t["confidence"].to_numpy()
+    ) + realism_weight * within_class_rank(labels, t["realism"].to_numpy())
     return top_k_per_class(labels, fused, t["id"].to_numpy(), quota)
 
 
@@ -98,7 +107,9 @@ def diverse_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator,
     than the quota), then cover the class in the classifier's feature space with k-center greedy,
     starting from its most confident image. Cost O(n k) per class."""
     if scores.features is None:
-        raise GanaugError("sampler diverse: the pool's features (<name>_features.npy) are missing (run `dvc repro score`)")
+        raise GanaugError(
+            "sampler diverse: the pool's features (<name>_features.npy) are missing (run `dvc repro score`)"
+        )
     t = scores.table
     labels, ids, conf = t["label"].to_numpy(), t["id"].to_numpy(), t["confidence"].to_numpy(np.float64)
     picked = []
@@ -177,7 +188,9 @@ def check_selection(name: str, scores: Scores, ids: np.ndarray, quota: np.ndarra
         raise GanaugError(f"sampler {name}: returned pool id {dup} more than once (a selection must be unique ids)")
     table_ids = scores.table["id"].to_numpy()
     if not np.isin(ids, table_ids).all():
-        raise GanaugError(f"sampler {name}: returned ids that are not in the pool (e.g. {ids[~np.isin(ids, table_ids)][0]})")
+        raise GanaugError(
+            f"sampler {name}: returned ids that are not in the pool (e.g. {ids[~np.isin(ids, table_ids)][0]})"
+        )
     if quota is not None:
         labels = scores.table.set_index("id").loc[ids, "label"].to_numpy()
         got = np.bincount(labels, minlength=len(quota))[: len(quota)]
@@ -211,7 +224,9 @@ OWN_CHOICES: dict[str, Callable] = {"rl": rl_own}  # samplers that decide how ma
 def own_choice(name: str, scores: Scores) -> np.ndarray:
     """The subset sampler ``name`` keeps on its own (mode own), as sorted unique pool ids."""
     if name not in OWN_CHOICES:
-        raise GanaugError(f"sampler '{name}' does not choose its own subset size (expected one of {', '.join(OWN_CHOICES)})")
+        raise GanaugError(
+            f"sampler '{name}' does not choose its own subset size (expected one of {', '.join(OWN_CHOICES)})"
+        )
     return check_selection(name, scores, OWN_CHOICES[name](scores))
 
 

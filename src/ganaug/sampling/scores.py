@@ -3,9 +3,9 @@
 For each pool image: the real-only classifier's confidence on the target (generated-for) label,
 its predicted label and prediction entropy, and the discriminator's realism score for the target
 label (and, for a translation GAN, its class head's confidence in the label, ``d_confidence``; a
-translation pool's ``source_id`` and ``source_label`` are carried along). The classifier's penultimate features (float16) and class probabilities go to separate .npy
-files for the diversity-aware sampler and soft labels. Memory is bounded by one batch: rows are
-appended to the .npy files as they are computed.
+translation pool's ``source_id`` and ``source_label`` are carried along). The classifier's penultimate
+features (float16) and class probabilities go to separate .npy files for the diversity-aware sampler and soft
+labels. Memory is bounded by one batch: rows are appended to the .npy files as they are computed.
 """
 
 from __future__ import annotations
@@ -39,26 +39,34 @@ def read_rows(images: np.ndarray, start: int, stop: int) -> np.ndarray:
     if isinstance(images, np.memmap) and images.filename and images.flags.c_contiguous and images.offset is not None:
         row = int(np.prod(images.shape[1:])) * images.dtype.itemsize
         stop = min(stop, len(images))
-        flat = np.fromfile(images.filename, dtype=images.dtype, count=(stop - start) * row // images.dtype.itemsize,
-                           offset=images.offset + start * row)
+        flat = np.fromfile(
+            images.filename,
+            dtype=images.dtype,
+            count=(stop - start) * row // images.dtype.itemsize,
+            offset=images.offset + start * row,
+        )
         return flat.reshape((stop - start, *images.shape[1:]))
     return np.array(images[start:stop])
 
 
-def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
-                  batch_size: int = 500, desc: str = "score"):
+def score_batches(
+    images: np.ndarray, labels: np.ndarray, extractor, discriminator, device, batch_size: int = 500, desc: str = "score"
+):
     """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
     import torch  # here, not at the top: samplers and selections read scores without torch
+
+    from ganaug.gan.pixels import from_uint8
 
     extractor.to(device).eval()
     discriminator.to(device).eval()
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch"):
-        x = torch.from_numpy(read_rows(images, start, start + batch_size)).to(device).permute(0, 3, 1, 2)
+        raw = torch.from_numpy(read_rows(images, start, start + batch_size)).to(device)
+        x = raw.permute(0, 3, 1, 2)
         y = torch.from_numpy(np.asarray(labels[start : start + batch_size], dtype=np.int64)).to(device)
         with torch.inference_mode():
             feats, logits = extractor.features_and_logits(x)
             probs = logits.float().softmax(1)
-            d_input = x.float().div(127.5).sub(1)  # D sees images in [-1, 1], as in training
+            d_input = from_uint8(raw)  # D sees images in [-1, 1], as in training
             if hasattr(discriminator, "heads"):  # a translation GAN's D: realism and a class head
                 realism, d_logits = discriminator.heads(d_input)
             else:
@@ -76,18 +84,30 @@ def score_batches(images: np.ndarray, labels: np.ndarray, extractor, discriminat
         yield rows, feats.float().cpu().numpy(), probs.cpu().numpy()
 
 
-def score_pool(images: np.ndarray, labels: np.ndarray, extractor, discriminator, device,
-               out_dir: Path, name: str, batch_size: int = 500, columns: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+def score_pool(
+    images: np.ndarray,
+    labels: np.ndarray,
+    extractor,
+    discriminator,
+    device,
+    out_dir: Path,
+    name: str,
+    batch_size: int = 500,
+    columns: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``;
     ``columns`` (one value per image, e.g. a translation's source) are added to the table as they are."""
     from ganaug.gan.pool import NpyWriter
+
     out_dir.mkdir(parents=True, exist_ok=True)
     n, num_classes = len(images), extractor.model.get_classifier().out_features
     feats_out = NpyWriter(out_dir / f"{name}_features.npy", np.float16, (n, extractor.num_features))
     probs_out = NpyWriter(out_dir / f"{name}_probs.npy", np.float16, (n, num_classes))
     parts = []
     try:
-        for rows, feats, probs in score_batches(images, labels, extractor, discriminator, device, batch_size, desc=f"score {name}"):
+        for rows, feats, probs in score_batches(
+            images, labels, extractor, discriminator, device, batch_size, desc=f"score {name}"
+        ):
             parts.append(pd.DataFrame(rows))
             feats_out.write(feats)
             probs_out.write(probs)

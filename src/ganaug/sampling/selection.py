@@ -34,4 +34,3 @@ def save_selection(path: Path, sampler: str, source: str, scores: Scores, ids: n
     rows.to_parquet(tmp, index=False)
     tmp.replace(path)
     return rows
-

@@ -18,8 +18,10 @@ def run() -> None:
     metrics = run_experiment(spec, load_params())
     if metrics is None:  # a torchrun rank other than 0
         return
-    print(f"{mode}@{spec.key}: test accuracy {metrics['test_accuracy']:.4f} "
-          f"({metrics['n_real']} real + {metrics['n_synthetic']} synthetic, {metrics['steps']} steps)")
+    print(
+        f"{mode}@{spec.key}: test accuracy {metrics['test_accuracy']:.4f} "
+        f"({metrics['n_real']} real + {metrics['n_synthetic']} synthetic, {metrics['steps']} steps)"
+    )
 
 
 if __name__ == "__main__":

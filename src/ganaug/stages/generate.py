@@ -11,11 +11,11 @@ batch by batch.
 import math
 
 from ganaug import paths
-from ganaug.data.prepare import load_classes
-from ganaug.data.store import load_split
+from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
-from ganaug.gan.pool import from_uint8, write_pool, write_translation_pool
+from ganaug.gan.pixels import from_uint8
+from ganaug.gan.pool import write_pool, write_translation_pool
 from ganaug.params import load_params
 from ganaug.stages import main, staged_output
 from ganaug.tracking import dvc_md5
@@ -33,7 +33,9 @@ def translation_inputs(G, train, params, device):
     cfg = params.projection
     extractor, _ = load_feature_extractor(paths.SCORER)
     feature_fn = extractor.to(device).features if cfg.feature_weight > 0 else None
-    z, errors = project(G, train.images, train.labels, cfg.steps, cfg.lr, feature_fn, cfg.feature_weight, seed=params.generate.seed)
+    z, errors = project(
+        G, train.images, train.labels, cfg.steps, cfg.lr, feature_fn, cfg.feature_weight, seed=params.generate.seed
+    )
     return torch.from_numpy(z), {"projection_mse_mean": round(float(errors.mean()), 5)}
 
 
@@ -50,8 +52,17 @@ def run() -> None:
         if getattr(G, "takes", "latent") == "image" or cfg.translate:
             train = load_split(paths.PREPARED / "train.npz")
             inputs, more = translation_inputs(G, train, params, device)
-            pool = write_translation_pool(out, G, inputs, train.labels, train.ids, n_classes, cfg.include_own,
-                                          cfg.batch_size, {"arch": config["gan"].get("arch", "cgan"), **about, **more})
+            pool = write_translation_pool(
+                out,
+                G,
+                inputs,
+                train.labels,
+                train.ids,
+                n_classes,
+                cfg.include_own,
+                cfg.batch_size,
+                {"arch": config["gan"].get("arch", "cgan"), **about, **more},
+            )
             how = f"{len(train)} real images translated into {'every' if cfg.include_own else 'every other'} class"
         else:
             per_class = math.ceil(cfg.pool_multiple * n_train / n_classes)

@@ -15,9 +15,13 @@ def run() -> None:
     if summary["skipped_corrupt"]:
         notes.append(f"{summary['skipped_corrupt']} corrupt files skipped")
     if summary["converted_images"]:
-        notes.append(f"{summary['converted_images']} images converted to {'RGB' if summary['channels'] == 3 else 'grayscale'}")
+        notes.append(
+            f"{summary['converted_images']} images converted to {'RGB' if summary['channels'] == 3 else 'grayscale'}"
+        )
     skipped = f" ({'; '.join(notes)})" if notes else ""
-    print(f"prepare: {data.name} {summary['image_size']}px x{summary['channels']}: {sizes}{skipped} -> {paths.PREPARED}")
+    print(
+        f"prepare: {data.name} {summary['image_size']}px x{summary['channels']}: {sizes}{skipped} -> {paths.PREPARED}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ import numpy as np
 import torch
 
 from ganaug import paths
-from ganaug.data.prepare import load_classes
 from ganaug.data.splits import stratified_take
-from ganaug.data.store import load_split
+from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import save_pool
@@ -37,11 +36,18 @@ def skip(n_classes: int, meta: dict) -> None:
     """A translation generator: an empty projection pool that says why (the dapper sampler refuses it)."""
     channels, size = meta["channels"], meta["image_size"]
     with staged_output(paths.PROJECTION) as out:
-        save_pool(out, np.zeros((0, size, size, channels), np.uint8), np.zeros(0, np.int64), np.zeros((0, 0), np.float32),
-                  {"skipped": NO_LATENTS, "classes": meta["classes"]})
+        save_pool(
+            out,
+            np.zeros((0, size, size, channels), np.uint8),
+            np.zeros(0, np.int64),
+            np.zeros((0, 0), np.float32),
+            {"skipped": NO_LATENTS, "classes": meta["classes"]},
+        )
     message_png(f"no DAPPER projection: {NO_LATENTS}", paths.PROJECTION_REPORTS / "grid.png")
     paths.METRICS.mkdir(parents=True, exist_ok=True)
-    (paths.METRICS / "projection.json").write_text(json.dumps({"projected": 0, "pool_size": 0, "skipped": NO_LATENTS}, indent=2) + "\n")
+    (paths.METRICS / "projection.json").write_text(
+        json.dumps({"projected": 0, "pool_size": 0, "skipped": NO_LATENTS}, indent=2) + "\n"
+    )
     print(f"projection: skipped ({NO_LATENTS})")
 
 
@@ -70,8 +76,9 @@ def run() -> None:
     if cfg.method == "directions":
         dirs = latent_directions(G, cfg.directions)
     elif cfg.method == "predictor":
-        dirs, fit_r2 = predictor_directions(G, predictor_score(cfg.predictor_target, extractor, D), n_classes,
-                                            cfg.predictor_samples, seed=cfg.seed)
+        dirs, fit_r2 = predictor_directions(
+            G, predictor_score(cfg.predictor_target, extractor, D), n_classes, cfg.predictor_samples, seed=cfg.seed
+        )
     z_var, source = perturb(z, cfg.variants, cfg.method, cfg.sigma, dirs, cfg.coefficients, cfg.seed, labels=labels)
     variant = np.tile(np.arange(1, cfg.variants + 1), len(z))
     if cfg.include_reconstruction:
@@ -81,24 +88,46 @@ def run() -> None:
     pool_images = generate(G, z_t, torch.from_numpy(labels[source]))
 
     with staged_output(paths.PROJECTION) as out:
-        save_pool(out, pool_images, labels[source], z_var,
-                  {"method": cfg.method, "variants": cfg.variants, "projected": len(z), "classes": meta["classes"],
-                   "generator_md5": dvc_md5(paths.GAN / "generator.safetensors")},
-                  {"source_ids": ids[source], "variant": variant, "recon_error": errors[source].astype(np.float32)})
+        save_pool(
+            out,
+            pool_images,
+            labels[source],
+            z_var,
+            {
+                "method": cfg.method,
+                "variants": cfg.variants,
+                "projected": len(z),
+                "classes": meta["classes"],
+                "generator_md5": dvc_md5(paths.GAN / "generator.safetensors"),
+            },
+            {"source_ids": ids[source], "variant": variant, "recon_error": errors[source].astype(np.float32)},
+        )
 
     recon = generate(G, torch.from_numpy(z), torch.from_numpy(labels))
     per_image = [np.flatnonzero((source == i) & (variant > 0)) for i in range(len(z))]
     show = np.concatenate([np.flatnonzero(labels == c)[:1] for c in range(n_classes)])
-    projection_grid(images[show], recon[show], np.stack([pool_images[per_image[i]] for i in show]),
-                    [meta["classes"][labels[i]] for i in show], paths.PROJECTION_REPORTS / "grid.png")
-    metrics = {"projected": int(len(z)), "pool_size": int(len(z_var)), "recon_mse_mean": round(float(errors.mean()), 5),
-               "recon_mse_median": round(float(np.median(errors)), 5), "method": cfg.method}
+    projection_grid(
+        images[show],
+        recon[show],
+        np.stack([pool_images[per_image[i]] for i in show]),
+        [meta["classes"][labels[i]] for i in show],
+        paths.PROJECTION_REPORTS / "grid.png",
+    )
+    metrics = {
+        "projected": int(len(z)),
+        "pool_size": int(len(z_var)),
+        "recon_mse_mean": round(float(errors.mean()), 5),
+        "recon_mse_median": round(float(np.median(errors)), 5),
+        "method": cfg.method,
+    }
     if fit_r2 is not None:  # how much of the target the linear predictor explains, per class
         metrics["predictor_r2"] = {"mean": round(float(fit_r2.mean()), 4), "min": round(float(fit_r2.min()), 4)}
     paths.METRICS.mkdir(parents=True, exist_ok=True)
     (paths.METRICS / "projection.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"projection: {len(z)} real images projected (mean reconstruction MSE {errors.mean():.4f}), "
-          f"{len(z_var)} images -> {paths.PROJECTION}")
+    print(
+        f"projection: {len(z)} real images projected (mean reconstruction MSE {errors.mean():.4f}), "
+        f"{len(z_var)} images -> {paths.PROJECTION}"
+    )
 
 
 if __name__ == "__main__":

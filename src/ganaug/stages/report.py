@@ -12,9 +12,9 @@ from ganaug.experiment import planned_runs, recipe
 from ganaug.gan.pool import open_pool
 from ganaug.params import load_params
 from ganaug.report.build import build_figures, build_tables, gradcam_images
-from ganaug.report.tables import best_augmented, tail_classes
 from ganaug.report.figures import loss_curves
 from ganaug.report.gradcam import gradcam_figure
+from ganaug.report.tables import best_augmented, tail_classes
 from ganaug.sampling.scores import load_scores
 from ganaug.stages import main
 
@@ -25,8 +25,15 @@ def run() -> None:
     classes = meta["classes"]
     rl_path = paths.METRICS / "rl.json"
     extra = {"rl_chosen_ratio": json.loads(rl_path.read_text())["chosen_ratio"]} if rl_path.is_file() else {}
-    table, _ = build_tables(paths.RUNS, planned_runs(params), recipe(params), paths.REPORT, paths.METRICS / "summary.json", extra,
-                            tail_classes(meta["counts"]["train"]))
+    table, _ = build_tables(
+        paths.RUNS,
+        planned_runs(params),
+        recipe(params),
+        paths.REPORT,
+        paths.METRICS / "summary.json",
+        extra,
+        tail_classes(meta["counts"]["train"]),
+    )
     scores = load_scores(paths.SCORES, "pool").table
     build_figures(table, paths.FIGURES, classes, open_pool(paths.POOL).images, scores)
 
@@ -47,7 +54,10 @@ def run() -> None:
     models = {}
     if (paths.CLASSIFIERS / "baseline" / real_key).is_dir():
         models["real only"] = load_classifier(paths.CLASSIFIERS / "baseline" / real_key)
-    if best is not None and (d := paths.CLASSIFIERS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}").is_dir():
+    if (
+        best is not None
+        and (d := paths.CLASSIFIERS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}").is_dir()
+    ):
         models[best["row"]] = load_classifier(d)
     if models:
         test = load_split(paths.PREPARED / "test.npz")

@@ -11,8 +11,7 @@ import pandas as pd
 from safetensors.torch import save_file
 
 from ganaug import paths
-from ganaug.data.store import load_classes
-from ganaug.data.store import load_split
+from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device, seed_everything
 from ganaug.gan.pool import open_pool
 from ganaug.params import load_params
@@ -32,22 +31,39 @@ def run() -> None:
     pool = open_pool(paths.POOL)
     inputs = {"data/prepared": paths.PREPARED, "data/synthetic/pool": paths.POOL, "data/scores": paths.SCORES}
     with tracked_run("rl_policy", params, inputs, {"mode": "rl_policy", "seed": str(cfg.seed)}, run_name="rl_policy"):
-        actor, history = train_policy(pool.images, pool.labels, real.images, real.labels, val.images, val.labels,
-                                      len(meta["classes"]), cfg, device, on_episode=lambda r: log_epoch(r, "episode"))
+        actor, history = train_policy(
+            pool.images,
+            pool.labels,
+            real.images,
+            real.labels,
+            val.images,
+            val.labels,
+            len(meta["classes"]),
+            cfg,
+            device,
+            on_episode=lambda r: log_epoch(r, "episode"),
+        )
         keep = keep_probabilities(actor, pool.images, pool.labels, device)
         metrics = policy_metrics(history, keep, len(real), load_scores(paths.SCORES).table)
         mlflow.log_metrics({"chosen_ratio": metrics["chosen_ratio"], "pool_kept_fraction": metrics["kept_fraction"]})
     paths.RL_POLICY.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in actor.state_dict().items()}, str(paths.RL_POLICY / "actor.safetensors"))
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in actor.state_dict().items()},
+        str(paths.RL_POLICY / "actor.safetensors"),
+    )
     paths.RL_KEEP.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"id": np.arange(len(pool), dtype=np.int64), "keep_prob": keep.astype(np.float32)}).to_parquet(paths.RL_KEEP, index=False)
+    pd.DataFrame({"id": np.arange(len(pool), dtype=np.int64), "keep_prob": keep.astype(np.float32)}).to_parquet(
+        paths.RL_KEEP, index=False
+    )
     paths.RL_REPORTS.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(history).to_csv(paths.RL_REPORTS / "episodes.csv", index=False, float_format="%.6g")
     (paths.METRICS / "rl.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"rl_policy: {len(history)} episodes; keeps {metrics['kept']} of {len(pool)} pool images "
-          f"= {metrics['chosen_ratio']:.2f}x the real set (keep probability {metrics['keep_prob']['min']:.2f}-"
-          f"{metrics['keep_prob']['max']:.2f}); child score {metrics['mean_child_score_first10']:.3f} -> "
-          f"{metrics['mean_child_score_last10']:.3f} (first/last 10 episodes)")
+    print(
+        f"rl_policy: {len(history)} episodes; keeps {metrics['kept']} of {len(pool)} pool images "
+        f"= {metrics['chosen_ratio']:.2f}x the real set (keep probability {metrics['keep_prob']['min']:.2f}-"
+        f"{metrics['keep_prob']['max']:.2f}); child score {metrics['mean_child_score_first10']:.3f} -> "
+        f"{metrics['mean_child_score_last10']:.3f} (first/last 10 episodes)"
+    )
 
 
 if __name__ == "__main__":

@@ -47,25 +47,46 @@ def run() -> None:
     sources = {"pool": open_pool(paths.POOL), "projection": open_pool(paths.PROJECTION)}
     classes = load_classes(paths.PREPARED)["classes"]
     train, val = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val"))
-    draws = {name: balanced_draw(pool.labels, params.gan.eval_samples, len(classes), params.gan.seed) for name, pool in sources.items()}
+    draws = {
+        name: balanced_draw(pool.labels, params.gan.eval_samples, len(classes), params.gan.seed)
+        for name, pool in sources.items()
+    }
     # KID's subsets must fit in the smallest draw (a small projection pool, or a class with few images)
     smallest = min([params.gan.eval_samples, *(len(d) for d in draws.values() if len(d) >= 2)])
-    evaluator = QualityEvaluator(extractor, np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels]),
-                                 len(classes), device, fake_count=smallest)
+    evaluator = QualityEvaluator(
+        extractor,
+        np.concatenate([train.images, val.images]),
+        np.concatenate([train.labels, val.labels]),
+        len(classes),
+        device,
+        fake_count=smallest,
+    )
     summary = {}
     with staged_output(paths.SCORES) as out:
         for name, pool in sources.items():
-            table = score_pool(pool.images, pool.labels, extractor, discriminator, device, out, name,
-                               params.score.batch_size, translation_sources(pool, paths.POOL if name == "pool" else paths.PROJECTION))
+            table = score_pool(
+                pool.images,
+                pool.labels,
+                extractor,
+                discriminator,
+                device,
+                out,
+                name,
+                params.score.batch_size,
+                translation_sources(pool, paths.POOL if name == "pool" else paths.PROJECTION),
+            )
             if not len(table):  # the projection pool of a translation GAN (nothing to project into)
                 print(f"score: {name}: empty, nothing scored")
                 continue
-            quality = pool_quality(evaluator, pool, draws[name], params.gan.seed) if len(draws[name]) >= 2 else {}  # FID needs 2 images
+            quality = (
+                pool_quality(evaluator, pool, draws[name], params.gan.seed) if len(draws[name]) >= 2 else {}
+            )  # FID needs 2 images
             summary[name] = {**pool_summary(table, classes), **quality}
-            print(f"score: {name}: {len(table)} images, mean confidence {table['confidence'].mean():.3f}, "
-                  f"label agreement {summary[name]['label_agreement']:.3f}, FID {quality.get('fid', float('nan')):.1f}, "
-                  f"mean realism {table['realism'].mean():.3f}")
-
+            print(
+                f"score: {name}: {len(table)} images, mean confidence {table['confidence'].mean():.3f}, "
+                f"label agreement {summary[name]['label_agreement']:.3f}, FID {quality.get('fid', float('nan')):.1f}, "
+                f"mean realism {table['realism'].mean():.3f}"
+            )
 
     paths.METRICS.mkdir(parents=True, exist_ok=True)
     (paths.METRICS / "pool.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -75,13 +96,19 @@ def pool_summary(table, classes: list[str]) -> dict:
     """How well a pool's images show their labels, overall and per class (a long tail's weak spot:
     a generator that barely learned a rare class feeds its top-up wrong images)."""
     agree = table["predicted"] == table["label"]
-    per_class = table.assign(agree=agree).groupby("label").agg(agreement=("agree", "mean"), confidence=("confidence", "mean"))
-    out = {"images": int(len(table)), "label_agreement": round(float(agree.mean()), 4),
-           "mean_confidence": round(float(table["confidence"].mean()), 4),
-           "label_agreement_per_class": {classes[c]: round(float(r.agreement), 4) for c, r in per_class.iterrows()}}
+    per_class = (
+        table.assign(agree=agree).groupby("label").agg(agreement=("agree", "mean"), confidence=("confidence", "mean"))
+    )
+    out = {
+        "images": int(len(table)),
+        "label_agreement": round(float(agree.mean()), 4),
+        "mean_confidence": round(float(table["confidence"].mean()), 4),
+        "label_agreement_per_class": {classes[c]: round(float(r.agreement), 4) for c, r in per_class.iterrows()},
+    }
     if "source_label" in table:  # a translation pool: how well images carried out of each class turn into others
         out["label_agreement_by_source_class"] = {
-            classes[c]: round(float(v), 4) for c, v in agree.groupby(table["source_label"]).mean().items()}
+            classes[c]: round(float(v), 4) for c, v in agree.groupby(table["source_label"]).mean().items()
+        }
     return out
 
 

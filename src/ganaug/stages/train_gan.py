@@ -15,8 +15,7 @@ import pandas as pd
 import torch
 
 from ganaug import distributed, paths
-from ganaug.data.prepare import load_classes
-from ganaug.data.store import ids_digest, load_split
+from ganaug.data.store import ids_digest, load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.gan.archs import relevant_config
 from ganaug.gan.export import save_gan
@@ -47,25 +46,54 @@ def run() -> None:
 
     def on_eval(row, images):
         mlflow.log_metrics(scalar(row), step=row["step"])
-        image_grid(images, np.arange(len(images)) % n_classes, classes, paths.GAN_REPORTS / "samples-latest.png",
-                   title=f"step {row['step']}: FID {row['fid']:.1f}")
+        image_grid(
+            images,
+            np.arange(len(images)) % n_classes,
+            classes,
+            paths.GAN_REPORTS / "samples-latest.png",
+            title=f"step {row['step']}: FID {row['fid']:.1f}",
+        )
         mlflow.log_artifact(str(paths.GAN_REPORTS / "samples-latest.png"), f"samples/step-{row['step']:06d}")
 
     inputs = {"data/prepared": paths.PREPARED, "models/scorer": paths.SCORER}
     with tracked_run("train_gan", params, inputs, {"mode": "gan"}, run_name="gan"):
-        gan = train_gan(train.images, train.labels, n_classes, cfg, device, ckpt_dir, evaluate=evaluator.evaluate,
-                        on_log=lambda row: mlflow.log_metrics(scalar(row), step=row["step"]), on_eval=on_eval)
+        gan = train_gan(
+            train.images,
+            train.labels,
+            n_classes,
+            cfg,
+            device,
+            ckpt_dir,
+            evaluate=evaluator.evaluate,
+            on_log=lambda row: mlflow.log_metrics(scalar(row), step=row["step"]),
+            on_eval=on_eval,
+        )
         if not distributed.is_main():  # a torchrun rank other than 0: it trained, rank 0 reports
             return
         G, D = best_networks(gan)
-        save_gan(paths.GAN, G, D, {"classes": classes, "channels": meta["channels"], "image_size": meta["image_size"],
-                                   "gan": relevant_config(cfg.model_dump()), "best": gan.best, "fingerprint": ckpt_dir.name})
+        save_gan(
+            paths.GAN,
+            G,
+            D,
+            {
+                "classes": classes,
+                "channels": meta["channels"],
+                "image_size": meta["image_size"],
+                "gan": relevant_config(cfg.model_dump()),
+                "best": gan.best,
+                "fingerprint": ckpt_dir.name,
+            },
+        )
         # the real floor: held-out real test images scored exactly like generated ones
-        held_out = balanced_draw(test.labels, cfg.eval_samples, n_classes, cfg.seed)  # class-balanced, like the generated sample
+        held_out = balanced_draw(
+            test.labels, cfg.eval_samples, n_classes, cfg.seed
+        )  # class-balanced, like the generated sample
         floor = evaluator.evaluate(test.images[held_out], test.labels[held_out])
         best = next(r for r in gan.evals if r["step"] == gan.best["step"])
         metrics = {
-            "best_step": gan.best["step"], "steps": gan.step, "train_ids_md5": ids_digest(train.ids),
+            "best_step": gan.best["step"],
+            "steps": gan.step,
+            "train_ids_md5": ids_digest(train.ids),
             **{k: round(best[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
             "real_test": {k: round(floor[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
             "diversity_per_class": dict(zip(classes, (round(v, 4) for v in best["diversity_per_class"]))),
@@ -73,8 +101,9 @@ def run() -> None:
         paths.METRICS.mkdir(parents=True, exist_ok=True)
         (paths.METRICS / "gan.json").write_text(json.dumps(metrics, indent=2) + "\n")
         paths.GAN_REPORTS.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([{k: v for k, v in r.items() if k not in ("seconds", "diversity_per_class")} for r in gan.evals]
-                     ).to_csv(paths.GAN_REPORTS / "quality.csv", index=False, float_format="%.6g")
+        pd.DataFrame(
+            [{k: v for k, v in r.items() if k not in ("seconds", "diversity_per_class")} for r in gan.evals]
+        ).to_csv(paths.GAN_REPORTS / "quality.csv", index=False, float_format="%.6g")
         pd.DataFrame(gan.losses).to_csv(paths.GAN_REPORTS / "losses.csv", index=False, float_format="%.6g")
         title = f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})"
         if cfg.arch == "cgan":
@@ -83,15 +112,25 @@ def run() -> None:
             image_grid(generate(G, z, labels), labels.numpy(), classes, paths.GAN_REPORTS / "samples.png", title=title)
         else:  # a translation generator: one real image per class (left), translated into every class
             show = np.array([np.flatnonzero(train.labels == c)[0] for c in np.unique(train.labels)])
-            translation_grid(train.images[show], translate_to_every_class(G, train.images[show], n_classes),
-                             [classes[y] for y in train.labels[show]], classes, paths.GAN_REPORTS / "samples.png", title)
+            translation_grid(
+                train.images[show],
+                translate_to_every_class(G, train.images[show], n_classes),
+                [classes[y] for y in train.labels[show]],
+                classes,
+                paths.GAN_REPORTS / "samples.png",
+                title,
+            )
         (paths.GAN_REPORTS / "samples-latest.png").unlink(missing_ok=True)
-        mlflow.log_metrics({f"best_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})  # not the ids digest
+        mlflow.log_metrics(
+            {f"best_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+        )  # not the ids digest
         mlflow.log_metrics({f"real_test_{k}": v for k, v in metrics["real_test"].items()})
         mlflow.log_artifacts(str(paths.GAN_REPORTS), "report")
-    print(f"train_gan: {gan.step} steps, best FID {metrics['fid']:.1f} at step {gan.best['step']} "
-          f"(real test images: {metrics['real_test']['fid']:.1f}), diversity {metrics['diversity_ratio']:.2f}, "
-          f"label agreement {metrics['label_agreement']:.2f} -> {paths.GAN}")
+    print(
+        f"train_gan: {gan.step} steps, best FID {metrics['fid']:.1f} at step {gan.best['step']} "
+        f"(real test images: {metrics['real_test']['fid']:.1f}), diversity {metrics['diversity_ratio']:.2f}, "
+        f"label agreement {metrics['label_agreement']:.2f} -> {paths.GAN}"
+    )
 
 
 if __name__ == "__main__":

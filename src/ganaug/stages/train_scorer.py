@@ -6,11 +6,10 @@ import mlflow
 
 from ganaug import paths
 from ganaug.classify.run import RunOutputs, train_and_report
-from ganaug.data.prepare import load_classes
-from ganaug.data.store import load_split
+from ganaug.data.store import load_classes, load_split
 from ganaug.params import load_params
 from ganaug.stages import main
-from ganaug.tracking import log_epoch, tracked_run
+from ganaug.tracking import log_epoch, log_per_class, tracked_run
 
 
 def run() -> None:
@@ -24,11 +23,13 @@ def run() -> None:
         if metrics is None:  # a torchrun rank other than 0: it trained, rank 0 reports
             return
         mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"], **timing})
-        mlflow.log_metrics({f"test_acc.{c.replace('/', '-')}": a for c, a in metrics["per_class_accuracy"].items()})
+        log_per_class("test_acc", metrics["per_class_accuracy"])
         mlflow.log_artifacts(str(paths.SCORER_REPORTS), "report")
         mlflow.log_artifact(str(paths.SCORER / "config.json"), "model")
-    print(f"train_scorer: real-only {params.train.model} test accuracy {metrics['test_accuracy']:.4f} "
-          f"({metrics['n_train']} train images, {timing['train_seconds']:.0f} s) -> {paths.SCORER}")
+    print(
+        f"train_scorer: real-only {params.train.model} test accuracy {metrics['test_accuracy']:.4f} "
+        f"({metrics['n_train']} train images, {timing['train_seconds']:.0f} s) -> {paths.SCORER}"
+    )
 
 
 if __name__ == "__main__":

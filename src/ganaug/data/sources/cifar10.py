@@ -40,8 +40,10 @@ def fetch(raw_dir: Path, params) -> Path:
             return download_url(url, archive, MD5, timeout=URL_TIMEOUT_S)
         except OSError as err:  # unreachable: the next URL (a checksum mismatch is not caught)
             tried.append(f"{url} ({type(err).__name__}: {err})")
-    raise GanaugError(f"cifar10: no source could be reached; tried: {'; '.join(tried)} "
-                      f"(or place {ARCHIVE} with MD5 {MD5.split(':')[1]} in {raw_dir})")
+    raise GanaugError(
+        f"cifar10: no source could be reached; tried: {'; '.join(tried)} "
+        f"(or place {ARCHIVE} with MD5 {MD5.split(':')[1]} in {raw_dir})"
+    )
 
 
 def parse_batch(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,10 @@ Windows or macOS (``:``, ``?`` and the like) are stored percent-encoded in the m
 always the folder's own name. (Reserved names such as ``CON``, and names that differ only in case,
 are not handled.) Hidden files are ignored; a class folder that is a symbolic link is refused: DVC
 does not follow links when it checks the folder for changes, so edits behind one would go unseen.
+
+The folder itself is the user's to version: ``dvc add data/images`` (or ``dvc import-url`` for a folder
+elsewhere) puts it in DVC, so that a colleague's ``git clone`` + ``dvc pull`` restores it; fetch warns
+when it is not.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ganaug.data.sources.base import RawDataset
 from ganaug.errors import GanaugError
+from ganaug.params import NO_FOLDER
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp"}
 GRAY_MODES = ("L", "1", "I", "I;16", "LA")
@@ -35,30 +40,46 @@ def portable(name: str) -> str:
 
 
 def _class_images(root: Path, what: str = "data.root") -> dict[str, list[Path]]:
+    if what == "data.root" and root == Path(NO_FOLDER):
+        raise GanaugError(
+            f"data.root: '{root}' is the placeholder for downloaded datasets; for data.name: folder put your "
+            "images in data/images/<class_name>/, run `dvc add data/images` and set data.root: data/images"
+        )
     if not root.is_dir():
         raise GanaugError(f"{what}: image folder '{root}' not found (expected <root>/<class_name>/*.png)")
     folders = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if linked := [d for d in folders if d.is_symlink()]:
-        raise GanaugError(f"{what}: class folder '{linked[0]}' is a symbolic link; DVC does not follow links when it checks "
-                          "the folder for changes: copy the images in, or point data.root at the real folder")
+        raise GanaugError(
+            f"{what}: class folder '{linked[0]}' is a symbolic link; DVC does not follow links when it checks "
+            "the folder for changes: copy the images in, or point data.root at the real folder"
+        )
     classes = {
-        d.name: sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS)
+        d.name: sorted(
+            p for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS
+        )
         for d in folders
     }
     empty = [name for name, files in classes.items() if not files]
     if empty:
-        raise GanaugError(f"{what}: class folder '{root / empty[0]}' has no images (expected *.png, *.jpg, *.jpeg or *.bmp); "
-                          "add images or remove the folder")
+        raise GanaugError(
+            f"{what}: class folder '{root / empty[0]}' has no images (expected *.png, *.jpg, *.jpeg or *.bmp); "
+            "add images or remove the folder"
+        )
     if len(classes) < 2:
         found = f"only class '{next(iter(classes))}'" if classes else "no class folders"
-        raise GanaugError(f"{what}: '{root}' has {found}; a classifier needs at least 2 class folders (<root>/<class_name>/*.png)")
+        raise GanaugError(
+            f"{what}: '{root}' has {found}; a classifier needs at least 2 class folders (<root>/<class_name>/*.png)"
+        )
     return classes
 
 
 def fetch(raw_dir: Path, params) -> Path:
     """Mirror the folder's images into ``raw_dir`` (portable names); report what changed."""
-    wanted = {Path(portable(name)) / portable(f.name): f
-              for name, files in _class_images(Path(params.root)).items() for f in files}
+    wanted = {
+        Path(portable(name)) / portable(f.name): f
+        for name, files in _class_images(Path(params.root)).items()
+        for f in files
+    }
     raw_dir.mkdir(parents=True, exist_ok=True)
     existing = {p.relative_to(raw_dir) for p in raw_dir.rglob("*") if p.is_file()}
     removed = existing - set(wanted)
@@ -80,8 +101,30 @@ def fetch(raw_dir: Path, params) -> Path:
         tmp = dest.with_name(dest.name + ".part")  # never a half-copied file under a real name
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
-    print(f"fetch: folder {params.root}: {len(wanted)} images ({added} added, {changed} changed, {len(removed)} removed)")
+    print(
+        f"fetch: folder {params.root}: {len(wanted)} images ({added} added, {changed} changed, {len(removed)} removed)"
+    )
+    if not dvc_tracked(Path(params.root)):
+        print(
+            f"fetch: warning: data.root '{params.root}' is not versioned by DVC, so a colleague's `dvc "
+            "pull` cannot restore "
+            f"it and cannot re-run this pipeline; keep it inside the project and run `dvc add {params.root}` (README)"
+        )
     return raw_dir
+
+
+def dvc_tracked(root: Path, project: Path | None = None) -> bool:
+    """Whether ``root`` lies in the project (the working directory) inside a folder a ``.dvc`` file tracks
+    (``dvc add`` or ``dvc import-url``), so that git + ``dvc pull`` restore it."""
+    project = (project or Path.cwd()).resolve()
+    root = root.expanduser().resolve()
+    if not root.is_relative_to(project):
+        return False
+    return any(
+        p.with_name(p.name + ".dvc").is_file()
+        for p in (root, *root.parents)
+        if p.is_relative_to(project) and p != project
+    )
 
 
 def _fit(im: Image.Image, size: int, how: str) -> Image.Image:
@@ -149,4 +192,6 @@ def load(raw_dir: Path, params) -> RawDataset:
             converted += was_converted
             labels.append(label)
             ids.append(f"{name}/{unquote(f.name)}")
-    return RawDataset(np.stack(images), np.array(labels, np.int64), np.array(ids), names, skipped=skipped, converted=converted)
+    return RawDataset(
+        np.stack(images), np.array(labels, np.int64), np.array(ids), names, skipped=skipped, converted=converted
+    )

