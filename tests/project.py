@@ -76,5 +76,5 @@ def commit_all(root: Path, message: str) -> None:
 
 def restore(root: Path) -> None:
     """The workspace back to its last commit, code, params and DVC outputs alike."""
-    sh(root, "git", "checkout", "--", ".")
+    sh(root, "git", "reset", "-q", "--hard", "HEAD")  # the index too: DVC's autostage may have staged changes
     dvc(root, "checkout", "--force")

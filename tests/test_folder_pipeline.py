@@ -83,12 +83,11 @@ def test_any_class_name_runs_through_training_and_reads_back_under_its_own_name(
     scorer = json.loads((pipeline / "reports/metrics/real-only.json").read_text())
     run = json.loads((pipeline / "reports/runs/augment/random-1-s0/metrics.json").read_text())
     assert ODD_CLASS in scorer["per_class_accuracy"] and ODD_CLASS in run["per_class_accuracy"]
-    mlflow.set_tracking_uri(f"sqlite:///{pipeline / 'mlflow.db'}")
+    client = mlflow.MlflowClient(f"sqlite:///{pipeline / 'mlflow.db'}")  # not set globally: other tests keep theirs
+    experiment = client.get_experiment_by_name(TINY["mlflow"]["experiment"])
     for stage, expected in (("train_scorer", scorer), ("train@random-1-0", run)):
-        [logged] = mlflow.search_runs(
-            experiment_names=[TINY["mlflow"]["experiment"]],
-            output_format="list",
-            filter_string=f"tags.`dvc.stage` = '{stage}' and tags.`dvc.exp_name` IS NULL",
+        [logged] = client.search_runs(
+            [experiment.experiment_id], f"tags.`dvc.stage` = '{stage}' and tags.`dvc.exp_name` IS NULL"
         )
         names = mlflow.artifacts.load_dict(f"{logged.info.artifact_uri}/test_acc.classes.json")
         per_class = {names[k]: v for k, v in logged.data.metrics.items() if k.startswith("test_acc.")}

@@ -35,8 +35,8 @@ def assert_figure(path: Path, min_side: int = 200) -> None:
 
 def plain_runs(project: Path) -> list:
     """The MLflow runs of the fixture's `dvc repro` (not of a DVC experiment another test ran)."""
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=[TINY["mlflow"]["experiment"]], output_format="list")
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")  # not set globally: other tests keep theirs
+    runs = client.search_runs([client.get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id])
     return [r for r in runs if "dvc.exp_name" not in r.data.tags]
 
 

@@ -154,6 +154,10 @@ def test_any_class_name_logs_under_a_safe_key_that_maps_back_to_it(tmp_path, tin
         and keys["test_acc.a_b"] == "a&b"
         and keys["test_acc.a_b_4"] == "a%b"
     )
+    tricky = per_class_keys("test_acc", ["x_1", "x", "x ", "y" * 300])  # a suffix that is another class's key; too long
+    assert list(tricky.values()) == ["x_1", "x", "x ", "y" * 300] and all(len(k) <= 250 for k in tricky)
+    for key in tricky:
+        _validate_metric_name(key)
     monkeypatch.chdir(tmp_path)
     values = {name: i / 10 for i, name in enumerate(names)}
     with tracked_run("train_scorer", tiny_params, {}) as run:

@@ -29,7 +29,7 @@ def study_digest(params) -> str:
     import hashlib
     import json
 
-    from ganaug.tracking import dvc_md5
+    from ganaug.digests import dvc_md5
 
     train = params.train.model_dump(exclude={"epochs", "seed"})
     return hashlib.md5(json.dumps([train, dvc_md5(paths.PREPARED)], sort_keys=True).encode()).hexdigest()[:12]

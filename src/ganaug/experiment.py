@@ -297,7 +297,8 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
 
     from ganaug.classify.run import RunOutputs, train_and_report
     from ganaug.data.store import load_classes, load_split
-    from ganaug.tracking import dvc_md5, log_epoch, log_per_class, tracked_run
+    from ganaug.digests import dvc_md5
+    from ganaug.tracking import log_epoch, log_per_class, tracked_run
 
     exp = params.experiments
     meta = load_classes(paths.PREPARED)

@@ -62,8 +62,9 @@ def secret_key(state: Path) -> str:
     if not path.is_file():
         import secrets
 
-        path.write_text(secrets.token_hex(32) + "\n")
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, even briefly
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
     return path.read_text().strip()
 
 
@@ -118,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--backend", default="sqlite:///mlflow-server.db", help="any SQLAlchemy URI")
     serve.add_argument("--artifacts", default="mlartifacts", help="a folder, or s3://bucket/path")
     serve.add_argument("--auth", action="store_true", help="logins on loopback too (always on for any other host)")
+    serve.add_argument(
+        "--allowed-hosts",
+        help="Host headers the server answers (mlflow server --allowed-hosts), e.g. "
+        "mlflow.example.org: by default MLflow answers only localhost and private addresses",
+    )
     url = os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     add = sub.add_parser("add-user", help="create a user (as the admin)")
     add.add_argument("user")
@@ -131,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         command, env = server_command(args.host, args.port, args.backend, args.artifacts, args.auth)
+        if args.allowed_hosts:
+            command += ["--allowed-hosts", args.allowed_hosts]
         print(
             f"mlflow server on http://{args.host}:{args.port} "
             f"({'logins required' if env else 'no logins: this machine only'})",
@@ -149,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def administer(args) -> int:
+    from mlflow.exceptions import MlflowException
+
     client = auth_client(args.url)
     if args.command == "add-user":
         password = os.environ.get("GANAUG_NEW_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
@@ -163,7 +173,12 @@ def administer(args) -> int:
         experiment = mlflow.MlflowClient(args.url).get_experiment_by_name(args.experiment)
         if experiment is None:
             raise GanaugError(f"experiment {args.experiment!r} not found on {args.url}")
-        client.create_experiment_permission(experiment.experiment_id, args.user, args.permission)
+        try:
+            client.create_experiment_permission(experiment.experiment_id, args.user, args.permission)
+        except MlflowException as err:  # the user already has a permission there: change it
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            client.update_experiment_permission(experiment.experiment_id, args.user, args.permission)
         print(f"{args.user} may now {args.permission} experiment {args.experiment}")
     return 0
 

@@ -86,20 +86,22 @@ def find_run(target: str, client, experiment: str):
     for run in runs:  # several runs may read the same inputs (another epochs, say): the one that wrote this file
         if (
             all(run.data.tags.get(f"input.{name}.md5") == md5 for name, md5 in metrics["inputs"].items())
-            and logged_report(client, run.info.run_id) == metrics
+            and logged_report(client, run.info.run_id) == path.read_bytes()
         ):
             return run
     raise GanaugError(f"{path}: no MLflow run of stage {stage} in {client.tracking_uri} wrote this metrics.json")
 
 
-def logged_report(client, run_id: str) -> dict | None:
-    """The metrics.json a training run logged (artifact report/metrics.json), or None."""
+def logged_report(client, run_id: str) -> bytes | None:
+    """The bytes of the metrics.json a training run logged (artifact report/metrics.json), or None if it has none."""
     import tempfile
+
+    from mlflow.exceptions import MlflowException
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            return json.loads(Path(client.download_artifacts(run_id, "report/metrics.json", tmp)).read_text())
-        except Exception:  # no such artifact (a run that failed before it logged one)
+            return Path(client.download_artifacts(run_id, "report/metrics.json", tmp)).read_bytes()
+        except (MlflowException, FileNotFoundError):  # a run that failed before it logged its report
             return None
 
 
@@ -109,28 +111,50 @@ def workspace_params() -> dict[str, str]:
     return {k: str(v) for k, v in flatten(load_params()).items()}  # as MLflow stores them: strings
 
 
-def compare(trace: Trace, root: Path = Path(".")) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-    """(inputs, params) that differ: (name, the run's, the workspace's); a missing input is 'missing'."""
-    from ganaug.tracking import dvc_md5
+def code_differs(commit: str, root: Path) -> bool | None:
+    """Whether the workspace's code (src/, dvc.yaml) differs from the run's commit; None when unknown."""
+    import subprocess
+
+    if commit in ("", "none", "?"):
+        return None
+    proc = subprocess.run(["git", "diff", "--quiet", commit, "--", "src", "dvc.yaml"], cwd=root, capture_output=True)
+    return None if proc.returncode not in (0, 1) else proc.returncode == 1
+
+
+def compare(trace: Trace, root: Path | None = None) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """(inputs, params): (name, the run's, the workspace's); a missing input is 'missing', a param one side lacks
+    'absent'. Params are only those that differ."""
+    from ganaug.digests import dvc_md5
+    from ganaug.tracking import project_root
+
+    root = root or project_root()
 
     inputs = []
     for name, md5 in sorted(trace.inputs.items()):
         here = dvc_md5(root / name) if (root / name).exists() else "missing"
         inputs.append((name, md5, here))
     current = workspace_params()
+    keys = sorted(set(trace.params) | set(current))
     params = [
-        (k, v, current.get(k, "absent")) for k, v in sorted(trace.params.items()) if current.get(k, "absent") != v
+        (k, trace.params.get(k, "absent"), current.get(k, "absent"))
+        for k in keys
+        if trace.params.get(k, "absent") != current.get(k, "absent")
     ]
     return inputs, params
 
 
-def report(trace: Trace, inputs, params) -> tuple[str, bool]:
-    same = all(run == here for _, run, here in inputs) and not params
+def report(trace: Trace, inputs, params, code_changed: bool | None = None) -> tuple[str, bool]:
+    same = all(run == here for _, run, here in inputs) and not params and not code_changed
+    code_note = {
+        True: "  DIFFERS from this workspace's src/ or dvc.yaml",
+        False: "  same code as this workspace",
+        None: "  (not comparable with this workspace)",
+    }[code_changed]
     lines = [
         f"run {trace.run_id}  stage {trace.stage}"
         + (f"  test_accuracy {trace.metrics['test_accuracy']:.4f}" if "test_accuracy" in trace.metrics else ""),
-        f"  code      git commit {trace.commit}"
-        + ("  (uncommitted changes in src/ or dvc.yaml)" if trace.dirty == "true" else ""),
+        f"  code      git commit {trace.commit}{code_note}"
+        + ("  (the run had uncommitted changes in src/ or dvc.yaml)" if trace.dirty == "true" else ""),
         f"  DVC exp   {trace.exp_name or '(none: a plain dvc repro)'}",
         "  inputs    (md5 as DVC records it: the run's / this workspace's)",
     ]
@@ -142,7 +166,11 @@ def report(trace: Trace, inputs, params) -> tuple[str, bool]:
     if same:
         lines.append("  this workspace holds exactly this run's inputs and params")
     else:
-        differ = [name for name, run, here in inputs if run != here] + [k for k, _, _ in params]
+        differ = (
+            ["code"] * bool(code_changed)
+            + [name for name, run, here in inputs if run != here]
+            + [k for k, _, _ in params]
+        )
         where = f"dvc exp apply {trace.exp_name}" if trace.exp_name else f"git checkout {trace.commit}"
         lines += [
             f"  this workspace does NOT hold this run's inputs ({len(differ)} differ: {', '.join(differ)}); "
@@ -161,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from ganaug.params import load_params
-    from ganaug.tracking import tracking_uri
+    from ganaug.tracking import project_root, tracking_uri
 
     client = mlflow.MlflowClient(tracking_uri())
     trace = from_run(find_run(args.run, client, load_params().mlflow.experiment))
-    text, same = report(trace, *compare(trace))
+    text, same = report(trace, *compare(trace), code_changed=code_differs(trace.commit, project_root()))
     print(text)
     return 0 if same else 1
 

@@ -9,8 +9,6 @@ with that hash as its digest; artifacts (resolved config, summary.csv, figures).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import subprocess
@@ -19,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ganaug import distributed
-from ganaug.data.download import file_digest
+from ganaug.digests import dvc_md5
 from ganaug.errors import GanaugError
 from ganaug.params import Params, flatten
 
@@ -114,25 +112,6 @@ def experiment_parent(client, experiment_id: str, exp_name: str, baseline: str) 
     return run.info.run_id
 
 
-def dvc_md5(path: Path) -> str:
-    """The md5 DVC 3 records for ``path``: a file's md5, or for a folder the md5 of the sorted
-    JSON list of {md5, relpath} of its files, suffixed '.dir' (as dvc_data's Tree.digest)."""
-    path = Path(path)
-    if path.is_file():
-        return file_digest(path, "md5")
-    if not path.is_dir():
-        raise GanaugError(f"{path}: input not found (run the stage that produces it)")
-    entries = sorted(
-        (
-            {"md5": file_digest(p, "md5"), "relpath": p.relative_to(path).as_posix()}
-            for p in path.rglob("*")
-            if p.is_file()
-        ),
-        key=lambda e: e["relpath"],
-    )
-    return hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
-
-
 def git_state(root: Path | None = None) -> dict[str, str]:
     """Commit of HEAD and whether the code (src/, dvc.yaml) differs from it; 'none' outside git."""
     cwd = root or Path.cwd()
@@ -195,6 +174,9 @@ def log_epoch(row: dict, step_key: str = "epoch") -> None:
     mlflow.log_metrics({k: float(v) for k, v in row.items() if k != step_key}, step=int(row[step_key]))
 
 
+MAX_KEY = 250  # MLflow's longest metric key
+
+
 def metric_key(prefix: str, name: str) -> str:
     """An MLflow-safe metric key for a class name. MLflow allows letters, digits, ``_ - . /`` and space, and no
     ``..``; every other character becomes ``_``, and ``/`` becomes ``-`` so a key never reads as a path."""
@@ -204,11 +186,16 @@ def metric_key(prefix: str, name: str) -> str:
 
 def per_class_keys(prefix: str, names) -> dict[str, str]:
     """MLflow-safe key -> class name, in class order; two names that clean to one key (``a%`` and ``a&``)
-    keep apart by the later one's class index."""
+    keep apart by the later one's class index (then ``_<index>_<n>`` while that is taken too). Keys stay
+    within MLflow's 250 characters."""
     keys: dict[str, str] = {}
     for index, name in enumerate(names):
-        key = metric_key(prefix, name)
-        keys[key if key not in keys else f"{key}_{index}"] = name
+        key = metric_key(prefix, name)[: MAX_KEY - 12]
+        candidate, n = key, 0
+        while candidate in keys:
+            n += 1
+            candidate = f"{key}_{index}" + (f"_{n}" if n > 1 else "")
+        keys[candidate] = name
     return keys
 
 
@@ -217,6 +204,6 @@ def log_per_class(prefix: str, values: dict[str, float]) -> None:
     key back to class name (``test_acc.50_ off _new_`` -> ``50% off (new)``)."""
     import mlflow
 
-    keys = per_class_keys(prefix, values)
+    keys = per_class_keys(prefix, list(values))
     mlflow.log_metrics({key: float(values[name]) for key, name in keys.items()})
     mlflow.log_dict(keys, f"{prefix}.classes.json")

@@ -6,7 +6,6 @@ failed or interrupted fetch never leaves a file that looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -15,17 +14,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ganaug.digests import file_digest
 from ganaug.errors import GanaugError
 
 NPM = "npm"  # executable; a module attribute so tests can point it at a missing binary
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify(path: Path, expected: str) -> None:

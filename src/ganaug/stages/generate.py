@@ -13,12 +13,12 @@ import math
 from ganaug import paths
 from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
+from ganaug.digests import dvc_md5
 from ganaug.gan.export import load_gan
 from ganaug.gan.pixels import from_uint8
 from ganaug.gan.pool import write_pool, write_translation_pool
 from ganaug.params import load_params
 from ganaug.stages import main, staged_output
-from ganaug.tracking import dvc_md5
 
 
 def translation_inputs(G, train, params, device):

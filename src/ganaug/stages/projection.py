@@ -11,6 +11,7 @@ from ganaug import paths
 from ganaug.data.splits import stratified_take
 from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
+from ganaug.digests import dvc_md5
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import save_pool
 from ganaug.gan.projection import latent_directions, perturb, predictor_directions, project, to_unit
@@ -19,7 +20,6 @@ from ganaug.metrics.features import load_feature_extractor
 from ganaug.params import load_params
 from ganaug.plots import message_png, projection_grid
 from ganaug.stages import main, staged_output
-from ganaug.tracking import dvc_md5
 
 
 def predictor_score(target: str, extractor, D):

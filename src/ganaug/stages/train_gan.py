@@ -17,6 +17,7 @@ import torch
 from ganaug import distributed, paths
 from ganaug.data.store import ids_digest, load_classes, load_split
 from ganaug.device import pick_device
+from ganaug.digests import dvc_md5
 from ganaug.gan.archs import relevant_config
 from ganaug.gan.export import save_gan
 from ganaug.gan.pool import translate_to_every_class
@@ -26,7 +27,7 @@ from ganaug.metrics.quality import QualityEvaluator, balanced_draw
 from ganaug.params import load_params
 from ganaug.plots import image_grid, translation_grid
 from ganaug.stages import main
-from ganaug.tracking import dvc_md5, tracked_run
+from ganaug.tracking import tracked_run
 
 
 def run() -> None:
