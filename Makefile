@@ -5,17 +5,25 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-paper run-longtail budget test test-all lint ui server compare bench clean
+.PHONY: help install lock run run-paper run-longtail budget test test-all lint ui server compare bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## create .venv and install ganaug with its team and dev extras (about 4 min the first time)
+install: $(VENV)/.installed ## create .venv and install ganaug with its team and dev extras at the versions in constraints.txt (about 3 min the first time)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -d $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[team,dev]'
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[team,dev]'
 	touch $@
+
+# a fresh resolve in a scratch venv (slow: pip backtracks), then its versions become constraints.txt
+lock: ## re-pin constraints.txt after a dependency change in pyproject.toml (tens of minutes)
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/pip install --disable-pip-version-check -q -e '.[team,dev]'
+	head -3 constraints.txt > constraints.new
+	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e' >> constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-lock
 
 run: install ## dvc repro of the pipeline on the dataset in params.yaml (default Fashion-MNIST)
 	$(BIN)/dvc repro

@@ -27,7 +27,8 @@ def sh(cwd: Path, *args: str, check: bool = True) -> str:
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    # no input: a child that asks for some (a password, a confirmation) gets end-of-file instead of waiting
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if check:
         assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
