@@ -16,7 +16,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from ganaug.classify.train import fit
+from ganaug.classify.train import Phase, fit
 from ganaug.data.store import Split, load_split
 from ganaug.device import pick_device, seed_everything
 from ganaug.params import parse_params
@@ -51,7 +51,7 @@ def ours(train: Split, model_name: str, batch_size: int, epochs: int, device, au
     model = timm.create_model(model_name, num_classes=int(train.labels.max()) + 1, in_chans=train.images.shape[-1])
     val = Split(train.images[:64], train.labels[:64], train.ids[:64])
     start = time.perf_counter()
-    fit(model, train, val, cfg, int(train.labels.max()) + 1, device)
+    fit(model, Phase("train", train, cfg), val, int(train.labels.max()) + 1, device)
     return epochs * (len(train) // batch_size) * batch_size / (time.perf_counter() - start)
 
 

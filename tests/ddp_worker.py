@@ -26,7 +26,7 @@ def digits(n: int) -> Split:
 def fit_result(out: Path) -> None:
     """The classifier loop on a network without BatchNorm: DDP's averaged gradient is then exactly
     the one-process gradient of the same global batch, so the weights must agree to rounding."""
-    from ganaug.classify.train import fit
+    from ganaug.classify.train import Phase, fit
 
     device = distributed.init(torch.device("cpu"))
     torch.manual_seed(0)
@@ -41,7 +41,7 @@ def fit_result(out: Path) -> None:
     )
     seen = []  # images this rank's replica trained on
     model.register_forward_hook(lambda module, args, output: seen.append(len(args[0])) if module.training else None)
-    history, _ = fit(model, train, val, cfg, 10, device)
+    history, _ = fit(model, Phase("train", train, cfg), val, 10, device)
     torch.save(model.state_dict(), out / f"fit-rank{distributed.rank()}.pt")
     (out / f"fit-seen-rank{distributed.rank()}.json").write_text(json.dumps(seen))
     if distributed.is_main():
@@ -81,6 +81,30 @@ def gan_result(out: Path) -> None:
     (out / f"gan-drawn-rank{distributed.rank()}.json").write_text(json.dumps(drawn))
 
 
+def batchnorm_result(out: Path) -> None:
+    """The classifier loop on a network with BatchNorm: each rank normalises its own half of every batch."""
+    from ganaug.classify.train import Phase, fit
+
+    device = distributed.init(torch.device("cpu"))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 64, 10),
+    )
+    model.get_classifier = lambda: model[-1]
+    cfg = parse_params(TINY).train.model_copy(update={"epochs": 2, "batch_size": 32, "lr": 0.05, "schedule": "cosine"})
+    data = digits(400)
+    train, val = (
+        Split(data.images[:320], data.labels[:320], data.ids[:320]),
+        Split(data.images[320:], data.labels[320:], data.ids[320:]),
+    )
+    fit(model, Phase("train", train, cfg), val, 10, device)
+    torch.save(model.state_dict(), out / f"bn-rank{distributed.rank()}.pt")
+
+
 if __name__ == "__main__":
-    {"fit": fit_result, "gan": gan_result}[sys.argv[1]](Path(sys.argv[2]))
+    {"fit": fit_result, "gan": gan_result, "bn": batchnorm_result}[sys.argv[1]](Path(sys.argv[2]))
     distributed.shutdown()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ganaug.ui import free_port
+from ganaug.ui import answers, free_port
 
 BIN = Path(sys.executable).parent
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -148,15 +148,5 @@ def mlflow_server(store: Path, artifacts: str, env: dict[str, str] | None = None
     )
     url = f"http://127.0.0.1:{port}"
     with stopping(proc):
-        wait_for(lambda: healthy(url), proc, "mlflow server", timeout=90)
+        wait_for(lambda: answers(url), proc, "mlflow server", timeout=90)
         yield url
-
-
-def healthy(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from ganaug.classify.augment import augment_batch, build_augment
 from ganaug.classify.models import create_classifier, load_classifier, save_classifier
 from ganaug.classify.normalize import Normalizer
-from ganaug.classify.train import evaluate, fit, predict_logits
+from ganaug.classify.train import Phase, evaluate, fit, predict_logits
 from ganaug.data.prepare import prepare
 from ganaug.data.sources import digits
 from ganaug.data.store import load_split
@@ -64,7 +64,7 @@ def test_training_on_digits_beats_chance_and_is_deterministic(digit_splits, tiny
     for _ in range(2):
         seed_everything(0)
         model = create_classifier("resnet10t", 10, 1)
-        history, norm = fit(model, train, val, tiny_params.train, 10, torch.device("cpu"))
+        history, norm = fit(model, Phase("train", train, tiny_params.train), val, 10, torch.device("cpu"))
         results.append((history, evaluate(model, test, norm, torch.device("cpu"), 10)))
     (history, metrics), (history2, metrics2) = results
     assert len(history) == tiny_params.train.epochs

@@ -53,6 +53,25 @@ def test_two_gloo_processes_train_the_classifier_to_the_one_process_weights(tmp_
     assert abs(history[-1]["train_loss"] - single_history[-1]["train_loss"]) < 1e-4  # summed over both ranks
 
 
+def test_two_gloo_processes_end_with_the_same_batchnorm_statistics_near_one_process(tmp_path, monkeypatch):
+    """Each rank normalises its half of every batch; after each epoch the running statistics are averaged over
+    ranks (timm's distribute_bn), so the model rank 0 evaluates and saves has every rank's statistics."""
+    from tests import ddp_worker
+
+    single = tmp_path / "single"
+    single.mkdir()
+    monkeypatch.chdir(ROOT)
+    torch.set_num_threads(1)
+    ddp_worker.batchnorm_result(single)
+    torchrun("bn", str(tmp_path))
+    one = torch.load(single / "bn-rank0.pt")
+    ranks = [torch.load(tmp_path / f"bn-rank{r}.pt") for r in (0, 1)]
+    for name in ("1.running_mean", "1.running_var"):
+        assert torch.equal(ranks[0][name], ranks[1][name]), name  # averaged: the same on both ranks
+        # the mean of two half-batch statistics is close to the whole batch's (the variance a little lower)
+        assert torch.allclose(ranks[0][name], one[name], rtol=0.05, atol=0.02), (name, ranks[0][name], one[name])
+
+
 def test_two_gloo_processes_draw_the_same_gan_batches_keep_replicas_identical_and_only_rank_0_checkpoints(tmp_path):
     torchrun("gan", str(tmp_path))
     ranks = [torch.load(tmp_path / f"gan-rank{r}.pt") for r in (0, 1)]

@@ -223,7 +223,10 @@ def test_replace_rows_fine_tune_as_long_as_real_only(project):
 
 
 def test_rotated_copies_baseline_adds_one_rotated_copy_per_image_and_trains_unaugmented(project):
-    from ganaug.experiment import baseline_augment
+    from ganaug.experiment import VARIANTS
+
+    def baseline_augment(variant, augment, exp):
+        return augment if VARIANTS[variant].augment is None else VARIANTS[variant].augment(augment, exp)
 
     params = make_params()
     real = real_split()
@@ -311,9 +314,9 @@ def test_a_long_tail_baseline_keeps_its_treatment_in_both_phases(project, monkey
     calls = []
     real_fit = run_module.fit
 
-    def spy(*args, **kwargs):
-        calls.append(kwargs)
-        return real_fit(*args, **kwargs)
+    def spy(model, phase, *args, **kwargs):
+        calls.append({k: getattr(phase, k) for k in ("class_balanced", "logit_adjust", "head_only")})
+        return real_fit(model, phase, *args, **kwargs)
 
     monkeypatch.setattr(run_module, "fit", spy)
     run_experiment(
@@ -322,13 +325,13 @@ def test_a_long_tail_baseline_keeps_its_treatment_in_both_phases(project, monkey
     assert len(calls) == 2 and all(c.items() >= option.items() for c in calls)  # main phase and real fine-tune
     calls.clear()
     run_experiment(RunSpec("baseline", "real", "0", 0), make_params(finetune_epochs=1), track=False)
-    assert not any(k in c for c in calls for k in option)  # plain real-only: neither
+    assert calls == [{"class_balanced": False, "logit_adjust": 0.0, "head_only": False}] * 2  # plain real-only: neither
 
 
 def test_the_resampling_baseline_raises_the_rare_class_accuracy(project):
     """Class 0 with 2 real images of 182: a plain run hardly predicts it, the class-balanced one does."""
     from ganaug.classify.models import create_classifier
-    from ganaug.classify.train import evaluate, fit
+    from ganaug.classify.train import Phase, evaluate, fit
     from ganaug.data.store import load_split
 
     real = real_split()
@@ -340,7 +343,8 @@ def test_the_resampling_baseline_raises_the_rare_class_accuracy(project):
     rare = {}
     for balanced in (False, True):
         model = create_classifier(cfg.model, 10, 1)
-        _, norm = fit(model, real, test, cfg, 10, __import__("torch").device("cpu"), class_balanced=balanced)
+        phase = Phase("train", real, cfg, class_balanced=balanced)
+        _, norm = fit(model, phase, test, 10, __import__("torch").device("cpu"))
         rare[balanced] = evaluate(model, test, norm, __import__("torch").device("cpu"), 10)["per_class_accuracy"][0]
     assert rare[True] > rare[False] + 0.2, rare
 

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from ganaug.errors import GanaugError
+from ganaug.gan.cgan import hinge_d_loss
 from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.export import load_gan, save_gan
 from ganaug.gan.networks import Discriminator, Generator, layout, native_size
 from ganaug.gan.pool import open_pool, write_pool
-from ganaug.gan.train import batch_drawers, best_networks, build_gan, d_loss_fn, train_gan
+from ganaug.gan.train import batch_drawers, best_networks, build_gan, train_gan
 from ganaug.params import parse_params
 
 
@@ -85,14 +86,14 @@ def test_discriminator_learns_on_digits(digits16):
     def d_loss():
         with torch.no_grad():
             fake = gan.G(torch.randn(64, cfg.z_dim), y[:64])
-            return d_loss_fn(gan, real[:64], y[:64], fake, y[:64], cfg)[0].item()
+            return hinge_d_loss(gan, real[:64], y[:64], fake, y[:64], cfg)[0].item()
 
     start = d_loss()
     for _ in range(30):
         idx = torch.randint(len(real), (32,))
         with torch.no_grad():
             fake = gan.G(torch.randn(32, cfg.z_dim), y[idx])
-        loss, _ = d_loss_fn(gan, real[idx], y[idx], fake, y[idx], cfg)
+        loss, _ = hinge_d_loss(gan, real[idx], y[idx], fake, y[idx], cfg)
         gan.opt_d.zero_grad()
         loss.backward()
         gan.opt_d.step()
@@ -104,13 +105,31 @@ def fake_fid(images, labels):
     return {"fid": float(abs(images.mean() - 127.5)), "kid": 0.0, "diversity_ratio": 1.0, "label_agreement": 0.0}
 
 
+def kill_at(step: int):
+    """An on_log callback that interrupts training once the loss row of ``step`` is made: a kill, as Ctrl-C gives."""
+
+    def on_log(row):
+        if row["step"] >= step:
+            raise KeyboardInterrupt(f"killed at step {row['step']}")
+
+    return on_log
+
+
 def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
     images, labels = digits16
     cfg = gan_params()
     straight = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "a", evaluate=fake_fid, log_every=2)
     with pytest.raises(KeyboardInterrupt):
         train_gan(
-            images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2, stop_at=4
+            images,
+            labels,
+            10,
+            cfg,
+            torch.device("cpu"),
+            tmp_path / "b",
+            evaluate=fake_fid,
+            log_every=2,
+            on_log=kill_at(4),
         )
     assert json.loads((tmp_path / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
     resumed = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2)

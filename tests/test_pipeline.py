@@ -302,7 +302,8 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(pipeline,
 
     from ganaug.data.prepare import prepare
     from ganaug.data.store import ids_digest, load_split
-    from ganaug.sweep import experiment_name, size_overrides
+    from ganaug.sweeps.common import experiment_name
+    from ganaug.sweeps.lowdata import size_overrides
 
     out = sh(
         pipeline,
@@ -315,7 +316,10 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(pipeline,
         *(a for o in SWEEP for a in ("-S", o)),
     )
     assert "Low-data sweep" in out
-    small, full = experiment_name(10, SWEEP), experiment_name(PIPELINE["data"]["per_class"], SWEEP)
+    small, full = (
+        experiment_name(10, SWEEP, "lowdata"),
+        experiment_name(PIPELINE["data"]["per_class"], SWEEP, "lowdata"),
+    )
 
     # the ids 10/class prepare keeps: computed here, independently of the experiment
     sets = dict(s.split("=") for s in size_overrides(parse_params(PIPELINE), 10, [PIPELINE["data"]["per_class"]] * 10))
@@ -351,7 +355,7 @@ def test_pool_replicates_retrain_the_gan_and_report_over_pools(pipeline):
     import dvc.api as dvc_api
     import pandas as pd
 
-    from ganaug.sweep import pool_name
+    from ganaug.sweeps.pools import pool_name
 
     sh(
         pipeline,

@@ -44,7 +44,7 @@ def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="
         json.dumps(
             {
                 "mode": spec.mode,
-                "sampler": spec.sampler,
+                "sampler": spec.method,
                 "amount": spec.amount,
                 "seed": spec.seed,
                 "test_accuracy": acc,

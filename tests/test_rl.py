@@ -78,22 +78,30 @@ def label_swapped_pool(images, labels, seed):
     return np.concatenate([images[:400], images[:400]]), np.concatenate([labels[:400], bad_labels])
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, seed):
-    images, labels = digits
+def policy_inputs(images, labels, seed, cfg) -> tuple:
+    """train_policy's arguments: the label-swapped pool, the children's real images (300) and the validation
+    set that rewards them (200), 10 classes, on the CPU."""
     pool_images, pool_labels = label_swapped_pool(images, labels, seed)
-    cfg = parse_params({"rl": {"seed": seed, "episodes": 40}}).rl
-    actor, history = train_policy(
+    real, val = slice(400, 700), slice(700, 900)
+    return (
         pool_images,
         pool_labels,
-        images[400:700],
-        labels[400:700],
-        images[700:900],
-        labels[700:900],
+        images[real],
+        labels[real],
+        images[val],
+        labels[val],
         10,
         cfg,
         torch.device("cpu"),
     )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, seed):
+    images, labels = digits
+    args = policy_inputs(images, labels, seed, parse_params({"rl": {"seed": seed, "episodes": 40}}).rl)
+    pool_images, pool_labels = args[:2]
+    actor, history = train_policy(*args)
     keep = keep_probabilities(actor, pool_images, pool_labels, torch.device("cpu"))
     good, bad = keep[:400].mean(), keep[400:].mean()
     assert good - bad > 0.35, (
@@ -110,19 +118,7 @@ def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, s
 
 def test_training_is_seeded_and_reports_each_episode(digits):
     images, labels = digits
-    pool_images, pool_labels = label_swapped_pool(images, labels, 0)
-    cfg = parse_params({"rl": {"episodes": 3, "child_steps": 10}}).rl
-    args = (
-        pool_images,
-        pool_labels,
-        images[400:700],
-        labels[400:700],
-        images[700:900],
-        labels[700:900],
-        10,
-        cfg,
-        torch.device("cpu"),
-    )
+    args = policy_inputs(images, labels, 0, parse_params({"rl": {"episodes": 3, "child_steps": 10}}).rl)
     rows = []
     _, history = train_policy(*args, on_episode=rows.append)
     assert [r["episode"] for r in history] == [1, 2, 3] and rows == history

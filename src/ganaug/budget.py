@@ -37,15 +37,15 @@ def study_digest(params) -> str:
 
 def train_real_only(params, epochs: int, seed: int, scratch: Path) -> dict:
     from ganaug.classify.run import RunOutputs, train_and_report
+    from ganaug.classify.train import Phase
     from ganaug.data.store import load_classes, load_split
 
     meta = load_classes(paths.PREPARED)
     train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
     cfg = params.train.model_copy(update={"epochs": epochs, "seed": seed})
     run_dir = scratch / f"e{epochs}-s{seed}"
-    metrics, timing = train_and_report(
-        f"budget/e{epochs}-s{seed}", train, val, test, meta, cfg, RunOutputs(None, run_dir / "metrics.json", run_dir)
-    )
+    out = RunOutputs(None, run_dir / "metrics.json", run_dir)
+    metrics, timing = train_and_report(f"budget/e{epochs}-s{seed}", [Phase("train", train, cfg)], val, test, meta, out)
     return {
         "epochs": epochs,
         "seed": seed,

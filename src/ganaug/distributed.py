@@ -5,8 +5,10 @@ itself again under ``torchrun --standalone --nproc_per_node N``: N GPUs with NCC
 N CPU processes with gloo otherwise. Every process draws the same global batch (same seed) and
 trains on its 1/N share; rank 0 alone evaluates, writes outputs and logs to MLflow. It is an
 environment setting, like the device, not a param: N = 1 is the plain single-process loop, and DVC
-does not re-run stages when it changes. With N > 1 BatchNorm statistics are per process (SyncBatchNorm
-on CUDA), so results match one process within a tolerance, not bit for bit.
+does not re-run stages when it changes. With N > 1 a classifier's BatchNorm statistics are synchronised
+(SyncBatchNorm on CUDA; on CPU each rank's running statistics are averaged after every epoch, timm's
+distribute_bn), but each batch's normalisation still sees its share only on CPU, so results match one
+process within a tolerance, not bit for bit.
 """
 
 from __future__ import annotations
@@ -127,6 +129,17 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return DistributedDataParallel(model, device_ids=[device.index])
     return DistributedDataParallel(model)
+
+
+def average_batchnorm_stats(model: torch.nn.Module, device: torch.device) -> None:
+    """The BatchNorm running statistics averaged over ranks (timm.utils.distribute_bn), so that what rank 0
+    evaluates and saves reflects every rank's batches, not its share only. Every rank must call it; on CUDA
+    SyncBatchNorm keeps them equal already."""
+    if not active() or device.type == "cuda":
+        return
+    from timm.utils import distribute_bn
+
+    distribute_bn(model, world_size(), reduce=True)
 
 
 def shard(batch):

@@ -1,27 +1,28 @@
 """One experiment run: build a training set from the real images and a synthetic selection, train
 the classifier on it, test it on the real test set.
 
-Modes (``RunSpec.mode``):
-  baseline  real images only, a variant of BASELINES (real; rotate: + online rotation; plain: no
-            augmentation; rotated-copies: plain + a rotated copy of each image, paper 004; for long
-            tails, resample: class-balanced batches, logit-adjust: the logit-adjusted loss);
-            ``amount`` is the ratio whose optimiser steps it matches (0: the real set's own epochs)
-  augment   real + ``amount`` x the real set, chosen by ``sampler`` (paper 000); amount ``topup``:
-            every class topped up to the largest class's count (a long tail's minority top-up)
-  replace   ``amount`` (a fraction) of each class's real images swapped for synthetic; same set size (paper 001)
-  count     real + ``amount`` synthetic images (a fixed number, paper 004)
-  own       real + the subset a sampler chooses on its own, whatever its size (``amount`` is "own";
-            paper 000's RL agent, which kept 2.6x the real set there)
+What a run does is declared in two registries below, one entry per kind of row:
 
-Every run selects its own synthetic images, seeded by its seed, so a stochastic sampler (random)
-draws anew per seed. The low-data sweep is not a mode: it reruns the whole pipeline (GAN, pool,
-scorer) per real-set size as DVC experiments (ganaug.sweep), so nothing it uses saw more real data.
+- ``MODES``: how a run builds its training set, what its ``amount`` means, its DVC stage name, and
+  how the report names and compares its row: baseline (real images only, a ``VARIANTS`` entry),
+  augment (real + amount x the real set, paper 000; ``topup``: every class up to the largest), replace
+  (a fraction of each class swapped for synthetic, paper 001), count (a fixed number added, paper 004),
+  own (the subset a sampler keeps on its own, paper 000's RL agent).
+- ``VARIANTS``: the real-only baselines (online rotation, no augmentation, rotated copies, and the
+  long-tail ones: class-balanced resampling, the logit-adjusted loss).
+
+Samplers have their own registry (ganaug.sampling.samplers.SAMPLERS). docs/development.md shows how to add
+an entry. Every run selects its own synthetic images, seeded by its seed, so a stochastic sampler
+(random) draws anew per seed. The low-data sweep is not a mode: it reruns the whole pipeline (GAN,
+pool, scorer) per real-set size as DVC experiments (ganaug.sweeps.lowdata), so nothing it uses saw
+more real data.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,55 +33,331 @@ from ganaug.data.splits import stratified_take
 from ganaug.data.store import Split
 from ganaug.errors import GanaugError
 from ganaug.gan.pool import open_pool
-from ganaug.sampling.samplers import class_quotas, own_choice, sampler_options, select, topup_quotas
+from ganaug.sampling.samplers import SAMPLERS, class_quotas, own_choice, select, topup_quotas
 from ganaug.sampling.scores import Scores
-from ganaug.sampling.selection import load_source_scores, save_selection, source_of
+from ganaug.sampling.selection import load_source_scores, save_selection
 
-MODES = ("baseline", "augment", "replace", "count", "own")
 OWN = "own"  # the amount of an own-mode run: the sampler decides it
 TOPUP = "topup"  # the amount of an augment run that fills every class up to the largest one's count
 
 
+@dataclass
+class TrainingSet:
+    split: Split  # real + synthetic images, labels, ids ('pool-<id>' / 'projection-<id>' for synthetic)
+    n_real: int
+    reference_size: int  # the real set before replacement: what `match: steps` counts an epoch by
+    weights: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    selection: pd.DataFrame | None = None  # the chosen synthetic rows (id, label, scores)
+
+
+def concat(*parts: Split) -> Split:
+    return Split(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("images", "labels", "ids")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real-only baselines
+
+
+def rotated_copies(real: Split, exp, seed: int) -> Split:
+    """Paper 004's rotation baseline: one copy of each real image rotated by an angle drawn
+    uniformly from [0, experiments.rotate_copies_degrees] (corners filled with black), seeded by the run's seed."""
+    import albumentations as A
+    import cv2
+
+    from ganaug.classify.augment import augment_batch
+
+    rotate = A.Compose(
+        [A.Rotate(limit=(0, exp.rotate_copies_degrees), border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0)], seed=seed
+    )
+    return Split(augment_batch(rotate, real.images), real.labels.copy(), np.array([f"rotated-{i}" for i in real.ids]))
+
+
+def no_augmentation(augment, exp):
+    return augment.model_copy(update={"hflip": False, "crop_padding": 0, "rotate_degrees": 0})
+
+
+def with_rotation(augment, exp):
+    return augment.model_copy(update={"rotate_degrees": exp.rotate_degrees})
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A real-only baseline: what it changes about training on the real images alone."""
+
+    name: str  # experiments.baselines
+    row: str  # its row in the report
+    augment: Callable | None = None  # (train.augment, experiments) -> the online augmentation it trains with
+    extra: Callable | None = None  # (real, experiments, seed) -> images added to the real set
+    fit: dict = field(default_factory=dict)  # fit() options, in every phase: what a long-tail baseline changes
+    vs_plain: bool = False  # whether its row is also compared with the un-augmented baseline ("vs no augmentation")
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("real", "0x real"),  # train.augment as it is
+        Variant("rotate", "0x real + rotation", augment=with_rotation),
+        Variant("plain", "0x real, no augmentation", augment=no_augmentation),
+        # paper 004 compares rotated copies with the un-augmented baseline
+        Variant(
+            "rotated-copies",
+            "0x real + rotated copies, no augmentation",
+            augment=no_augmentation,
+            extra=rotated_copies,
+            vs_plain=True,
+        ),
+        # the long-tail baselines a reviewer expects: class-balanced resampling, and the logit-adjusted loss
+        # with tau = 1 (Menon et al. 2021)
+        Variant("resample", "0x real, class-balanced resampling", fit={"class_balanced": True}),
+        Variant("logit-adjust", "0x real, logit-adjusted loss", fit={"logit_adjust": 1.0}),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training sets of the modes
+
+
+def choose(
+    spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True
+) -> tuple[pd.DataFrame, Scores]:
+    """Select this run's synthetic images and record them at spec.selection_path. The draw is seeded
+    by (select.seed, the run's seed): each seed of a stochastic sampler is a new draw.
+    ``balance=False`` keeps the quotas proportional even on an imbalanced set (replacement swaps
+    exactly what it removed from each class)."""
+    sampler = SAMPLERS[spec.sampler]
+    if sampler.source == "projection" and (why := open_pool(paths.PROJECTION).meta.get("skipped")):
+        raise GanaugError(f"sampler {sampler.name}: there is no projection pool ({why}); use gan.arch: cgan")
+    scores = load_source_scores(sampler)
+    balance = balance and params.select.balance  # on a balanced real set, water-filling = proportional
+    quota = topup_quotas(real_counts) if spec.amount == TOPUP else class_quotas(real_counts, ratio, balance)
+    ids = select(sampler.name, scores, quota, [params.select.seed, spec.seed], **sampler.options(params.select))
+    return save_selection(spec.selection_path, sampler.name, sampler.source, scores, ids), scores
+
+
+def real_only(spec: RunSpec, real: Split, params) -> TrainingSet:
+    variant = VARIANTS[spec.variant]
+    train = real if variant.extra is None else concat(real, variant.extra(real, params.experiments, spec.seed))
+    return TrainingSet(train, len(real), len(real))
+
+
+def class_counts(real: Split) -> np.ndarray:
+    return np.bincount(real.labels, minlength=int(real.labels.max()) + 1)
+
+
+def augmented(spec: RunSpec, real: Split, params) -> TrainingSet:
+    """Real + ``amount`` x the real set (``topup``: every class up to the largest one's count)."""
+    counts = class_counts(real)
+    ratio = math.nan if spec.amount == TOPUP else float(spec.amount)
+    return with_synthetic(spec, real, counts, *choose(spec, counts, ratio, params), params)
+
+
+def replaced(spec: RunSpec, real: Split, params) -> TrainingSet:
+    """``amount`` (a fraction) of each class's real images swapped for synthetic ones: the same set size."""
+    counts = class_counts(real)
+    drop = np.round(float(spec.amount) * counts).astype(np.int64)
+    keep = stratified_take(real.labels, np.arange(len(real)), list(counts - drop), np.random.default_rng(spec.seed))
+    kept = Split(real.images[keep], real.labels[keep], real.ids[keep])
+    return with_synthetic(spec, kept, counts, *choose(spec, drop, 1.0, params, balance=False), params)
+
+
+def counted(spec: RunSpec, real: Split, params) -> TrainingSet:
+    """Real + ``amount`` synthetic images (a fixed number), spread over the classes like a ratio's."""
+    counts = class_counts(real)
+    return with_synthetic(spec, real, counts, *choose(spec, counts, float(spec.amount) / counts.sum(), params), params)
+
+
+def own_choice_set(spec: RunSpec, real: Split, params) -> TrainingSet:
+    """Real + the subset the sampler keeps on its own, whatever its size."""
+    sampler = SAMPLERS[spec.sampler]
+    scores = load_source_scores(sampler)
+    ids = own_choice(sampler.name, scores)
+    selection = save_selection(spec.selection_path, sampler.name, sampler.source, scores, ids)
+    if selection.empty:  # a legitimate choice, but one a reader of the row should not miss
+        print(f"{spec.dvc_stage}: warning: sampler {sampler.name} keeps no pool image; this row is real-only training")
+    return with_synthetic(spec, real, class_counts(real), selection, scores, params)
+
+
+def with_synthetic(
+    spec: RunSpec, real: Split, counts: np.ndarray, selection: pd.DataFrame, scores: Scores, params
+) -> TrainingSet:
+    """The real images + the selected pool images, with per-image weights / soft targets for the synthetic part.
+    ``counts``: the real training set's images per class, before any were replaced."""
+    source = str(selection["source"].iloc[0]) if len(selection) else "pool"
+    pool = open_pool(paths.PROJECTION if source == "projection" else paths.POOL)
+    ids = selection["id"].to_numpy(np.int64)
+    if len(ids) and ids.max() >= len(pool):
+        raise GanaugError(
+            f"{spec.selection_path}: ids up to {ids.max()} but the {source} pool has {len(pool)} images "
+            "(stale selection)"
+        )
+    synth = Split(
+        np.asarray(pool.images[ids]), pool.labels[ids].astype(np.int64), np.array([f"{source}-{i}" for i in ids])
+    )
+    if not np.array_equal(synth.labels, selection["label"].to_numpy()):
+        raise GanaugError(f"{spec.selection_path}: labels disagree with the {source} pool (stale selection)")
+
+    exp = params.experiments
+    weights = targets = None
+    w_synth = np.full(len(synth), exp.synthetic_weight, np.float32)
+    if exp.synthetic_labels == "confidence":
+        w_synth *= selection["confidence"].to_numpy(np.float32)  # the selection carries the scores it was chosen by
+    if exp.synthetic_weight != 1.0 or exp.synthetic_labels == "confidence":
+        weights = np.concatenate([np.ones(len(real), np.float32), w_synth])
+    if exp.synthetic_labels == "soft":
+        if scores.probs is None:
+            raise GanaugError(
+                f"{paths.SCORES}: {source}_probs.npy missing; synthetic_labels: soft needs the scorer's probabilities"
+            )
+        row_of = pd.Series(np.arange(len(scores.table)), index=scores.table["id"].to_numpy())
+        targets = np.concatenate(
+            [
+                np.eye(len(counts), dtype=np.float32)[real.labels],
+                np.asarray(scores.probs[row_of.loc[ids].to_numpy()], np.float32),
+            ]
+        )
+    return TrainingSet(concat(real, synth), len(real), int(counts.sum()), weights, targets, selection)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The modes
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A kind of experiment row: which runs params.yaml asks for, how a run builds its training set, its DVC
+    stage, and how the report names and compares its row. ``method`` is the registry that RunSpec.method
+    names in this mode; ``amount`` is written as params.yaml (and so the stage name) writes it."""
+
+    name: str
+    method: str  # "variant" (VARIANTS) or "sampler" (SAMPLERS)
+    plan: Callable  # experiments params -> [(method, amount)]: the rows params.yaml defines
+    build: Callable  # (spec, real, params) -> TrainingSet
+    stage: Callable  # spec -> its dvc.yaml stage name (matrix values joined by '-', as DVC names them)
+    row: Callable  # (method, amount) -> the row's name in the report
+    report_order: int  # where its rows stand in the report's table
+    amounts: tuple[str, ...] = ()  # amounts that are words, not numbers
+    numeric: bool = True  # whether a number is an amount
+    bold: bool = True  # whether its rows compete for the table's per-class bests
+    vs_random: bool = False  # whether each sampler's row is also compared with random's at the same amount
+
+    def check_amount(self, amount: str) -> None:
+        if amount in self.amounts:
+            return
+        if not self.numeric:
+            raise GanaugError(
+                f"experiment amount '{amount}': mode {self.name} takes '{self.amounts[0]}' "
+                "(the sampler chooses the size)"
+            )
+        try:
+            float(amount)
+        except ValueError:
+            raise GanaugError(f"experiment amount '{amount}': expected a number") from None
+
+
+def baseline_row(variant: str, amount: str) -> str:
+    name = VARIANTS[variant].row
+    return name if float(amount) == 0 else f"{name} (steps of {float(amount):g}x)"
+
+
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (  # in the order planned_runs lists their runs
+        Mode(
+            "baseline",
+            "variant",
+            plan=lambda exp: [(v, str(b)) for v in exp.baselines for b in exp.baseline_at],
+            build=real_only,
+            stage=lambda s: f"baseline@{s.method}-{s.amount}-{s.seed}",
+            row=baseline_row,
+            report_order=0,
+        ),
+        Mode(
+            "augment",
+            "sampler",
+            plan=lambda exp: [(m, str(r)) for m in exp.samplers for r in exp.ratios],
+            build=augmented,
+            stage=lambda s: f"train@{s.method}-{s.amount}-{s.seed}",
+            row=lambda m, a: f"{m} top-up" if a == TOPUP else f"{m} {float(a):g}x",
+            report_order=1,
+            amounts=(TOPUP,),
+            vs_random=True,
+        ),
+        Mode(
+            "replace",
+            "sampler",
+            plan=lambda exp: [(exp.replace_sampler, str(f)) for f in exp.replace],
+            build=replaced,
+            stage=lambda s: f"replace@{s.amount}-{s.seed}",
+            row=lambda m, a: f"{m} replace {float(a):.0%}",
+            report_order=3,
+            bold=False,  # fewer real images: its per-class accuracies are not the table's contest
+        ),
+        Mode(
+            "count",
+            "sampler",
+            plan=lambda exp: [(exp.count_sampler, str(n)) for n in exp.counts],
+            build=counted,
+            stage=lambda s: f"count@{s.amount}-{s.seed}",
+            row=lambda m, a: f"{m} +{int(float(a))}",
+            report_order=4,
+        ),
+        Mode(
+            "own",
+            "sampler",
+            plan=lambda exp: [(m, OWN) for m in exp.own],
+            build=own_choice_set,
+            stage=lambda s: f"own@{s.method}-{s.seed}",
+            row=lambda m, a: f"{m} own choice",
+            report_order=2,
+            amounts=(OWN,),
+            numeric=False,
+        ),
+    )
+}
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    mode: str
-    sampler: str  # a sampler name; for baseline the variant (real | rotate)
-    amount: str  # ratio / fraction / count exactly as params.yaml (and so the DVC stage name) writes it
+    mode: str  # a MODES entry
+    method: str  # the entry of the mode's method registry: a variant (baseline) or a sampler (the rest)
+    amount: str  # ratio / fraction / count / word exactly as params.yaml (and so the DVC stage name) writes it
     seed: int
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise GanaugError(f"unknown experiment mode '{self.mode}' (expected one of {', '.join(MODES)})")
-        if self.mode == "own":
-            if self.amount != OWN:
-                raise GanaugError(
-                    f"experiment amount '{self.amount}': mode own takes '{OWN}' (the sampler chooses the size)"
-                )
-            return
-        if self.mode == "augment" and self.amount == TOPUP:
-            return
-        try:
-            float(self.amount)
-        except ValueError:
-            raise GanaugError(f"experiment amount '{self.amount}': expected a number") from None
+        registry = VARIANTS if MODES[self.mode].method == "variant" else SAMPLERS
+        if self.method not in registry:
+            raise GanaugError(
+                f"experiment mode {self.mode}: unknown {MODES[self.mode].method} '{self.method}' "
+                f"(expected one of {', '.join(registry)})"
+            )
+        MODES[self.mode].check_amount(self.amount)
+
+    @property
+    def sampler(self) -> str | None:
+        """The sampler that chooses this run's synthetic images (None for a real-only run)."""
+        return self.method if MODES[self.mode].method == "sampler" else None
+
+    @property
+    def variant(self) -> str | None:
+        """The real-only baseline this run is (None for a run with synthetic images)."""
+        return self.method if MODES[self.mode].method == "variant" else None
 
     @property
     def key(self) -> str:
         """Unique within the mode; the folder name under reports/runs/<mode>/ and models/classifiers/<mode>/."""
-        return f"{self.sampler}-{self.amount}-s{self.seed}"
+        return f"{self.method}-{self.amount}-s{self.seed}"
 
     @property
     def dvc_stage(self) -> str:
-        """The dvc.yaml stage name of this run (matrix values joined by '-', as DVC names them)."""
-        if self.mode in ("augment", "baseline"):  # train@<sampler>-<ratio>-<seed>, baseline@<variant>-<budget>-<seed>
-            return f"{'train' if self.mode == 'augment' else 'baseline'}@{self.sampler}-{self.amount}-{self.seed}"
-        if self.mode == "own":  # own@<sampler>-<seed>
-            return f"own@{self.sampler}-{self.seed}"
-        return f"{self.mode}@{self.amount}-{self.seed}"  # replace@<fraction>-<seed>, count@<n>-<seed>
+        return MODES[self.mode].stage(self)
 
     @property
     def synthetic(self) -> bool:
-        return self.mode != "baseline"
+        return self.sampler is not None
 
     @property
     def selection_path(self) -> Path:
@@ -97,15 +374,15 @@ class RunSpec:
 
 def planned_runs(params) -> list[RunSpec]:
     """Every experiment run the current params define: the same matrices dvc.yaml expands into
-    baseline@ / train@ / replace@ / count@ stages (a test checks the two agree). The report reads
+    baseline@ / train@ / replace@ / count@ / own@ stages (a test checks the two agree). The report reads
     exactly these runs, so a metrics.json left on disk by other params is never counted."""
     exp = params.experiments
-    runs = [RunSpec("baseline", v, str(b), s) for v in exp.baselines for b in exp.baseline_at for s in exp.seeds]
-    runs += [RunSpec("augment", m, str(r), s) for m in exp.samplers for r in exp.ratios for s in exp.seeds]
-    runs += [RunSpec("replace", exp.replace_sampler, str(f), s) for f in exp.replace for s in exp.seeds]
-    runs += [RunSpec("count", exp.count_sampler, str(n), s) for n in exp.counts for s in exp.seeds]
-    runs += [RunSpec("own", m, OWN, s) for m in exp.own for s in exp.seeds]
-    return runs
+    return [
+        RunSpec(mode.name, method, amount, seed)
+        for mode in MODES.values()
+        for method, amount in mode.plan(exp)
+        for seed in exp.seeds
+    ]
 
 
 def recipe(params) -> dict:
@@ -125,154 +402,9 @@ def recipe(params) -> dict:
     }
 
 
-@dataclass
-class TrainingSet:
-    split: Split  # real + synthetic images, labels, ids ('pool-<id>' / 'projection-<id>' for synthetic)
-    n_real: int
-    reference_size: int  # the real set before replacement: what `match: steps` counts an epoch by
-    weights: np.ndarray | None
-    targets: np.ndarray | None
-    selection: pd.DataFrame | None  # the chosen synthetic rows (id, label, scores)
-
-
-def choose(
-    spec: RunSpec, real_counts: np.ndarray, ratio: float, params, balance: bool = True
-) -> tuple[pd.DataFrame, Scores]:
-    """Select this run's synthetic images and record them at spec.selection_path. The draw is seeded
-    by (select.seed, the run's seed): each seed of a stochastic sampler is a new draw.
-    ``balance=False`` keeps the quotas proportional even on an imbalanced set (replacement swaps
-    exactly what it removed from each class)."""
-    if source_of(spec.sampler) == "projection" and (why := open_pool(paths.PROJECTION).meta.get("skipped")):
-        raise GanaugError(f"sampler {spec.sampler}: there is no projection pool ({why}); use gan.arch: cgan")
-    scores = load_source_scores(spec.sampler)
-    balance = balance and params.select.balance  # on a balanced real set, water-filling = proportional
-    quota = topup_quotas(real_counts) if spec.amount == TOPUP else class_quotas(real_counts, ratio, balance)
-    ids = select(
-        spec.sampler, scores, quota, [params.select.seed, spec.seed], **sampler_options(spec.sampler, params.select)
-    )
-    return save_selection(spec.selection_path, spec.sampler, source_of(spec.sampler), scores, ids), scores
-
-
-def rotated_copies(real: Split, max_degrees: float, seed: int) -> Split:
-    """Paper 004's rotation baseline: one copy of each real image rotated by an angle drawn
-    uniformly from [0, max_degrees] (corners filled with black), seeded by the run's seed."""
-    import albumentations as A
-    import cv2
-
-    from ganaug.classify.augment import augment_batch
-
-    rotate = A.Compose([A.Rotate(limit=(0, max_degrees), border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0)], seed=seed)
-    return Split(augment_batch(rotate, real.images), real.labels.copy(), np.array([f"rotated-{i}" for i in real.ids]))
-
-
 def build_training_set(spec: RunSpec, real: Split, params) -> TrainingSet:
     """The run's training images, with per-image weights / soft targets for the synthetic part."""
-    num_classes = int(real.labels.max()) + 1
-    reference_size = len(real)
-    if not spec.synthetic:
-        if spec.sampler == "rotated-copies":
-            copies = rotated_copies(real, params.experiments.rotate_copies_degrees, spec.seed)
-            both = Split(
-                np.concatenate([real.images, copies.images]),
-                np.concatenate([real.labels, copies.labels]),
-                np.concatenate([real.ids, copies.ids]),
-            )
-            return TrainingSet(both, len(real), reference_size, None, None, None)
-        return TrainingSet(real, len(real), reference_size, None, None, None)
-
-    amount = math.nan if spec.mode == "own" or spec.amount == TOPUP else float(spec.amount)
-    counts = np.bincount(real.labels, minlength=num_classes)
-    if spec.mode == "augment":
-        selection, scores = choose(spec, counts, amount, params)
-    elif spec.mode == "replace":
-        rng = np.random.default_rng(spec.seed)
-        drop = np.round(amount * counts).astype(np.int64)
-        keep = stratified_take(real.labels, np.arange(len(real)), list(counts - drop), rng)
-        real = Split(real.images[keep], real.labels[keep], real.ids[keep])
-        selection, scores = choose(spec, drop, 1.0, params, balance=False)
-    elif spec.mode == "own":
-        scores = load_source_scores(spec.sampler)
-        selection = save_selection(
-            spec.selection_path, spec.sampler, source_of(spec.sampler), scores, own_choice(spec.sampler, scores)
-        )
-        if selection.empty:  # a legitimate choice, but one a reader of the row should not miss
-            print(
-                f"{spec.dvc_stage}: warning: sampler {spec.sampler} keeps no pool image; this row is real-only training"
-            )
-    else:  # count
-        selection, scores = choose(spec, counts, amount / counts.sum(), params)
-
-    source = str(selection["source"].iloc[0]) if len(selection) else "pool"
-    pool = open_pool(paths.PROJECTION if source == "projection" else paths.POOL)
-    ids = selection["id"].to_numpy(np.int64)
-    if len(ids) and ids.max() >= len(pool):
-        raise GanaugError(
-            f"{spec.selection_path}: ids up to {ids.max()} but the {source} pool has {len(pool)} images "
-            "(stale selection)"
-        )
-    synth = Split(
-        np.asarray(pool.images[ids]), pool.labels[ids].astype(np.int64), np.array([f"{source}-{i}" for i in ids])
-    )
-    if not np.array_equal(synth.labels, selection["label"].to_numpy()):
-        raise GanaugError(f"{spec.selection_path}: labels disagree with the {source} pool (stale selection)")
-
-    train = Split(
-        np.concatenate([real.images, synth.images]),
-        np.concatenate([real.labels, synth.labels]),
-        np.concatenate([real.ids, synth.ids]),
-    )
-    exp = params.experiments
-    weights = targets = None
-    w_synth = np.full(len(synth), exp.synthetic_weight, np.float32)
-    if exp.synthetic_labels == "confidence":
-        w_synth *= selection["confidence"].to_numpy(np.float32)  # the selection carries the scores it was chosen by
-    if exp.synthetic_weight != 1.0 or exp.synthetic_labels == "confidence":
-        weights = np.concatenate([np.ones(len(real), np.float32), w_synth])
-    if exp.synthetic_labels == "soft":
-        if scores.probs is None:
-            raise GanaugError(
-                f"{paths.SCORES}: {source}_probs.npy missing; synthetic_labels: soft needs the scorer's probabilities"
-            )
-        row_of = pd.Series(np.arange(len(scores.table)), index=scores.table["id"].to_numpy())
-        targets = np.concatenate(
-            [
-                np.eye(num_classes, dtype=np.float32)[real.labels],
-                np.asarray(scores.probs[row_of.loc[ids].to_numpy()], np.float32),
-            ]
-        )
-    return TrainingSet(train, len(real), reference_size, weights, targets, selection)
-
-
-BASELINES = ("real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust")
-# the real-only baselines a reviewer expects on a long tail: their fit() options
-LONG_TAIL_BASELINES = {
-    "resample": {"class_balanced": True},  # class-balanced resampling
-    "logit-adjust": {"logit_adjust": 1.0},
-}  # logit-adjusted loss, tau = 1 (Menon et al. 2021)
-
-
-def baseline_augment(variant: str, augment, exp):
-    """The online augmentation of a real-only variant: ``real`` as train.augment says, ``rotate``
-    adds rotation up to experiments.rotate_degrees, ``plain`` and ``rotated-copies`` train without
-    any (paper 004 compares rotated copies with an un-augmented baseline)."""
-    if variant == "rotate":
-        return augment.model_copy(update={"rotate_degrees": exp.rotate_degrees})
-    if variant in ("plain", "rotated-copies"):
-        return augment.model_copy(update={"hflip": False, "crop_padding": 0, "rotate_degrees": 0})
-    return augment
-
-
-RECIPES = ("mix", "pretrain", "head-refit")
-
-
-def recipe_main_phase(recipe_name: str, data: TrainingSet) -> Split:
-    """What the main phase trains on: ``pretrain`` the synthetic images alone (real-only rows, rotated
-    copies included, and a run that chose none train on their own images); ``mix`` and ``head-refit`` real +
-    synthetic. Every recipe then has the same fine-tune phase length on real images (head-refit: the head alone)."""
-    if recipe_name == "pretrain" and data.selection is not None and len(data.selection):
-        s = data.split
-        return Split(s.images[data.n_real :], s.labels[data.n_real :], s.ids[data.n_real :])
-    return data.split
+    return MODES[spec.mode].build(spec, real, params)
 
 
 def steps_per_epoch(spec: RunSpec, data: TrainingSet, params) -> int | None:
@@ -286,6 +418,46 @@ def steps_per_epoch(spec: RunSpec, data: TrainingSet, params) -> int | None:
     return max(1, data.reference_size // batch) if params.experiments.match == "steps" else None
 
 
+def training_phases(spec: RunSpec, data: TrainingSet, params) -> list:
+    """The run's training phases: the main phase on its training set (``recipe: pretrain``: on the synthetic
+    images alone), then ``experiments.finetune_epochs`` on the real images alone at a tenth of the learning
+    rate, cosine-annealed (``recipe: head-refit``: the head alone, class-balanced). Every run, the baselines
+    included, gets the same fine-tune (equal budgets); a real-only variant keeps its treatment in every phase."""
+    from ganaug.classify.train import Phase
+
+    exp = params.experiments
+    cfg = params.train.model_copy(update={"seed": spec.seed, "epochs": exp.epochs or params.train.epochs})
+    variant = VARIANTS.get(spec.variant)  # None for a run with synthetic images
+    if variant is not None and variant.augment is not None:
+        cfg = cfg.model_copy(update={"augment": variant.augment(cfg.augment, exp)})
+    treatment = variant.fit if variant is not None else {}
+    s, n = data.split, data.n_real
+    real = Split(s.images[:n], s.labels[:n], s.ids[:n])
+    main = Phase("train", s, cfg, steps_per_epoch(spec, data, params), data.weights, data.targets, **treatment)
+    if exp.recipe == "pretrain" and data.selection is not None and len(data.selection):
+        # real-only rows, rotated copies included, and a run that chose no image train on their own images
+        cut = slice(n, None)
+        main = Phase(
+            "train",
+            Split(s.images[cut], s.labels[cut], s.ids[cut]),
+            cfg,
+            main.steps_per_epoch,
+            None if data.weights is None else data.weights[cut],
+            None if data.targets is None else data.targets[cut],
+        )
+    phases = [main]
+    # the fine-tune takes the real set's steps per epoch whatever is left of it, so a replace row fine-tunes as
+    # long as real-only does; replace 1.0 has no real image left and skips it (its row then trains fewer steps
+    # than real-only, and the report says so instead of comparing)
+    if exp.finetune_epochs and len(real):
+        refit = {"head_only": True, "class_balanced": True} if exp.recipe == "head-refit" else {}
+        ft_cfg = cfg.model_copy(update={"epochs": exp.finetune_epochs, "lr": cfg.lr / 10, "schedule": "cosine"})
+        phases.append(
+            Phase("finetune", real, ft_cfg, max(1, data.reference_size // cfg.batch_size), **{**treatment, **refit})
+        )
+    return phases
+
+
 def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     """Train and test one run; writes ``spec.report_dir`` (metrics.json, summary.csv, confusion.png)
     and the classifier to ``spec.model_dir`` (Grad-CAM in the report reads it). Returns the metrics
@@ -295,6 +467,7 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
 
     import mlflow
 
+    from ganaug.classify.normalize import Normalizer
     from ganaug.classify.run import RunOutputs, train_and_report
     from ganaug.data.store import load_classes, load_split
     from ganaug.digests import dvc_md5
@@ -304,36 +477,7 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     meta = load_classes(paths.PREPARED)
     real, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
     data = build_training_set(spec, real, params)
-    cfg = params.train.model_copy(update={"seed": spec.seed, "epochs": exp.epochs or params.train.epochs})
-    if spec.mode == "baseline":
-        cfg = cfg.model_copy(update={"augment": baseline_augment(spec.sampler, cfg.augment, exp)})
-    long_tail = LONG_TAIL_BASELINES.get(spec.sampler, {}) if spec.mode == "baseline" else {}
-    fit_options = {
-        "steps_per_epoch": steps_per_epoch(spec, data, params),
-        "weights": data.weights,
-        "targets": data.targets,
-        **long_tail,
-    }
-    real_part = Split(data.split.images[: data.n_real], data.split.labels[: data.n_real], data.split.ids[: data.n_real])
-    main_phase = recipe_main_phase(exp.recipe, data)
-    if main_phase is not data.split:  # pretrain: the synthetic part alone, with its own weights and targets,
-        # normalised like the real images the fine-tune, the test and the saved model see
-        from ganaug.classify.normalize import Normalizer
-
-        fit_options.update(
-            weights=None if data.weights is None else data.weights[data.n_real :],
-            targets=None if data.targets is None else data.targets[data.n_real :],
-            norm=Normalizer.fit(real_part.images),
-        )
-    # the fine-tune phase takes the real set's steps per epoch whatever is left of it, so a replace row
-    # fine-tunes as long as real-only does; replace 1.0 has no real image left and skips it (its row then
-    # trains fewer steps than real-only, and the report says so instead of comparing)
-    finetune = None
-    if exp.finetune_epochs:
-        # a long-tail baseline keeps its treatment in the final phase too; a head refit is class-balanced
-        options = {**long_tail, **({"head_only": True, "class_balanced": True} if exp.recipe == "head-refit" else {})}
-        finetune = (real_part, exp.finetune_epochs, max(1, data.reference_size // cfg.batch_size), options)
-
+    phases = training_phases(spec, data, params)
     out = RunOutputs(spec.model_dir, spec.report_dir / "metrics.json", spec.report_dir)
     inputs = {"data/prepared": paths.PREPARED}
     if data.selection is not None:
@@ -342,32 +486,25 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
         inputs[str(spec.selection_path)] = spec.selection_path
     tags = {
         "mode": spec.mode,
-        "sampler": spec.sampler,
+        "sampler": spec.method,  # the sampler, or a real-only run's variant
         "ratio": spec.amount,
         "seed": str(spec.seed),
         "match": exp.match,
     }
     name = f"{spec.mode}/{spec.key}"
 
+    # pretrain: the synthetic images alone first, normalised like the real images that the fine-tune, the test
+    # and the saved model see
+    norm = Normalizer.fit(data.split.images[: data.n_real]) if phases[0].data is not data.split else None
+
     def train():
-        return train_and_report(
-            name,
-            main_phase,
-            val,
-            test,
-            meta,
-            cfg,
-            out,
-            log_epoch=log_epoch if track else None,
-            fit_options=fit_options,
-            finetune=finetune,
-        )
+        return train_and_report(name, phases, val, test, meta, out, log_epoch=log_epoch if track else None, norm=norm)
 
     def finish(metrics: dict) -> dict:
         metrics.update(
             {
                 "mode": spec.mode,
-                "sampler": spec.sampler,
+                "sampler": spec.method,  # the sampler, or a real-only run's variant (the report's method column)
                 "amount": spec.amount,
                 "seed": spec.seed,
                 "n_real": data.n_real,

@@ -18,8 +18,13 @@ from ganaug.errors import GanaugError
 
 DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10", "folder")
 NO_FOLDER = "data/no-images"  # data.root's default: a placeholder in git, for the sources that need no folder
-# the sampler registry's names (ganaug.sampling.samplers.SAMPLERS; kept here so params load without torch)
+# The registries' names, which params.yaml may use. They are kept here rather than imported so that every stage
+# reads params without the sampling and experiment code: an edit to a sampler must not mark the GAN's stages
+# changed in `dvc status`. A test checks each tuple against its registry.
 SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper", "uncertainty", "d-class")
+OWN_SAMPLER_NAMES = ("rl",)  # the samplers that also choose how many (ganaug.sampling.samplers.Sampler.own)
+ARCH_NAMES = ("cgan", "stargan")  # ganaug.gan.archs.ARCHS
+VARIANT_NAMES = ("real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust")  # ganaug.experiment.VARIANTS
 
 
 def _positive_or_all(v):
@@ -101,7 +106,7 @@ class TrainParams(_Strict):
 
 
 class GanParams(_Strict):
-    arch: Literal["cgan", "stargan"] = "cgan"  # cgan: from noise; stargan: translations of real images (paper 000)
+    arch: Literal[ARCH_NAMES] = "cgan"  # cgan: from noise; stargan: translations of real images (paper 000)
     steps: int = Field(800, ge=1)  # generator steps (training is by steps, not epochs)
     batch_size: int = Field(32, ge=2)
     z_dim: int = Field(128, ge=1)
@@ -219,7 +224,7 @@ class ExperimentParams(_Strict):
     seeds: list[int] = Field([0, 1, 2, 3, 4], min_length=1)
     # real-only rows: real (train.augment), rotate (+ online rotation), plain (no augmentation),
     # rotated-copies (plain + one copy of each image rotated by U(0, rotate_copies_degrees), paper 004)
-    baselines: list[Literal["real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust"]] = ["real"]
+    baselines: list[Literal[VARIANT_NAMES]] = ["real"]
     # real-only rows trained for the optimiser steps of these ratios (0: the real set's own); under
     # match: real_epochs a ratio-r row is compared only with the real-only row at r
     baseline_at: list[int | float] = Field([0], min_length=1)
@@ -229,7 +234,8 @@ class ExperimentParams(_Strict):
     replace_sampler: Literal[SAMPLER_NAMES] = "random"  # paper 001 replaces with unfiltered GAN samples
     counts: list[int] = []  # fixed numbers of synthetic images added (paper 004)
     count_sampler: Literal[SAMPLER_NAMES] = "random"  # paper 004 adds unfiltered GAN samples
-    own: list[Literal["rl"]] = []  # samplers that also choose how many: real + the subset they keep (paper 000's RL)
+    # samplers that also choose how many: real + the subset they keep (paper 000's RL)
+    own: list[Literal[OWN_SAMPLER_NAMES]] = []
     epochs: int | None = Field(12, ge=1)  # training epochs for every experiment run; null = train.epochs
     match: Literal["steps", "real_epochs"] = (
         "steps"  # same optimiser steps as real-only, or same epochs over the real set

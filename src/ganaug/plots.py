@@ -11,6 +11,38 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def save(fig, path: Path, tight: bool = True) -> None:
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def tile(
+    rows: list[list[np.ndarray]], shape: tuple, n_cols: int, fill: int, gaps: dict[int, int] | None = None
+) -> np.ndarray:
+    """Tiles (uint8, ``shape`` H x W x C) on one canvas, row by row, 1 px of ``fill`` around each; ``gaps[col]``:
+    extra pixels before column ``col`` (to set a real image apart from what was made from it)."""
+    gaps = gaps or {}
+    h, w, c = shape
+    canvas = np.full((len(rows) * (h + 2), n_cols * (w + 2) + sum(gaps.values()), c), fill, np.uint8)
+    for r, tiles in enumerate(rows):
+        for col, t in enumerate(tiles):
+            x0 = col * (w + 2) + 1 + sum(g for k, g in gaps.items() if k <= col)
+            canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, x0 : x0 + w] = t
+    return canvas
+
+
+def show(canvas: np.ndarray, figsize: tuple[float, float], row_names: list[str], tile_height: int):
+    """The canvas in a new figure (grey for one channel), one y tick per row of tiles; returns (fig, ax)."""
+    fig, ax = plt.subplots(figsize=figsize)
+    one_channel = canvas.shape[-1] == 1
+    ax.imshow(canvas.squeeze(-1) if one_channel else canvas, cmap="gray" if one_channel else None, vmin=0, vmax=255)
+    ax.set_yticks([r * (tile_height + 2) + tile_height / 2 for r in range(len(row_names))], row_names, fontsize=7)
+    return fig, ax
+
+
 def confusion_matrix_png(confusion: np.ndarray, classes: list[str], path: Path, title: str) -> None:
     """Row-normalised confusion matrix with the count-based accuracy in each cell."""
     rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
@@ -34,10 +66,7 @@ def confusion_matrix_png(confusion: np.ndarray, classes: list[str], path: Path, 
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def image_grid(
@@ -50,22 +79,16 @@ def image_grid(
 ) -> None:
     """One row per class (first ``per_class`` images of each), uint8 N x H x W x C in."""
     n_classes = len(classes)
-    h, w, c = images.shape[1:]
-    canvas = np.zeros((n_classes * (h + 2), per_class * (w + 2), c), np.uint8)
-    for row, _ in enumerate(classes):
-        for col, i in enumerate(np.flatnonzero(labels == row)[:per_class]):
-            canvas[row * (h + 2) + 1 : row * (h + 2) + 1 + h, col * (w + 2) + 1 : col * (w + 2) + 1 + w] = images[i]
+    h = images.shape[1]
+    rows = [list(images[np.flatnonzero(labels == row)[:per_class]]) for row in range(n_classes)]
+    canvas = tile(rows, images.shape[1:], per_class, 0)
     scale = max(1.0, 28 / h)
-    fig, ax = plt.subplots(figsize=(0.3 * scale * per_class + 1.6, 0.3 * scale * n_classes + (0.4 if title else 0.1)))
-    ax.imshow(canvas.squeeze(-1) if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
-    ax.set_yticks([r * (h + 2) + h / 2 for r in range(n_classes)], classes, fontsize=7)
+    figsize = (0.3 * scale * per_class + 1.6, 0.3 * scale * n_classes + (0.4 if title else 0.1))
+    fig, ax = show(canvas, figsize, classes, h)
     ax.set_xticks([])
     if title:
         ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def projection_grid(
@@ -73,22 +96,14 @@ def projection_grid(
 ) -> None:
     """Rows: original | reconstruction | variants (uint8 N x H x W x C; variants N x V x H x W x C)."""
     n, v = variants.shape[:2]
-    h, w, c = originals.shape[1:]
+    h, w = originals.shape[1:3]
     cols = 2 + v
-    canvas = np.full((n * (h + 2), cols * (w + 2) + 8, c), 255, np.uint8)
-    for r in range(n):
-        tiles = [originals[r], reconstructions[r], *variants[r]]
-        for col, tile in enumerate(tiles):
-            x0 = col * (w + 2) + 1 + (4 if col >= 1 else 0) + (4 if col >= 2 else 0)  # gaps after real, projected
-            canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, x0 : x0 + w] = tile
-    fig, ax = plt.subplots(figsize=(0.35 * cols + 1.8, 0.35 * n + 0.5))
-    ax.imshow(canvas.squeeze(-1) if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
-    ax.set_yticks([r * (h + 2) + h / 2 for r in range(n)], row_names, fontsize=7)
+    rows = [[originals[r], reconstructions[r], *variants[r]] for r in range(n)]
+    # gaps after the real image and after the projected one
+    canvas = tile(rows, originals.shape[1:], cols, 255, gaps={1: 4, 2: 4})
+    fig, ax = show(canvas, (0.35 * cols + 1.8, 0.35 * n + 0.5), row_names, h)
     ax.set_xticks([w / 2, 1.5 * (w + 2) + 4, (2 + v / 2) * (w + 2) + 8], ["real", "projected", "perturbed"], fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def translation_grid(
@@ -101,16 +116,11 @@ def translation_grid(
 ) -> None:
     """Rows: a real image, then it translated into each class (uint8 N x H x W x C; translated N x K x H x W x C)."""
     n, k = translated.shape[:2]
-    h, w, c = sources.shape[1:]
-    canvas = np.full((n * (h + 2), (k + 1) * (w + 2) + 6, c), 255, np.uint8)
-    for r in range(n):
-        for col, tile in enumerate([sources[r], *translated[r]]):
-            x0 = col * (w + 2) + 1 + (6 if col else 0)  # a gap after the real image
-            canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, x0 : x0 + w] = tile
+    h, w = sources.shape[1:3]
+    rows = [[sources[r], *translated[r]] for r in range(n)]
+    canvas = tile(rows, sources.shape[1:], k + 1, 255, gaps={1: 6})  # a gap after the real image
     scale = max(1.0, 28 / h)
-    fig, ax = plt.subplots(figsize=(0.3 * scale * (k + 1) + 1.8, 0.3 * scale * n + 1.2))
-    ax.imshow(canvas.squeeze(-1) if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
-    ax.set_yticks([r * (h + 2) + h / 2 for r in range(n)], row_names, fontsize=7)
+    fig, ax = show(canvas, (0.3 * scale * (k + 1) + 1.8, 0.3 * scale * n + 1.2), row_names, h)
     ax.set_xticks(
         [w / 2] + [(col + 0.5) * (w + 2) + 6 for col in range(1, k + 1)],
         ["real"] + list(classes),
@@ -120,10 +130,7 @@ def translation_grid(
     )
     if title:
         ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def message_png(text: str, path: Path) -> None:
@@ -131,6 +138,4 @@ def message_png(text: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 1))
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True)
     ax.axis("off")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, tight=False)

@@ -41,16 +41,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers(url: str) -> bool:
+    """Whether the MLflow server at ``url`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise GanaugError(f"mlflow ui exited with code {server.returncode} before it answered at {url}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
+        if answers(url):
+            return
+        time.sleep(0.5)
     raise GanaugError(f"mlflow ui did not answer at {url} within {timeout:.0f} s")
 
 

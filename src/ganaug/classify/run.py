@@ -13,7 +13,8 @@ import pandas as pd
 
 from ganaug import distributed
 from ganaug.classify.models import create_classifier, save_classifier
-from ganaug.classify.train import epoch_steps, evaluate, fit
+from ganaug.classify.normalize import Normalizer
+from ganaug.classify.train import Phase, evaluate, fit
 from ganaug.data.store import Split, ids_digest
 from ganaug.device import pick_device, seed_everything
 from ganaug.plots import confusion_matrix_png
@@ -28,60 +29,44 @@ class RunOutputs:
 
 def train_and_report(
     name: str,
-    train: Split,
+    phases: list[Phase],
     val: Split,
     test: Split,
     meta: dict,
-    cfg,
     out: RunOutputs,
     log_epoch=None,
-    fit_options: dict | None = None,
-    finetune: tuple | None = None,
+    norm: Normalizer | None = None,
 ) -> tuple[dict, dict]:
-    """Train ``cfg.model`` on ``train``; write and return the test metrics, and return the timings.
+    """Train ``phases[0].cfg.model`` through ``phases`` in order; write and return the test metrics, and
+    return the timings.
 
-    ``fit_options`` go to fit() (steps_per_epoch, weights, targets, ...); ``finetune = (real, epochs,
-    steps_per_epoch[, options])`` continues on the real images alone at a tenth of the learning rate,
-    cosine-annealed (steps_per_epoch None: one pass over them; options go to fit(), e.g. head_only). Under
-    torchrun every rank trains and only rank 0 goes on to test, write and return; the others return (None, None)."""
+    The first phase fits the normaliser (unless ``norm`` is given) and every later phase keeps it; epochs
+    count on across phases. Under torchrun every rank trains and only rank 0 goes on to test, write and
+    return; the others return (None, None)."""
+    cfg = phases[0].cfg
     seed_everything(cfg.seed)
     device = distributed.init(pick_device())
     classes = meta["classes"]
-    fit_options = fit_options or {}
     model = create_classifier(
         cfg.model, len(classes), meta["channels"], cfg.pretrained_path if cfg.pretrained else None
     )
     started = time.perf_counter()
-    history, norm = fit(model, train, val, cfg, len(classes), device, on_epoch=log_epoch, **fit_options)
-    steps = cfg.epochs * epoch_steps(len(train), cfg.batch_size, fit_options.get("steps_per_epoch"))
-    for row in history:
-        row["phase"] = "train"
-    if finetune is not None and finetune[1] > 0 and len(finetune[0]) > 0:
-        real, epochs, ft_steps, ft_options = (*finetune, {})[:4]
-        ft_cfg = cfg.model_copy(update={"epochs": epochs, "lr": cfg.lr / 10, "schedule": "cosine"})
+    history, steps, epochs_before = [], 0, 0
+    for phase in phases:
 
-        def log_offset(row):
+        def log(row, offset=epochs_before):
             if log_epoch is not None:
-                log_epoch({**row, "epoch": row["epoch"] + cfg.epochs})
+                log_epoch({**row, "epoch": row["epoch"] + offset} if offset else row)
 
-        ft_history, _ = fit(
-            model,
-            real,
-            val,
-            ft_cfg,
-            len(classes),
-            device,
-            on_epoch=log_offset,
-            norm=norm,
-            steps_per_epoch=ft_steps,
-            **ft_options,
-        )
-        history += [{**row, "epoch": row["epoch"] + cfg.epochs, "phase": "finetune"} for row in ft_history]
-        steps += epochs * epoch_steps(len(real), cfg.batch_size, ft_steps)
+        rows, norm = fit(model, phase, val, len(classes), device, norm=norm, on_epoch=log)
+        history += [{**row, "epoch": row["epoch"] + epochs_before, "phase": phase.name} for row in rows]
+        steps += phase.steps
+        epochs_before += phase.cfg.epochs
     train_seconds = time.perf_counter() - started
     if not distributed.is_main():
         return None, None
     test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
+    train = phases[0].data  # the run's own training set (a fine-tune's real images are part of it)
 
     config = {
         "model": cfg.model,

@@ -7,6 +7,7 @@ moved to the device and converted to normalised float there. Read top to bottom:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import timm.optim
@@ -81,6 +82,26 @@ def epoch_steps(n_train: int, batch_size: int, steps_per_epoch: int | None = Non
     return steps_per_epoch or max(1, n_train // batch_size)
 
 
+@dataclass(frozen=True, eq=False)
+class Phase:
+    """One stretch of a run's training: the images and how it trains on them. A run is a list of phases
+    (ganaug.classify.run.train_and_report), e.g. real + synthetic, then a fine-tune on the real images alone."""
+
+    name: str  # the per-epoch history's 'phase' column
+    data: Split
+    cfg: object  # train params: epochs, lr, schedule, batch size, augmentation, optimiser, seed
+    steps_per_epoch: int | None = None  # None: one pass over ``data``, dropping the ragged last batch
+    weights: np.ndarray | None = None  # per-image loss weights
+    targets: np.ndarray | None = None  # per-image soft labels, N x classes
+    class_balanced: bool = False  # batches drawn class-balanced, with replacement (a long-tail baseline)
+    logit_adjust: float = 0.0  # tau of the logit-adjusted loss; 0: plain cross-entropy
+    head_only: bool = False  # only the classifier head learns (a head refit)
+
+    @property
+    def steps(self) -> int:
+        return self.cfg.epochs * epoch_steps(len(self.data), self.cfg.batch_size, self.steps_per_epoch)
+
+
 def logit_adjustment(labels: np.ndarray, num_classes: int, tau: float) -> np.ndarray:
     """tau x log(class prior) per class (Menon et al., ICLR 2021, the loss form): added to the logits
     in training only, so a rare class must win by a larger margin and the plain logits at test time
@@ -107,34 +128,30 @@ def batch_order(
 
 def fit(
     model,
-    train: Split,
+    phase: Phase,
     val: Split,
-    cfg,
     num_classes: int,
     device: torch.device,
-    on_epoch=None,
-    steps_per_epoch: int | None = None,
     norm: Normalizer | None = None,
-    weights: np.ndarray | None = None,
-    targets: np.ndarray | None = None,
-    class_balanced: bool = False,
-    logit_adjust: float = 0.0,
-    head_only: bool = False,
+    on_epoch=None,
 ) -> tuple[list[dict], Normalizer]:
-    """Train ``model`` in place for ``cfg.epochs``; returns one row per epoch and the normaliser.
+    """Train ``model`` in place for ``phase.cfg.epochs``; returns one row per epoch and the normaliser
+    (``norm``, or fitted on the phase's images).
 
-    An epoch is ``steps_per_epoch`` batches from a fresh permutation of ``train`` (default: one pass,
+    An epoch is ``phase.steps_per_epoch`` batches from a fresh permutation of its images (default: one pass,
     dropping the ragged last batch); fewer steps than a pass trains on a random part of it per epoch,
     which is how an augmented run matches a real-only run's number of steps; more steps than a pass
-    chain fresh permutations, which is how a real-only run matches a longer augmented run. ``weights`` (N) and
-    ``targets`` (N x classes) are optional per-image loss weights and soft labels. The long-tail
-    baselines: ``class_balanced`` draws batches class-balanced (with replacement), ``logit_adjust``
+    chain fresh permutations, which is how a real-only run matches a longer augmented run. The phase's
+    ``weights`` (N) and ``targets`` (N x classes) are optional per-image loss weights and soft labels. The
+    long-tail baselines: ``class_balanced`` draws batches class-balanced (with replacement), ``logit_adjust``
     (tau > 0) trains with the logit-adjusted loss. ``head_only``: only the classifier head learns, the
     backbone frozen with its BatchNorm statistics (classifier re-training, Kang et al. 2020; SYNAuG).
     ``on_epoch(row)`` is called after each epoch (MLflow logging).
 
     Under torchrun (see ganaug.distributed) every process draws and augments the same global batch
     and trains on its share, gradients averaged by DDP; rank 0 alone evaluates on validation."""
+    cfg, train, weights, targets = phase.cfg, phase.data, phase.weights, phase.targets
+    class_balanced, logit_adjust, head_only = phase.class_balanced, phase.logit_adjust, phase.head_only
     distributed.check_batch(cfg.batch_size, "train.batch_size")
     rng = np.random.default_rng(cfg.seed)
     norm = norm or Normalizer.fit(train.images)
@@ -152,7 +169,7 @@ def fit(
         weight_decay=cfg.weight_decay,
         momentum=cfg.momentum,
     )
-    steps_per_epoch = epoch_steps(len(train), cfg.batch_size, steps_per_epoch)
+    steps_per_epoch = epoch_steps(len(train), cfg.batch_size, phase.steps_per_epoch)
     scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
     labels_all = torch.from_numpy(train.labels)
@@ -185,6 +202,7 @@ def fit(
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(idx)
         loss_sum, correct, seen = distributed.sum_over_ranks([loss_sum, correct, seen])
+        distributed.average_batchnorm_stats(model, device)
         if not main:  # rank 0 evaluates and reports; the others only train
             continue
         val_metrics = evaluate(model, val, norm, device, num_classes, cfg.eval_batch_size)

@@ -72,6 +72,8 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
+    takes = "latent"  # what it makes an image from besides the label (a translation generator takes an image)
+
     def __init__(
         self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64, min_width: int = 32
     ):
@@ -126,7 +128,10 @@ def d_trunk(channels: int, image_size: int, width: int, min_width: int) -> tuple
     return trunk, widths[-1]
 
 
-class Discriminator(nn.Module):
+class TrunkDiscriminator(nn.Module):
+    """The spectral-norm ResNet trunk every discriminator shares, summed over space; subclasses add heads
+    and ``judge(x, y) -> (realism B, class logits B x classes or None)``, what scoring asks of any D."""
+
     def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
         super().__init__()
         self.kwargs = {
@@ -137,11 +142,24 @@ class Discriminator(nn.Module):
             "min_width": min_width,
         }
         self.native = native_size(image_size)
-        self.blocks, features = d_trunk(channels, image_size, width, min_width)
-        self.linear = spectral_norm(nn.Linear(features, 1))
-        self.embed = spectral_norm(nn.Embedding(num_classes, features))
+        self.blocks, self.features = d_trunk(channels, image_size, width, min_width)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.blocks(_resized(x, self.native))).sum(dim=(2, 3))
+
+
+class Discriminator(TrunkDiscriminator):
+    """The cGAN's projection discriminator: one realism score for (image, label)."""
+
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
+        super().__init__(num_classes, channels, image_size, width, min_width)
+        self.linear = spectral_norm(nn.Linear(self.features, 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, self.features))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Realism score for (image, label), B; higher = more real."""
-        h = F.relu(self.blocks(_resized(x, self.native))).sum(dim=(2, 3))
+        h = self.trunk(x)
         return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+
+    def judge(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self(x, y), None

@@ -140,7 +140,7 @@ def write_translation_pool(
     holds each row's latent, otherwise it has zero columns). Deterministic: no noise is drawn."""
     source, target = translation_rows(labels, num_classes, include_own)
     n = len(source)
-    takes_latents = getattr(G, "takes", "latent") == "latent"
+    takes_latents = G.takes == "latent"
     out_dir.mkdir(parents=True, exist_ok=True)
     device = next(G.parameters()).device
     shape = (n, G.image_size, G.image_size, G.channels)

