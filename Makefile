@@ -97,6 +97,7 @@ bench: install ## the benchmarks (by hand; results go in the README)
 	$(BIN)/python benchmarks/score_throughput.py
 	$(BIN)/python benchmarks/score_memory.py --count 1000000
 	$(BIN)/python benchmarks/select_speed.py
+	$(BIN)/python benchmarks/decode_folder.py
 
 clean: ## remove the venv and Python caches (DVC outputs stay in the cache)
 	rm -rf $(VENV) .pytest_cache

@@ -53,6 +53,11 @@ class DataParams(_Strict):
     test_per_class: int | float = 0.2
     imbalance: float | list[float] | None = None
     skip_corrupt: bool = False
+    # name: folder: the grey level transparent pixels are composited onto (0 black, 255 white)
+    background: int = Field(255, ge=0, le=255)
+    # name: folder: an image found twice is kept once, on the test side of a user-given split (keep-one),
+    # or every copy of one that a user-given split puts on two sides is dropped (drop)
+    duplicates: Literal["keep-one", "drop"] = "keep-one"
     seed: int = Field(0, ge=0)
 
     _per_class = field_validator("per_class")(_positive_or_all)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganaug.data.duplicates import deduplicate
 from ganaug.data.sources import get_source
 from ganaug.data.splits import split_indices
 from ganaug.data.store import Split, save_split
@@ -36,7 +37,10 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
     if not raw_dir.is_dir():
         raise GanaugError(f"{raw_dir}: raw data not found (run the fetch stage: `dvc repro fetch`)")
     raw = get_source(params.name).load(raw_dir, params)
-    parts = split_indices(raw.labels, raw.is_test, raw.classes, params)
+    duplicates = {}
+    if params.name == "folder":  # the benchmark datasets stay as published, so their numbers compare
+        raw, duplicates = deduplicate(raw, params.duplicates)
+    parts = split_indices(raw.labels, raw.is_test, raw.classes, params, raw.is_val)
     summary = {
         "dataset": params.name,
         "classes": raw.classes,
@@ -44,7 +48,13 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
         "channels": int(params.channels or raw.images.shape[-1]),
         "official_test_split": raw.is_test is not None,
         "skipped_corrupt": raw.skipped,
-        "converted_images": raw.converted,  # gray images made RGB (or RGB made gray) to share one mode
+        "converted_images": raw.converted,  # made to share one mode (gray <-> RGB, CMYK, transparency flattened)
+        **(
+            {"given_splits": [s for s, g in (("val", raw.is_val), ("test", raw.is_test)) if g is not None]}
+            if params.name == "folder"
+            else {}
+        ),
+        **({"duplicates": duplicates} if duplicates else {}),  # copies removed (ganaug.data.duplicates)
         "counts": {},
     }
     for name, idx in parts.items():

@@ -72,23 +72,32 @@ def split_sizes(size, counts: np.ndarray, classes: list[str], key: str, what: st
     return sizes
 
 
-def split_indices(labels: np.ndarray, is_test: np.ndarray | None, classes: list[str], params) -> dict[str, np.ndarray]:
-    """Indices of test, val and train. Test: the official split, or ``test_per_class`` of each class;
-    val: ``val_per_class`` of each class of the rest; train: ``per_class`` (x imbalance) of what remains."""
+def split_indices(
+    labels: np.ndarray, is_test: np.ndarray | None, classes: list[str], params, is_val: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Indices of test, val and train. Test: the official (or user-given) split, or ``test_per_class`` of each
+    class; val: the user-given split, or ``val_per_class`` of each class of the rest; train: ``per_class``
+    (x imbalance) of what remains."""
     rng = np.random.default_rng(params.seed)
     n_classes = len(classes)
     all_idx = np.arange(len(labels))
+    given_val = all_idx[is_val] if is_val is not None else all_idx[:0]
     if is_test is None:
-        counts = np.bincount(labels, minlength=n_classes)
+        pool = np.setdiff1d(all_idx, given_val)
+        counts = np.bincount(labels[pool], minlength=n_classes)
         test = stratified_take(
-            labels, all_idx, split_sizes(params.test_per_class, counts, classes, "test_per_class", "images"), rng
+            labels, pool, split_sizes(params.test_per_class, counts, classes, "test_per_class", "images"), rng
         )
     else:
         test = all_idx[is_test]
     rest = np.setdiff1d(all_idx, test)
-    rest_counts = np.bincount(labels[rest], minlength=n_classes)
-    val_sizes = split_sizes(params.val_per_class, rest_counts, classes, "val_per_class", "non-test images")
-    val = stratified_take(labels, rest, val_sizes, rng)
+    if is_val is None:
+        rest_counts = np.bincount(labels[rest], minlength=n_classes)
+        val_sizes = split_sizes(params.val_per_class, rest_counts, classes, "val_per_class", "non-test images")
+        val = stratified_take(labels, rest, val_sizes, rng)
+    else:
+        val = given_val
+        val_sizes = [int(n) for n in np.bincount(labels[val], minlength=n_classes)]
     rest = np.setdiff1d(rest, val)
     available = np.bincount(labels[rest], minlength=n_classes)
     counts = train_counts(

@@ -18,6 +18,10 @@ def run() -> None:
         notes.append(
             f"{summary['converted_images']} images converted to {'RGB' if summary['channels'] == 3 else 'grayscale'}"
         )
+    for kind, n in summary.get("duplicates", {}).items():
+        notes.append(f"{n} duplicate images {kind.replace('_', ' ')}")
+    if summary.get("given_splits"):
+        notes.append(f"{' and '.join(summary['given_splits'])} as given in data.root")
     skipped = f" ({'; '.join(notes)})" if notes else ""
     print(
         f"prepare: {data.name} {summary['image_size']}px x{summary['channels']}: {sizes}{skipped} -> {paths.PREPARED}"

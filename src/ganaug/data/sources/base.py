@@ -13,7 +13,8 @@ class RawDataset:
     labels: np.ndarray  # int64, N
     ids: np.ndarray  # str, N: stable across runs (archive + index, or relative file path)
     classes: list[str]
-    is_test: np.ndarray | None = None  # bool, N: the official test split, None when the source has none
+    is_test: np.ndarray | None = None  # bool, N: the official (or user-given) test split, None when there is none
+    is_val: np.ndarray | None = None  # bool, N: a user-given validation split, None when there is none
     skipped: int = 0  # corrupt files skipped (data.skip_corrupt)
     converted: int = 0  # images converted to the common mode (gray <-> RGB)
 
@@ -21,5 +22,9 @@ class RawDataset:
         n = len(self.images)
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
             raise ValueError(f"images must be uint8 N x H x W x C, got {self.images.dtype} {self.images.shape}")
-        if len(self.labels) != n or len(self.ids) != n or (self.is_test is not None and len(self.is_test) != n):
-            raise ValueError("images, labels, ids and is_test must have the same length")
+        if (
+            len(self.labels) != n
+            or len(self.ids) != n
+            or any(given is not None and len(given) != n for given in (self.is_test, self.is_val))
+        ):
+            raise ValueError("images, labels, ids, is_test and is_val must have the same length")

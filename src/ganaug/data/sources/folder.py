@@ -1,12 +1,19 @@
-"""A user's image folder: ``<root>/<class_name>/*.{png,jpg,jpeg,bmp}``, any size, gray or RGB.
+"""A user's image folder, in one of two layouts:
+
+- ``<root>/<class_name>/<image>``: the splits are drawn from it (data.test_per_class, val_per_class, per_class);
+- ``<root>/train/<class_name>/<image>`` with optional ``val/`` and ``test/`` beside it (the ImageFolder
+  convention): those splits are used as given, and data.per_class draws from ``train/`` only.
+
+Images are whatever Pillow decodes among EXTENSIONS (a GIF's or WebP's first frame), any size, gray, RGB,
+CMYK or with transparency (composited onto data.background); other files are ignored and counted by kind.
 
 ``fetch`` makes ``data/raw/folder/`` an exact mirror of the folder's images: new and changed
 files are copied, deleted ones removed, a file moved to another class folder moves with its label.
 The folder is a dependency of the fetch stage (``data.root`` in dvc.yaml), so an edit there makes
 ``dvc repro`` re-run fetch and whatever the mirror changes. Characters not valid in a file name on
 Windows or macOS (``:``, ``?`` and the like) are stored percent-encoded in the mirror; the label is
-always the folder's own name. (Reserved names such as ``CON``, and names that differ only in case,
-are not handled.) Hidden files are ignored; a class folder that is a symbolic link is refused: DVC
+always the folder's own name. Names that differ only in case are refused (they collide on macOS and
+Windows). Hidden files are ignored; a class folder that is a symbolic link is refused: DVC
 does not follow links when it checks the folder for changes, so edits behind one would go unseen.
 
 The folder itself is the user's to version: ``dvc add data/images`` (or ``dvc import-url`` for a folder
@@ -17,7 +24,10 @@ when it is not.
 from __future__ import annotations
 
 import filecmp
+import os
 import shutil
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -28,10 +38,13 @@ from ganaug.data.sources.base import RawDataset
 from ganaug.errors import GanaugError
 from ganaug.params import NO_FOLDER
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 GRAY_MODES = ("L", "1", "I", "I;16", "LA")
+SPLITS = ("train", "val", "test")
 # characters a file name cannot hold on Windows or macOS, and '%' itself (the escape)
 NOT_PORTABLE = '<>:"/\\|?*%'
+PARALLEL_FROM = 256  # images: below this, starting worker processes costs more than it saves
+UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def portable(name: str) -> str:
@@ -39,33 +52,59 @@ def portable(name: str) -> str:
     return "".join(quote(ch, safe="") if ch in NOT_PORTABLE or ord(ch) < 32 else ch for ch in name)
 
 
-def _class_images(root: Path, what: str = "data.root") -> dict[str, list[Path]]:
-    if what == "data.root" and root == Path(NO_FOLDER):
-        raise GanaugError(
-            f"data.root: '{root}' is the placeholder for downloaded datasets; for data.name: folder put your "
-            "images in data/images/<class_name>/, run `dvc add data/images` and set data.root: data/images"
-        )
-    if not root.is_dir():
-        raise GanaugError(f"{what}: image folder '{root}' not found (expected <root>/<class_name>/*.png)")
-    folders = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+def _visible(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
+
+
+def _same_but_case(paths: list[Path]) -> tuple[Path, Path] | None:
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if (other := seen.setdefault(p.name.lower(), p)) is not p:
+            return other, p
+    return None
+
+
+def _has_images(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() in EXTENSIONS for p in folder.iterdir())
+
+
+def _class_images(root: Path, what: str, ignored: Counter, at_least: int = 2) -> dict[str, list[Path]]:
+    """``{class name: image files}`` of ``root/<class>/``; files of other kinds are counted in ``ignored``.
+    ``at_least``: the classes it must have (a given val or test split may hold fewer than train)."""
+    folders = [d for d in _visible(root) if d.is_dir()]
     if linked := [d for d in folders if d.is_symlink()]:
         raise GanaugError(
             f"{what}: class folder '{linked[0]}' is a symbolic link; DVC does not follow links when it checks "
             "the folder for changes: copy the images in, or point data.root at the real folder"
         )
-    classes = {
-        d.name: sorted(
-            p for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS
-        )
-        for d in folders
-    }
-    empty = [name for name, files in classes.items() if not files]
-    if empty:
+    if clash := _same_but_case(folders):
         raise GanaugError(
-            f"{what}: class folder '{root / empty[0]}' has no images (expected *.png, *.jpg, *.jpeg or *.bmp); "
+            f"{what}: class folders '{clash[0]}' and '{clash[1]}' differ only in case; they are one folder on macOS "
+            "and Windows: merge or rename one"
+        )
+    classes = {}
+    for d in folders:
+        files = [p for p in _visible(d) if p.is_file()]
+        if clash := _same_but_case(files):
+            raise GanaugError(
+                f"{what}: '{clash[0]}' and '{clash[1]}' differ only in case; they are one file on macOS and "
+                "Windows: rename one"
+            )
+        classes[d.name] = [p for p in files if p.suffix.lower() in EXTENSIONS]
+        ignored.update(p.suffix.lower() or "(no extension)" for p in files if p.suffix.lower() not in EXTENSIONS)
+    if classes and not any(classes.values()):
+        inner = [d for d in folders if any(c.is_dir() and _has_images(c) for c in d.iterdir())]
+        if inner:  # the class folders are one level down
+            raise GanaugError(
+                f"{what}: '{root}' has no images in its class folders, but '{inner[0]}' holds class folders of "
+                f"images; set data.root: {inner[0]}"
+            )
+    if empty := [name for name, files in classes.items() if not files]:
+        raise GanaugError(
+            f"{what}: class folder '{root / empty[0]}' has no images (expected {', '.join(sorted(EXTENSIONS))}); "
             "add images or remove the folder"
         )
-    if len(classes) < 2:
+    if len(classes) < at_least:
         found = f"only class '{next(iter(classes))}'" if classes else "no class folders"
         raise GanaugError(
             f"{what}: '{root}' has {found}; a classifier needs at least 2 class folders (<root>/<class_name>/*.png)"
@@ -73,11 +112,54 @@ def _class_images(root: Path, what: str = "data.root") -> dict[str, list[Path]]:
     return classes
 
 
+def layout(root: Path, what: str = "data.root") -> tuple[dict[str | None, dict[str, list[Path]]], Counter]:
+    """``{split: {class: files}}`` of the folder (split None: the plain <root>/<class>/ layout), and the
+    files ignored, by kind."""
+    if what == "data.root" and root == Path(NO_FOLDER):
+        raise GanaugError(
+            f"data.root: '{root}' is the placeholder for downloaded datasets; for data.name: folder put your "
+            "images in data/images/<class_name>/, run `dvc add data/images` and set data.root: data/images"
+        )
+    if not root.is_dir():
+        raise GanaugError(f"{what}: image folder '{root}' not found (expected <root>/<class_name>/*.png)")
+    ignored: Counter = Counter()
+    names = {d.name for d in _visible(root) if d.is_dir()}
+    if "train" not in names:
+        return {None: _class_images(root, what, ignored)}, ignored
+    if others := sorted(names - set(SPLITS)):
+        raise GanaugError(
+            f"{what}: '{root}' holds split folders ({', '.join(s for s in SPLITS if s in names)}) beside other "
+            f"folders ({', '.join(others)}); use either <root>/<class>/ or <root>/train/<class>/ (+ val/, test/)"
+        )
+    splits = {
+        s: _class_images(root / s, f"{what} {s}/", ignored, at_least=2 if s == "train" else 1)
+        for s in SPLITS
+        if s in names
+    }
+    for s, classes in splits.items():
+        if unknown := sorted(set(classes) - set(splits["train"])):
+            raise GanaugError(
+                f"{what}: {s}/ has class '{unknown[0]}', which train/ does not have; add it to train/ or remove it"
+            )
+    return splits, ignored
+
+
+def ignored_line(ignored: Counter) -> str:
+    """E.g. "ignored 3 files: .txt 2, .heic 1" ('' when none)."""
+    if not ignored:
+        return ""
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(ignored.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"ignored {sum(ignored.values())} files: {kinds}"
+
+
 def fetch(raw_dir: Path, params) -> Path:
-    """Mirror the folder's images into ``raw_dir`` (portable names); report what changed."""
+    """Mirror the folder's images into ``raw_dir`` (portable names, the split folders kept); report what changed."""
+    root = Path(params.root).expanduser()
+    splits, ignored = layout(root)
     wanted = {
-        Path(portable(name)) / portable(f.name): f
-        for name, files in _class_images(Path(params.root)).items()
+        Path(*([split] if split else []), portable(name), portable(f.name)): f
+        for split, classes in splits.items()
+        for name, files in classes.items()
         for f in files
     }
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +183,13 @@ def fetch(raw_dir: Path, params) -> Path:
         tmp = dest.with_name(dest.name + ".part")  # never a half-copied file under a real name
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
+    given = f", splits as given: {' '.join(s for s in splits)}" if None not in splits else ""
+    more = f"; {ignored_line(ignored)}" if ignored else ""
     print(
         f"fetch: folder {params.root}: {len(wanted)} images ({added} added, {changed} changed, {len(removed)} removed)"
+        f"{given}{more}"
     )
-    if not dvc_tracked(Path(params.root)):
+    if not dvc_tracked(root):
         print(
             f"fetch: warning: data.root '{params.root}' is not versioned by DVC, so a colleague's `dvc "
             "pull` cannot restore "
@@ -144,17 +229,34 @@ def _fit(im: Image.Image, size: int, how: str) -> Image.Image:
     return im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
 
 
-def _read(path: Path, size: int, mode: str, how: str) -> tuple[np.ndarray, bool]:
-    """The image as uint8 size x size x C, and whether its mode had to be converted."""
+def _flatten(im: Image.Image, background: int) -> Image.Image:
+    """Transparency composited onto a plain ``background`` grey level (RGBA, LA, a palette with a transparent
+    colour); other images as they are."""
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode not in ("RGBA", "LA", "PA"):
+        return im
+    rgba = im.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (background,) * 3 + (255,)), rgba).convert("RGB")
+
+
+def _read(
+    path: Path, size: int, mode: str, how: str, background: int = 0, draft: bool = True
+) -> tuple[np.ndarray, bool]:
+    """The image as uint8 size x size x C, and whether it had to be converted (another mode, transparency).
+    ``draft``: a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 of its size that still covers ``size``
+    (the decoder scales in the DCT: a 1024-px photo shrunk to 32 px decodes at 128 px, several times faster)."""
     with Image.open(path) as im:
+        if draft:
+            im.draft(None, (size, size))
         im.load()  # decode now, so a truncated file fails here
-        converted = (im.mode in GRAY_MODES) != (mode == "L")
+        converted = im.mode != mode
         im = ImageOps.exif_transpose(im)  # a photo's stored orientation, before crop or pad
         if im.mode.startswith("I"):  # 16/32-bit gray: scale to 8 bits (convert("L") would clip at 255)
             values = np.asarray(im, np.float64)
             top = next(t for t in (255.0, 65535.0, values.max()) if values.max() <= t)
             im = Image.fromarray(np.rint(values * 255 / top).astype(np.uint8))
-        im = _fit(im.convert(mode), size, how)
+        im = _fit(_flatten(im, background).convert(mode), size, how)
         return np.asarray(im, dtype=np.uint8).reshape(size, size, -1), converted
 
 
@@ -166,32 +268,72 @@ def _mode(files: list[Path], channels: int | None) -> str:
             with Image.open(f) as im:
                 if im.mode not in GRAY_MODES:
                     return "RGB"
-        except (UnidentifiedImageError, OSError):
+        except (*UNREADABLE, Image.DecompressionBombWarning):
             continue
     return "L"
 
 
+def _unreadable(path: Path, err: Exception) -> str:
+    if isinstance(err, Image.DecompressionBombError):
+        why = f"more pixels than Pillow decodes safely ({Image.MAX_IMAGE_PIXELS * 2:,}); downscale it"
+    else:
+        why = f"unreadable or corrupt image ({type(err).__name__}); fix or remove it"
+    return f"{path}: {why}, or set data.skip_corrupt: true to skip such files"
+
+
+def _read_or_error(job: tuple) -> tuple[np.ndarray | None, bool, Exception | None]:
+    """_read for a worker process: an unreadable file comes back as its exception, not raised there."""
+    try:
+        return (*_read(*job), None)
+    except UNREADABLE as err:
+        return None, False, err
+
+
+def read_all(jobs: list[tuple], workers: int | None = None) -> list[tuple]:
+    """_read_or_error over ``jobs`` (each _read's arguments), in order; in ``workers`` processes (default: one
+    per core) when there are enough images to pay for starting them."""
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1 or len(jobs) < PARALLEL_FROM:
+        return [_read_or_error(job) for job in jobs]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_read_or_error, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
+
+
 def load(raw_dir: Path, params) -> RawDataset:
-    classes = _class_images(raw_dir, what=f"{raw_dir} (the fetched mirror of data.root)")
-    mode = _mode([f for files in classes.values() for f in files], params.channels)
-    images, labels, ids, skipped, converted = [], [], [], 0, 0
+    splits, _ = layout(raw_dir, what=f"{raw_dir} (the fetched mirror of data.root)")
+    classes = splits[None] if None in splits else splits["train"]  # every split's classes are train's
+    mode = _mode([f for c in splits.values() for files in c.values() for f in files], params.channels)
+    label_of = {name: label for label, name in enumerate(classes)}
     names = [unquote(name) for name in classes]  # the folder's own class names, ':' and all
-    for label, (name, files) in enumerate(zip(names, classes.values())):
-        for f in files:
-            try:
-                image, was_converted = _read(f, params.image_size, mode, params.resize)
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-                if not params.skip_corrupt:
-                    raise GanaugError(
-                        f"{f}: unreadable or corrupt image ({type(err).__name__}); fix or remove it, "
-                        "or set data.skip_corrupt: true to skip such files"
-                    ) from None
-                skipped += 1
-                continue
-            images.append(image)
-            converted += was_converted
-            labels.append(label)
-            ids.append(f"{name}/{unquote(f.name)}")
+    files = [(split, name, f) for split, c in splits.items() for name, fs in c.items() for f in fs]
+    jobs = [(f, params.image_size, mode, params.resize, params.background) for _, _, f in files]
+    images, labels, ids, split_of, skipped, converted = [], [], [], [], 0, 0
+    for (split, name, f), (image, was_converted, err) in zip(files, read_all(jobs)):
+        if err is not None:
+            if not params.skip_corrupt:
+                raise GanaugError(_unreadable(f, err))
+            skipped += 1
+            continue
+        images.append(image)
+        converted += was_converted
+        labels.append(label_of[name])
+        ids.append(f"{split + '/' if split else ''}{unquote(name)}/{unquote(f.name)}")
+        split_of.append(split)
+    have = np.bincount(np.array(labels, np.int64), minlength=len(classes))
+    if (have == 0).any():
+        lost = names[int(np.flatnonzero(have == 0)[0])]
+        raise GanaugError(
+            f"{raw_dir}: no readable image left in class '{lost}' ({skipped} unreadable files skipped in all); "
+            "fix or replace its images"
+        )
+    given = np.array(split_of, object)
     return RawDataset(
-        np.stack(images), np.array(labels, np.int64), np.array(ids), names, skipped=skipped, converted=converted
+        np.stack(images),
+        np.array(labels, np.int64),
+        np.array(ids),
+        names,
+        is_test=None if "test" not in splits else given == "test",
+        is_val=None if "val" not in splits else given == "val",
+        skipped=skipped,
+        converted=converted,
     )
