@@ -201,9 +201,9 @@ def test_gan_variants_change_only_the_gan_and_never_its_seed():
     assert gan_experiment_name("ndis1", 1, []) == "gan-ndis1-s1"
 
 
-@pytest.mark.parametrize("preset", ["LONGTAIL", "PAPER"])
+@pytest.mark.parametrize("preset", ["LONGTAIL", "PAPER", "GPU"])
 def test_the_makefile_presets_are_valid_params(preset):
-    """make run-longtail and make run-paper pass these -S overrides to DVC: a renamed key or a bad
+    """make run-longtail, make run-paper and make run-gpu pass these -S overrides to DVC: a renamed key or a bad
     value would only fail minutes into an experiment, so they are checked here against the schema."""
     import re
     import shlex
@@ -218,3 +218,5 @@ def test_the_makefile_presets_are_valid_params(preset):
     params = with_overrides(sets, str(root / "params.yaml"), refused=())
     if preset == "LONGTAIL":
         assert params.experiments.recipe == "head-refit" and params.experiments.ratios == ["topup"]
+    if preset == "GPU":
+        assert params.gan.steps == 8000 and not params.train.deterministic

@@ -31,7 +31,7 @@ def study_digest(params) -> str:
 
     from ganaug.digests import dvc_md5
 
-    train = params.train.model_dump(exclude={"epochs", "seed"})
+    train = params.train.recorded(exclude={"epochs", "seed"})
     return hashlib.md5(json.dumps([train, dvc_md5(paths.PREPARED)], sort_keys=True).encode()).hexdigest()[:12]
 
 

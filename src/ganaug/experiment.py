@@ -398,7 +398,7 @@ def recipe(params) -> dict:
         "finetune_epochs": exp.finetune_epochs,
         # the default recipe is left out, so runs recorded before recipes existed stay comparable
         **({"recipe": exp.recipe} if exp.recipe != "mix" else {}),
-        "train": params.train.model_dump(exclude={"seed", "epochs"}),
+        "train": params.train.recorded(exclude={"seed", "epochs"}),
     }
 
 

@@ -107,7 +107,15 @@ class TrainParams(_Strict):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     augment: AugmentParams = AugmentParams()
     eval_batch_size: int = Field(512, ge=1)
+    # false: on a GPU, cuDNN's fastest kernels (benchmark mode) and nondeterministic ones allowed: faster, but
+    # two runs of one seed differ in floating point; the CPU is deterministic either way
+    deterministic: bool = True
     seed: int = Field(0, ge=0)
+
+    def recorded(self, exclude: set[str] | None = None) -> dict:
+        """The config a run records (its metrics, its saved model): ``deterministic`` only when it is off, so
+        runs recorded before the switch existed stay identical and comparable."""
+        return self.model_dump(exclude={*(exclude or ()), *(("deterministic",) if self.deterministic else ())})
 
 
 class GanParams(_Strict):

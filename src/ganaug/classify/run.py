@@ -44,7 +44,7 @@ def train_and_report(
     count on across phases. Under torchrun every rank trains and only rank 0 goes on to test, write and
     return; the others return (None, None)."""
     cfg = phases[0].cfg
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, cfg.deterministic)
     device = distributed.init(pick_device())
     classes = meta["classes"]
     model = create_classifier(
@@ -75,7 +75,7 @@ def train_and_report(
         "image_size": meta["image_size"],
         "mean": norm.mean,
         "std": norm.std,
-        "train": cfg.model_dump(),
+        "train": cfg.recorded(),
         "device": device.type,
     }
     if distributed.world_size() > 1:  # recorded only then: single-process outputs stay as they were
