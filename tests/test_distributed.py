@@ -102,8 +102,9 @@ def test_devices_env_is_checked_and_one_process_is_not_relaunched(monkeypatch):
 
 
 def test_train_scorer_under_ganaug_devices_2_matches_one_process_and_writes_once(pipeline, tmp_path, capsys):
-    """The stage relaunches itself under torchrun: one MLflow run, one set of outputs, and a test accuracy within 5
-    points of the pipeline's one-process scorer (BatchNorm statistics are per rank on CPU, so not exact)."""
+    """The stage relaunches itself under torchrun: one MLflow run, one set of outputs, and a test accuracy within 2
+    points of the pipeline's one-process scorer (measured: 98.8 % against 97.8 %; not exact, as each rank
+    normalises its half of a batch; 5 points before the ranks' BatchNorm statistics were averaged)."""
     import shutil
 
     import mlflow
@@ -127,7 +128,7 @@ def test_train_scorer_under_ganaug_devices_2_matches_one_process_and_writes_once
     assert json.loads((tmp_path / "models/scorer/config.json").read_text())["world_size"] == 2
     with capsys.disabled():
         print(f"\n  test accuracy, 1 process {one['test_accuracy']:.4f}, 2 processes {two['test_accuracy']:.4f}")
-    assert two["steps"] == one["steps"] and abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.05
+    assert two["steps"] == one["steps"] and abs(two["test_accuracy"] - one["test_accuracy"]) <= 0.02
     client = mlflow.MlflowClient(store)
     runs = client.search_runs([client.get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id])
     assert [r.data.tags.get("distributed.world_size") for r in runs] == ["2"]  # one run: rank 1 logged nothing

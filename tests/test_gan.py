@@ -115,28 +115,26 @@ def kill_at(step: int):
     return on_log
 
 
-def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
-    images, labels = digits16
-    cfg = gan_params()
-    straight = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "a", evaluate=fake_fid, log_every=2)
+def assert_a_killed_run_resumes_to_the_same_weights(cfg, images, labels, folder) -> None:
+    """Train straight through; train again, killed after step 4 (checkpoints every 3), then resumed: the same
+    generator weights, loss rows and best FID. For every gan.arch (test_stargan calls it too)."""
+
+    def run(out, **kw):
+        return train_gan(images, labels, 10, cfg, torch.device("cpu"), out, evaluate=fake_fid, log_every=2, **kw)
+
+    straight = run(folder / "a")
     with pytest.raises(KeyboardInterrupt):
-        train_gan(
-            images,
-            labels,
-            10,
-            cfg,
-            torch.device("cpu"),
-            tmp_path / "b",
-            evaluate=fake_fid,
-            log_every=2,
-            on_log=kill_at(4),
-        )
-    assert json.loads((tmp_path / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
-    resumed = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2)
+        run(folder / "b", on_log=kill_at(4))
+    assert json.loads((folder / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
+    resumed = run(folder / "b")
     assert resumed.step == straight.step == cfg.steps
     for (k, a), b in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
         assert torch.equal(a, b), k
     assert resumed.losses == straight.losses and resumed.best == straight.best
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
+    assert_a_killed_run_resumes_to_the_same_weights(gan_params(), *digits16, tmp_path)
 
 
 def test_more_steps_continue_from_the_checkpoint(tmp_path, digits16):

@@ -21,7 +21,7 @@ from ganaug.gan.train import Draws, batch_drawers, best_networks, build_gan, eva
 from ganaug.params import parse_params
 from ganaug.sampling.samplers import select
 from ganaug.sampling.scores import load_scores, score_pool
-from tests.test_gan import fake_fid, kill_at
+from tests.test_gan import assert_a_killed_run_resumes_to_the_same_weights, fake_fid
 
 
 def star_params(**kw):
@@ -98,25 +98,7 @@ def test_discriminator_class_head_learns_the_labels_it_is_given(digits16, shuffl
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
-    images, labels = digits16
-    cfg = star_params()
-    straight = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "a", evaluate=fake_fid, log_every=2)
-    with pytest.raises(KeyboardInterrupt):
-        train_gan(
-            images,
-            labels,
-            10,
-            cfg,
-            torch.device("cpu"),
-            tmp_path / "b",
-            evaluate=fake_fid,
-            log_every=2,
-            on_log=kill_at(4),
-        )
-    resumed = train_gan(images, labels, 10, cfg, torch.device("cpu"), tmp_path / "b", evaluate=fake_fid, log_every=2)
-    for (k, a), b in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
-        assert torch.equal(a, b), k
-    assert resumed.losses == straight.losses and resumed.best == straight.best
+    assert_a_killed_run_resumes_to_the_same_weights(star_params(), *digits16, tmp_path)
 
 
 def test_evaluation_translates_real_images_of_another_class(digits16):

@@ -90,10 +90,7 @@ def to_markdown(table: pd.DataFrame, chosen: int, tolerance: float) -> str:
 
 
 def plot(table: pd.DataFrame, chosen: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganaug.plots import plt, save  # pyplot with the files-only backend
 
     fig, ax = plt.subplots(figsize=(6, 4))
     yerr = [100 * (table["mean"] - table["ci_low"]), 100 * (table["ci_high"] - table["mean"])]
@@ -107,9 +104,7 @@ def plot(table: pd.DataFrame, chosen: int, path: Path) -> None:
         title="Training budget, chosen on validation",
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,10 +198,11 @@ def fit(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
+            # summed on the device in float64 (as Python floats were): read once an epoch, not once a step
+            loss_sum = loss_sum + loss.detach().double() * len(idx)
+            correct = correct + (logits.argmax(1) == y).sum()
             seen += len(idx)
-        loss_sum, correct, seen = distributed.sum_over_ranks([loss_sum, correct, seen])
+        loss_sum, correct, seen = distributed.sum_over_ranks([float(loss_sum), int(correct), seen])
         distributed.average_batchnorm_stats(model, device)
         if not main:  # rank 0 evaluates and reports; the others only train
             continue

@@ -125,7 +125,7 @@ def d_loss(gan, draws, cfg) -> tuple[torch.Tensor, dict]:
     src_fake, _ = gan.D.heads(diff_augment(fake, cfg.diffaugment))
     cls = F.cross_entropy(cls_real, y_real)
     loss = F.relu(1 - src_real).mean() + F.relu(1 + src_fake).mean() + cfg.lambda_cls * cls
-    return loss, {"d_real": src_real.mean().item(), "d_fake": src_fake.mean().item(), "d_cls": cls.item()}
+    return loss, {"d_real": src_real.mean().detach(), "d_fake": src_fake.mean().detach(), "d_cls": cls.detach()}
 
 
 def g_loss(gan, draws, cfg) -> tuple[torch.Tensor, dict]:
@@ -137,4 +137,4 @@ def g_loss(gan, draws, cfg) -> tuple[torch.Tensor, dict]:
     cls = F.cross_entropy(cls_fake, y_target)
     cycle = (gan.G(fake, y_real) - real).abs().mean()
     loss = -src_fake.mean() + cfg.lambda_cls * cls + cfg.lambda_rec * cycle
-    return loss, {"g_cls": cls.item(), "cycle": cycle.item()}
+    return loss, {"g_cls": cls.detach(), "cycle": cycle.detach()}

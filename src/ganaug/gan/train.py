@@ -37,11 +37,11 @@ class Gan:
     opt_d: torch.optim.Optimizer
     step: int = 0
     losses: list = field(default_factory=list)  # every log_every steps
-    window: list = field(default_factory=list)  # per-step losses since the last losses row
+    window: list = field(default_factory=list)  # per-step losses since the last losses row (tensors or floats)
     evals: list = field(default_factory=list)  # every eval_every steps
     best: dict = field(default_factory=lambda: {"fid": float("inf"), "step": 0})
     best_weights: dict = field(default_factory=dict)  # sampler G + D at the best step
-    lecam_ema: torch.Tensor = field(default_factory=lambda: torch.zeros(2))  # EMA of D(real), D(fake)
+    lecam_ema: torch.Tensor = field(default_factory=lambda: torch.zeros(2))  # EMA of D(real), D(fake), on the device
 
     @property
     def sampler(self) -> Generator:
@@ -60,6 +60,7 @@ def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: tor
         ema,
         torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
         torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas),
+        lecam_ema=torch.zeros(2, device=device),
     )
 
 
@@ -137,12 +138,24 @@ def _tensors(gan: Gan) -> dict[str, torch.Tensor]:
         out.update({f"ema.{k}": v for k, v in gan.ema.state_dict().items()})
     out.update({f"best.{k}": v for k, v in gan.best_weights.items()})
     out["rng"] = torch.get_rng_state()
-    out["lecam_ema"] = gan.lecam_ema
+    out["lecam_ema"] = gan.lecam_ema.cpu()
     return out
 
 
+def window_rows(window: list) -> list[dict]:
+    """The per-step values as floats, in one transfer from the device: the only sync of a logging interval."""
+    if not window:
+        return []
+    keys = list(window[0])
+    device = next((v.device for v in window[0].values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    values = torch.stack([torch.as_tensor(w[k], dtype=torch.float32, device=device) for w in window for k in keys])
+    flat = iter(values.tolist())
+    return [{k: next(flat) for k in keys} for _ in window]
+
+
 def save(gan: Gan, folder: Path) -> None:
-    meta = {"step": gan.step, "losses": gan.losses, "window": gan.window, "evals": gan.evals, "best": gan.best}
+    window = window_rows(gan.window)
+    meta = {"step": gan.step, "losses": gan.losses, "window": window, "evals": gan.evals, "best": gan.best}
     save_checkpoint(folder, _tensors(gan), {"opt_g": gan.opt_g.state_dict(), "opt_d": gan.opt_d.state_dict()}, meta)
 
 
@@ -171,7 +184,7 @@ def resume(gan: Gan, folder: Path) -> bool:
         meta["best"],
     )
     torch.set_rng_state(tensors["rng"])
-    gan.lecam_ema = tensors["lecam_ema"]
+    gan.lecam_ema = tensors["lecam_ema"].to(next(gan.D.parameters()).device)
     return True
 
 
@@ -252,10 +265,11 @@ def train_gan(
         if not main:  # rank 0 logs, evaluates and checkpoints
             continue
         bar.update(1)
-        gan.window.append({"d_loss": d_loss.item(), "g_loss": g_loss.item(), **d_out, **g_out})
+        gan.window.append({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_out, **g_out})
 
         if gan.step % log_every == 0 or gan.step == cfg.steps:
-            row = {"step": gan.step, **{k: float(np.mean([w[k] for w in gan.window])) for k in gan.window[0]}}
+            window = window_rows(gan.window)
+            row = {"step": gan.step, **{k: float(np.mean([w[k] for w in window])) for k in window[0]}}
             gan.losses.append(row)
             gan.window = []
             bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}")

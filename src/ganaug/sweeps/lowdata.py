@@ -151,10 +151,7 @@ def to_markdown(table: pd.DataFrame, saved: dict) -> str:
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganaug.plots import plt, save  # pyplot with the files-only backend
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, g in table.groupby("row", sort=False):
@@ -168,9 +165,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         title="Low-data sweep (95% CI over seeds)",
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def build_report(summaries: dict[int, dict], out: Path = OUT) -> pd.DataFrame:
