@@ -249,3 +249,23 @@ def test_worker_processes_and_jpeg_draft_decoding_give_the_same_images(tmp_path)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(serial, parallel))
     full = folder._read(files[0], 16, "RGB", "stretch", draft=False)[0].astype(int)
     assert np.abs(serial[0][0].astype(int) - full).mean() < 4
+
+
+def test_a_class_named_train_is_a_class_not_a_split(tmp_path):
+    """CIFAR-100 exported as class folders has a class 'train': it holds images, so the layout is plain."""
+    user = tmp_path / "user"
+    for name in ("car", "plane", "train"):
+        (user / name).mkdir(parents=True)
+        gray(len(name)).save(user / name / "x.png")
+    folder.fetch(tmp_path / "raw", data_params(root=str(user)))
+    assert folder.load(tmp_path / "raw", data_params(root=str(user))).classes == ["car", "plane", "train"]
+
+
+def test_per_class_beyond_a_given_train_split_is_named(tmp_path):
+    user = tmp_path / "user"
+    write_split(user, "train", 5)
+    write_split(user, "val", 10, start=40)
+    params = data_params(root=str(user), per_class=20)
+    folder.fetch(tmp_path / "raw", params)
+    with pytest.raises(GanaugError, match="class 'cat' has 4 training images .* data.per_class asks for 20"):
+        prepare(tmp_path / "raw", tmp_path / "prepared", params)

@@ -44,6 +44,10 @@ def test_the_project_params_file_is_valid():
         ({"experiments": {"seeds": []}}, "experiments.seeds"),
         ({"experiments": {"seeds": [0, 0]}}, "experiments.seeds"),
         ({"experiments": {"baseline_at": [-1]}}, "experiments.baseline_at"),
+        ({"data": {"background": 256}}, "data.background"),
+        ({"data": {"duplicates": "keep-all"}}, "data.duplicates"),
+        # pretrain normalises by the real images, and replace 1.0 leaves none
+        ({"experiments": {"recipe": "pretrain", "finetune_epochs": 1, "replace": [0.5, 1.0]}}, "experiments.replace"),
         # real_epochs gives a 2x run 3x the steps of real-only: without a real-only row at 2x it is refused
         ({"experiments": {"match": "real_epochs", "ratios": [1, 2], "baseline_at": [0, 1]}}, "experiments.baseline_at"),
         (

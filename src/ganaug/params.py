@@ -341,6 +341,11 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
             f"{source}: experiments.recipe: {exp.recipe} ends with a phase on real images; "
             "set experiments.finetune_epochs > 0 (its length)"
         )
+    if exp.recipe == "pretrain" and 1 in exp.replace:
+        raise GanaugError(
+            f"{source}: experiments.replace: 1.0 leaves no real image, and recipe: pretrain normalises by the real "
+            "images; drop 1.0 from replace or use recipe: mix"
+        )
     if exp.recipe == "pretrain" and exp.match != "steps":
         raise GanaugError(
             f"{source}: experiments.recipe: pretrain trains on synthetic images alone, so only match: steps "

@@ -66,7 +66,7 @@ def train_and_report(
     if not distributed.is_main():
         return None, None
     test_metrics = evaluate(model, test, norm, device, len(classes), cfg.eval_batch_size)
-    train = phases[0].data  # the run's own training set (a fine-tune's real images are part of it)
+    train = phases[0].data  # the main phase's images (under recipe: pretrain, the synthetic ones alone)
 
     config = {
         "model": cfg.model,

@@ -1,4 +1,5 @@
-"""Exact duplicates: the same decoded pixels twice. A scraped folder often holds one image under two names;
+"""Exact duplicates: the same pixels twice, as decoded and resized to data.image_size (two photos that only
+differ below that resolution are the same training image). A scraped folder often holds one image under two names;
 if one copy landed in train and its twin in test, every test accuracy would be inflated. Prepare keeps one
 copy of each image before splitting (the copy in a given test split, else in a given val split, else the
 first by id), so no image can be on both sides; ``data.duplicates: drop`` removes every copy of an image

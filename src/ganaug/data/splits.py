@@ -36,7 +36,12 @@ def imbalance_fractions(imbalance, n_classes: int) -> np.ndarray:
 
 
 def train_counts(
-    available: np.ndarray, per_class, fractions: np.ndarray, classes: list[str], val_sizes: list[int]
+    available: np.ndarray,
+    per_class,
+    fractions: np.ndarray,
+    classes: list[str],
+    val_sizes: list[int],
+    val_given: bool = False,
 ) -> list[int]:
     """Training images per class after val is set aside; an error names a class that is too small."""
     if per_class == "all" and np.all(fractions == 1):
@@ -45,6 +50,11 @@ def train_counts(
         base = int(available.min()) if per_class == "all" else per_class
         wanted = np.maximum(1, np.floor(base * fractions + 1e-9).astype(int))
     for c, (want, have) in enumerate(zip(wanted, available)):
+        if want > have and val_given:
+            raise GanaugError(
+                f"data.per_class: class '{classes[c]}' has {have} training images (train/ less any test split), "
+                f"but data.per_class asks for {want}"
+            )
         if want > have:
             raise GanaugError(
                 f"data.per_class: class '{classes[c]}' has {have + val_sizes[c]} images left after the test split, "
@@ -101,7 +111,12 @@ def split_indices(
     rest = np.setdiff1d(rest, val)
     available = np.bincount(labels[rest], minlength=n_classes)
     counts = train_counts(
-        available, params.per_class, imbalance_fractions(params.imbalance, n_classes), classes, val_sizes
+        available,
+        params.per_class,
+        imbalance_fractions(params.imbalance, n_classes),
+        classes,
+        val_sizes,
+        val_given=is_val is not None,
     )
     train = stratified_take(labels, rest, counts, rng)
     return {"train": train, "val": val, "test": test}

@@ -28,6 +28,7 @@ import os
 import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -44,6 +45,7 @@ SPLITS = ("train", "val", "test")
 # characters a file name cannot hold on Windows or macOS, and '%' itself (the escape)
 NOT_PORTABLE = '<>:"/\\|?*%'
 PARALLEL_FROM = 256  # images: below this, starting worker processes costs more than it saves
+WORKERS_ENV = "GANAUG_DECODE_WORKERS"  # decoding processes; default: the cores this process may use
 UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
@@ -104,6 +106,8 @@ def _class_images(root: Path, what: str, ignored: Counter, at_least: int = 2) ->
             f"{what}: class folder '{root / empty[0]}' has no images (expected {', '.join(sorted(EXTENSIONS))}); "
             "add images or remove the folder"
         )
+    if not classes and at_least == 1:
+        raise GanaugError(f"{what}: '{root}' has no class folders (expected {root}/<class_name>/<image>)")
     if len(classes) < at_least:
         found = f"only class '{next(iter(classes))}'" if classes else "no class folders"
         raise GanaugError(
@@ -124,7 +128,9 @@ def layout(root: Path, what: str = "data.root") -> tuple[dict[str | None, dict[s
         raise GanaugError(f"{what}: image folder '{root}' not found (expected <root>/<class_name>/*.png)")
     ignored: Counter = Counter()
     names = {d.name for d in _visible(root) if d.is_dir()}
-    if "train" not in names:
+    train = root / "train"
+    # a split tree: train/ holds class folders of images (a class that is named "train" holds images itself)
+    if "train" not in names or _has_images(train) or not any(c.is_dir() and _has_images(c) for c in train.iterdir()):
         return {None: _class_images(root, what, ignored)}, ignored
     if others := sorted(names - set(SPLITS)):
         raise GanaugError(
@@ -292,11 +298,18 @@ def _read_or_error(job: tuple) -> tuple[np.ndarray | None, bool, Exception | Non
 def read_all(jobs: list[tuple], workers: int | None = None) -> list[tuple]:
     """_read_or_error over ``jobs`` (each _read's arguments), in order; in ``workers`` processes (default: one
     per core) when there are enough images to pay for starting them."""
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers is None:
+        workers = int(os.environ.get(WORKERS_ENV) or len(os.sched_getaffinity(0)))  # the cores it may use
     if workers <= 1 or len(jobs) < PARALLEL_FROM:
         return [_read_or_error(job) for job in jobs]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_read_or_error, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
+    try:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(pool.map(_read_or_error, jobs, chunksize=max(1, len(jobs) // (8 * workers))))
+    except BrokenProcessPool:
+        raise GanaugError(
+            f"a worker process decoding images died (a crash inside an image decoder); run prepare with "
+            f"{WORKERS_ENV}=1 to find the file"
+        ) from None
 
 
 def load(raw_dir: Path, params) -> RawDataset:
