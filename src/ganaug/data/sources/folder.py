@@ -247,7 +247,7 @@ def _flatten(im: Image.Image, background: int) -> Image.Image:
 
 
 def _read(
-    path: Path, size: int, mode: str, how: str, background: int = 0, draft: bool = True
+    path: Path, size: int, mode: str, how: str, background: int = 255, draft: bool = True
 ) -> tuple[np.ndarray, bool]:
     """The image as uint8 size x size x C, and whether it had to be converted (another mode, transparency).
     ``draft``: a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 of its size that still covers ``size``
@@ -274,7 +274,7 @@ def _mode(files: list[Path], channels: int | None) -> str:
             with Image.open(f) as im:
                 if im.mode not in GRAY_MODES:
                     return "RGB"
-        except (*UNREADABLE, Image.DecompressionBombWarning):
+        except UNREADABLE:
             continue
     return "L"
 
