@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from ganaug.classify.augment import augment_batch, build_augment
+from ganaug.classify.loader import WORKERS_ENV, AugmentedBatches, batch_loader, loader_workers
 from ganaug.classify.models import create_classifier, load_classifier, save_classifier
 from ganaug.classify.normalize import Normalizer
 from ganaug.classify.train import Phase, evaluate, fit, predict_logits
@@ -40,6 +41,30 @@ def test_augment_keeps_shape_and_dtype_and_changes_pixels():
     assert build_augment(off.augment, 16, seed=0) is None
 
 
+def test_loader_batches_are_the_same_with_any_number_of_workers(monkeypatch):
+    """Batch k is a function of (seed, k): the same from 0 or 2 worker processes, augmented (not the raw
+    images), different for another seed, and in the given order."""
+    cfg = parse_params({"train": {"augment": {"hflip": True, "crop_padding": 2}}}).train
+    images = np.random.default_rng(0).integers(0, 256, (40, 12, 12, 3), dtype=np.uint8)
+    order = np.random.default_rng(1).permutation(40)[:36].reshape(6, 6)
+    cpu = torch.device("cpu")
+
+    def batches(workers, seed=0):
+        return list(batch_loader(AugmentedBatches(images, order, cfg.augment, seed), cpu, workers))
+
+    inline, two = batches(0), batches(2)
+    for (x0, i0), (x2, i2), row in zip(inline, two, order, strict=True):
+        assert torch.equal(x0, x2) and torch.equal(i0, i2)
+        assert i0.tolist() == sorted(row) and x0.dtype == torch.uint8
+    assert not all(torch.equal(x, torch.from_numpy(images[i.numpy()])) for x, i in inline)
+    assert not all(torch.equal(x, y) for (x, _), (y, _) in zip(inline, batches(0, seed=1), strict=True))
+    monkeypatch.setenv(WORKERS_ENV, "two")
+    with pytest.raises(GanaugError, match="GANAUG_LOADER_WORKERS=two: expected a whole number"):
+        loader_workers(cpu)
+    monkeypatch.delenv(WORKERS_ENV)
+    assert loader_workers(cpu) == 0  # on the CPU workers would take the training's cores
+
+
 def test_unknown_model_and_missing_weights_are_named(tmp_path):
     with pytest.raises(GanaugError, match="unknown timm model 'resnet9000'"):
         create_classifier("resnet9000", 10, 1)
@@ -58,10 +83,13 @@ def test_pretrained_weights_load_from_a_local_file(tmp_path):
     assert stem.shape[1] == 1 and model.get_classifier().out_features == 10
 
 
-def test_training_on_digits_beats_chance_and_is_deterministic(digit_splits, tiny_params):
+def test_training_on_digits_beats_chance_and_is_deterministic(digit_splits, tiny_params, monkeypatch):
+    """The second run reads its batches through 2 loader worker processes, the first in this process."""
     train, val, test = digit_splits
+    assert tiny_params.train.augment.crop_padding > 0  # else the workers would have nothing random to do
     results = []
-    for _ in range(2):
+    for workers in ("0", "2"):
+        monkeypatch.setenv(WORKERS_ENV, workers)
         seed_everything(0)
         model = create_classifier("resnet10t", 10, 1)
         history, norm = fit(model, Phase("train", train, tiny_params.train), val, 10, torch.device("cpu"))

@@ -1,7 +1,8 @@
 """Training and evaluation of a classifier on in-memory uint8 arrays.
 
-The whole dataset stays uint8 in memory; each batch is augmented (albumentations, on uint8),
-moved to the device and converted to normalised float there. Read top to bottom: fit() is the loop.
+The whole dataset stays uint8 in memory; each batch is augmented (albumentations, on uint8) by the
+DataLoader's workers (ganaug.classify.loader), moved to the device and converted to normalised float
+there. Read top to bottom: fit() is the loop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ganaug import distributed
-from ganaug.classify.augment import augment_batch, build_augment
+from ganaug.classify.loader import AugmentedBatches, batch_loader, loader_workers
 from ganaug.classify.normalize import Normalizer
 from ganaug.data.store import Split
 from ganaug.device import autocast, memory_format, needs_grad_scaler
@@ -155,7 +156,6 @@ def fit(
     distributed.check_batch(cfg.batch_size, "train.batch_size")
     rng = np.random.default_rng(cfg.seed)
     norm = norm or Normalizer.fit(train.images)
-    augment = build_augment(cfg.augment, train.images.shape[1], cfg.seed)
     model.to(device=device, memory_format=memory_format(device))
     learner = model.get_classifier() if head_only else model
     if head_only:
@@ -176,19 +176,28 @@ def fit(
     offset = (
         torch.from_numpy(logit_adjustment(train.labels, num_classes, logit_adjust)).to(device) if logit_adjust else None
     )
+    # every epoch's batches drawn up front, so worker processes can augment ahead of the training
+    order = np.concatenate(
+        [
+            batch_order(rng, train.labels, steps_per_epoch, cfg.batch_size, class_balanced)[
+                : steps_per_epoch * cfg.batch_size
+            ]
+            for _ in range(cfg.epochs)
+        ]
+    ).reshape(-1, cfg.batch_size)
+    batched = AugmentedBatches(train.images, order, cfg.augment, cfg.seed)
+    batches = iter(batch_loader(batched, device, loader_workers(device)))
     history = []
     main = distributed.is_main()
     bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not main)
     for epoch in bar:
         net.train(not head_only)  # a head refit keeps the backbone's BatchNorm statistics
         started = time.perf_counter()
-        order = batch_order(rng, train.labels, steps_per_epoch, cfg.batch_size, class_balanced)
         loss_sum = correct = seen = 0
-        for step in range(steps_per_epoch):
-            idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            # every process augments the whole global batch (same random stream), then takes its part
-            x = norm.to_input(distributed.shard(augment_batch(augment, train.images[idx])), device)
-            idx = distributed.shard(idx)
+        for _ in range(steps_per_epoch):
+            images, idx = next(batches)
+            x = norm.to_input(images, device)
+            idx = idx.numpy()
             y = labels_all[idx].to(device, non_blocking=True)
             with autocast(device):
                 logits = net(x)
