@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,3 +57,63 @@ def test_train_deterministic_false_lets_cudnn_pick_fast_kernels():
     finally:
         dev.seed_everything(0)
     assert not torch.backends.cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
+
+
+def _runs_out_above(limit: int, sizes: list):
+    def work(start, stop):
+        sizes.append(stop - start)
+        if stop - start > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (mocked)")
+        return list(range(start, stop))
+
+    return work
+
+
+def test_out_of_device_memory_halves_the_batch_keeps_it_and_refuses_at_one_image(capsys):
+    fit, sizes = dev.ShrinkOnOutOfMemory("score", "score.batch_size"), []
+    pieces = fit.run(_runs_out_above(3, sizes), 10)
+    assert sum(pieces, []) == list(range(10))  # every row once, in order
+    assert sizes[:3] == [10, 5, 2] and fit.piece == 2
+    sizes.clear()
+    fit.run(_runs_out_above(3, sizes), 10)
+    assert set(sizes) == {2}  # the next batch starts at the size that fitted: no failed try
+    out = capsys.readouterr().out
+    assert "score: out of device memory at 10 images a batch; going on with 5 (set score.batch_size" in out
+    with pytest.raises(GanaugError, match="score: one image does not fit in the device's memory; .*GANAUG_DEVICE=cpu"):
+        dev.ShrinkOnOutOfMemory("score", "score.batch_size").run(_runs_out_above(0, []), 4)
+
+
+def test_a_pool_made_in_smaller_pieces_after_running_out_of_memory_is_the_same_pool(tmp_path, monkeypatch, capsys):
+    """The latents are drawn per configured batch before any retry, so running out of memory changes no image."""
+    from ganaug.gan.networks import Generator
+    from ganaug.gan.pool import write_pool
+
+    G = Generator(3, 1, 16, z_dim=8, width=8)
+    plain = write_pool(tmp_path / "plain", G, per_class=7, num_classes=3, seed=1, batch_size=8)
+    forward = Generator.forward
+
+    def small_memory(self, z, y):
+        if len(z) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (mocked)")
+        return forward(self, z, y)
+
+    monkeypatch.setattr(Generator, "forward", small_memory)
+    shrunk = write_pool(tmp_path / "shrunk", G, per_class=7, num_classes=3, seed=1, batch_size=8)
+    assert "generate: out of device memory at 8 images a batch; going on with 4" in capsys.readouterr().out
+    assert np.array_equal(plain.images, shrunk.images) and np.array_equal(plain.latents, shrunk.latents)
+
+
+def test_gan_real_set_leaves_the_gpu_when_it_would_take_over_a_quarter_of_it(monkeypatch):
+    from ganaug.gan.pixels import from_uint8
+    from ganaug.gan.train import RealSet, fits_on_device
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 << 30, 16 << 30))  # a 16 GiB card
+    cuda = torch.device("cuda", 0)
+    assert fits_on_device(10_000 * 64 * 64 * 3, cuda)  # 10k RGB images at 64 px: 0.12 GB
+    assert not fits_on_device(10_000 * 256 * 256 * 3 * 3, cuda)  # 30k at 256 px: 5.9 GB > 4 GiB
+    assert fits_on_device(10**12, torch.device("cpu"))
+    images = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    real = RealSet(images, np.arange(20) % 4, torch.device("cpu"))
+    idx = torch.tensor([3, 0, 17, 3])
+    assert torch.equal(real[idx], from_uint8(images)[idx])  # the values of converting the whole set first
+    assert real.images.dtype == torch.uint8 and real.labels[idx].tolist() == [3, 0, 1, 3]

@@ -17,7 +17,16 @@ from ganaug.gan.networks import Generator
 from ganaug.gan.pixels import from_uint8
 from ganaug.gan.pool import open_pool, translation_rows, write_translation_pool
 from ganaug.gan.stargan import TranslationDiscriminator, TranslationGenerator
-from ganaug.gan.train import Draws, batch_drawers, best_networks, build_gan, evaluation_inputs, fingerprint, train_gan
+from ganaug.gan.train import (
+    Draws,
+    RealSet,
+    batch_drawers,
+    best_networks,
+    build_gan,
+    evaluation_inputs,
+    fingerprint,
+    train_gan,
+)
 from ganaug.params import parse_params
 from ganaug.sampling.samplers import select
 from ganaug.sampling.scores import load_scores, score_pool
@@ -83,7 +92,7 @@ def test_discriminator_class_head_learns_the_labels_it_is_given(digits16, shuffl
     y = torch.from_numpy(labels)
     given = y[torch.randperm(len(y))] if shuffled else y
     draw_real, draw_labels = batch_drawers(given, 10, 32, balance=True)
-    draws = Draws(real, given, draw_real, draw_labels, 32, cfg.z_dim)
+    draws = Draws(RealSet(images, given.numpy(), torch.device("cpu")), draw_real, draw_labels, 32, cfg.z_dim)
     for _ in range(300):  # D's steps only: its class head is trained by d_loss's classification term
         loss, _ = stargan.d_loss(gan, draws, cfg)
         gan.opt_d.zero_grad()
@@ -106,10 +115,11 @@ def test_evaluation_translates_real_images_of_another_class(digits16):
     real = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     G = TranslationGenerator(10, 1, 16, width=8, res_blocks=1, min_width=8)
     targets = torch.arange(40) % 10
-    sources = evaluation_inputs(G, real, torch.from_numpy(labels), targets, star_params())
+    real_set = RealSet(images, labels, torch.device("cpu"))
+    sources = evaluation_inputs(G, real_set, targets, star_params())
     rows = [int(np.flatnonzero((real == s).flatten(1).all(1))[0]) for s in sources]  # which real image each is
     assert (labels[rows] != targets.numpy()).all()
-    assert torch.equal(sources, evaluation_inputs(G, real, torch.from_numpy(labels), targets, star_params()))  # seeded
+    assert torch.equal(sources, evaluation_inputs(G, real_set, targets, star_params()))  # seeded
 
 
 def test_best_translation_generator_round_trips_through_models_gan(tmp_path, digits16):

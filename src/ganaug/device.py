@@ -96,3 +96,38 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.benchmark = not deterministic
+
+
+class ShrinkOnOutOfMemory:
+    """Runs batch work in pieces that fit the device: a piece that runs out of CUDA memory is split in half and
+    retried, and later pieces keep the smaller size (each halving said in one line). The caller draws its random inputs
+    per configured batch before calling, so what a batch holds does not depend on the memory there was; only
+    floating point may differ with the piece size. At one image that still does not fit, it is refused."""
+
+    def __init__(self, what: str, setting: str):
+        self.what, self.setting, self.piece = what, setting, None
+
+    def run(self, fn, n: int) -> list:
+        """[fn(start, stop) for consecutive pieces covering range(n)]."""
+        outs, start = [], 0
+        while start < n:
+            stop = min(start + (self.piece or n), n)
+            try:
+                outs.append(fn(start, stop))
+            except torch.OutOfMemoryError:
+                if stop - start == 1:
+                    raise GanaugError(
+                        f"{self.what}: one image does not fit in the device's memory; free the GPU or set "
+                        f"{DEVICE_ENV}=cpu"
+                    ) from None
+                self.piece = (stop - start) // 2
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                print(
+                    f"{self.what}: out of device memory at {stop - start} images a batch; going on with {self.piece} "
+                    f"(set {self.setting} to at most that to skip the retry)",
+                    flush=True,
+                )
+                continue
+            start = stop
+        return outs

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ganaug.device import ShrinkOnOutOfMemory
 from ganaug.errors import GanaugError
 from ganaug.gan.pixels import from_uint8, to_uint8
 
@@ -78,13 +79,14 @@ def write_pool(
     labels = np.arange(n, dtype=np.int64) % num_classes
     gen = torch.Generator().manual_seed(seed)
     G.eval()
+    fit = ShrinkOnOutOfMemory("generate", "generate.batch_size")
     with torch.inference_mode():
         for start in tqdm(range(0, n, batch_size), total=math.ceil(n / batch_size), desc="generate", unit="batch"):
             stop = min(start + batch_size, n)
             z = sample_latents(stop - start, G.z_dim, truncation, gen)
             y = torch.from_numpy(labels[start:stop])
-            x = G(z.to(device), y.to(device))
-            images.write(to_uint8(x))
+            pieces = fit.run(lambda a, b: to_uint8(G(z[a:b].to(device), y[a:b].to(device))), len(z))  # noqa: B023
+            images.write(np.concatenate(pieces))
             latents.write(z.numpy())
     images.close()
     latents.close()

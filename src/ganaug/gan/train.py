@@ -18,6 +18,7 @@ from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
 from ganaug import distributed
+from ganaug.device import ShrinkOnOutOfMemory
 from ganaug.errors import GanaugError
 from ganaug.gan.archs import ARCHS, build_networks, relevant_config
 from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
@@ -77,9 +78,14 @@ def generate(G, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) ->
     [-1, 1] for a translation generator (on G's device)."""
     G.eval()
     device = next(G.parameters()).device
+    fit = ShrinkOnOutOfMemory("generate", "generate.batch_size")
     out = [
-        to_uint8(G(z[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)))
+        piece
         for i in range(0, len(z), batch_size)
+        for piece in fit.run(
+            lambda a, b: to_uint8(G(z[i + a : i + b].to(device), labels[i + a : i + b].to(device))),  # noqa: B023
+            min(batch_size, len(z) - i),
+        )
     ]
     return np.concatenate(out) if out else np.empty((0, G.image_size, G.image_size, G.channels), np.uint8)
 
@@ -108,13 +114,46 @@ def batch_drawers(labels: torch.Tensor, num_classes: int, batch_size: int, balan
     )
 
 
+DEVICE_SHARE = 0.25  # the real set stays on the GPU while its uint8 copy takes at most this share of its memory
+
+
+class RealSet:
+    """All real images, uint8 N x H x W x C (a quarter of float32's bytes), and their labels: on the training
+    device, or in pinned CPU memory when they would take more than ``DEVICE_SHARE`` of a GPU's memory (then the
+    indices are drawn on the CPU too, so no step waits on the GPU for them). Indexing gives float N x C x H x W in
+    [-1, 1] on the device, the same values as converting the whole set first."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, device: torch.device):
+        self.device = device
+        self.home = device if fits_on_device(images.nbytes, device) else torch.device("cpu")
+        self.images, self.labels = torch.from_numpy(images), torch.from_numpy(labels)
+        if self.home.type == "cpu" and device.type == "cuda":
+            self.images = self.images.pin_memory()
+        self.images, self.labels = self.images.to(self.home), self.labels.to(self.home)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        batch = self.images[idx.to(self.home)]
+        if batch.device != self.device:
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        return from_uint8(batch)
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    _, total = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_SHARE * total
+
+
 @dataclass
 class Draws:
     """This step's random inputs, drawn on demand and in the order a loss asks for them: every
     global batch is drawn whole (the same on every torchrun rank) and this rank keeps its share."""
 
-    images: torch.Tensor  # all real images, float in [-1, 1] on the device
-    labels_all: torch.Tensor
+    real_set: RealSet
     draw_real: object
     draw_labels: object
     batch_size: int
@@ -122,13 +161,13 @@ class Draws:
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor]:
         idx = distributed.shard(self.draw_real())
-        return self.images[idx], self.labels_all[idx]
+        return self.real_set[idx], self.real_set.labels[idx].to(self.real_set.device, non_blocking=True)
 
     def labels(self) -> torch.Tensor:
-        return distributed.shard(self.draw_labels())
+        return distributed.shard(self.draw_labels()).to(self.real_set.device, non_blocking=True)
 
     def z(self) -> torch.Tensor:
-        return distributed.shard(torch.randn(self.batch_size, self.z_dim, device=self.images.device))
+        return distributed.shard(torch.randn(self.batch_size, self.z_dim, device=self.real_set.device))
 
 
 def _tensors(gan: Gan) -> dict[str, torch.Tensor]:
@@ -188,21 +227,21 @@ def resume(gan: Gan, folder: Path) -> bool:
     return True
 
 
-def evaluation_inputs(G, real: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor, cfg) -> torch.Tensor:
+def evaluation_inputs(G, real: RealSet, targets: torch.Tensor, cfg) -> torch.Tensor:
     """What generate() feeds G for each evaluation label: seeded latents for the cGAN; for a
     translation generator, seeded real images of another class (the pool translates into other
     classes only)."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     if G.takes != "image":
         return torch.randn(len(targets), cfg.z_dim, generator=gen)
-    labels = labels.cpu()
+    labels = real.labels.cpu()
     source = torch.randint(len(labels), (len(targets),), generator=gen)
     for _ in range(1000):
         same = labels[source] == targets
         if not same.any() or len(labels.unique()) < 2:
             break
         source[same] = torch.randint(len(labels), (int(same.sum()),), generator=gen)
-    return real[source.to(real.device)].cpu()
+    return real[source].cpu()
 
 
 def train_gan(
@@ -229,11 +268,10 @@ def train_gan(
     torch.manual_seed(cfg.seed)
     gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
     resumed = resume(gan, ckpt_dir)
-    real_all = from_uint8(images).to(device)
-    labels_all = torch.from_numpy(labels).to(device)
+    real_set = RealSet(images, labels, device)
     # fixed inputs for evaluation, so successive FIDs compare the same draws
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
-    eval_z = evaluation_inputs(gan.G, real_all, labels_all, eval_labels, cfg)
+    eval_z = evaluation_inputs(gan.G, real_set, eval_labels, cfg)
     started = time.perf_counter()
     main = distributed.is_main()
     bar = tqdm(
@@ -243,8 +281,8 @@ def train_gan(
         unit="step",
         disable=not main,
     )
-    draw_real, draw_labels = batch_drawers(labels_all, num_classes, cfg.batch_size, cfg.balance_classes)
-    draws = Draws(real_all, labels_all, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
+    draw_real, draw_labels = batch_drawers(real_set.labels, num_classes, cfg.batch_size, cfg.balance_classes)
+    draws = Draws(real_set, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
     d_loss_of, g_loss_of = ARCHS[cfg.arch].losses
     while gan.step < cfg.steps:
         gan.G.train()

@@ -55,20 +55,26 @@ def score_batches(
     """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
     import torch  # here, not at the top: samplers and selections read scores without torch
 
+    from ganaug.device import ShrinkOnOutOfMemory
     from ganaug.gan.pixels import from_uint8
 
     extractor.to(device).eval()
     discriminator.to(device).eval()
+
+    @torch.inference_mode()
+    def judge(raw, y):
+        feats, logits = extractor.features_and_logits(raw.permute(0, 3, 1, 2))
+        # D sees images in [-1, 1], as in training; realism, and the class logits of a D with a class head
+        realism, d_logits = discriminator.judge(from_uint8(raw), y)
+        return feats, logits.float().softmax(1), realism, d_logits
+
+    fit = ShrinkOnOutOfMemory(desc, "score.batch_size")
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch"):
         raw = torch.from_numpy(read_rows(images, start, start + batch_size)).to(device)
-        x = raw.permute(0, 3, 1, 2)
         y = torch.from_numpy(np.asarray(labels[start : start + batch_size], dtype=np.int64)).to(device)
-        with torch.inference_mode():
-            feats, logits = extractor.features_and_logits(x)
-            probs = logits.float().softmax(1)
-            d_input = from_uint8(raw)  # D sees images in [-1, 1], as in training
-            # realism, and the class logits of a D that has a class head (a translation GAN's)
-            realism, d_logits = discriminator.judge(d_input, y)
+        pieces = fit.run(lambda a, b: judge(raw[a:b], y[a:b]), len(y))  # noqa: B023
+        feats, probs, realism = (torch.cat([p[i] for p in pieces]) for i in range(3))
+        d_logits = None if pieces[0][3] is None else torch.cat([p[3] for p in pieces])
         rows = {
             "id": np.arange(start, start + len(y), dtype=np.int64),
             "label": y.cpu().numpy(),
