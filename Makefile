@@ -102,6 +102,7 @@ ui: install ## MLflow UI on the project's store, opened on the training runs (AR
 
 bench: install ## the benchmarks (by hand; results go in the README)
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/input_pipeline.py
 	$(BIN)/python benchmarks/gan_throughput.py
 	$(BIN)/python benchmarks/pool_memory.py --count 1000000
 	$(BIN)/python benchmarks/score_throughput.py
