@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run run-paper run-gpu run-longtail budget test test-all lint ui server compare bench clean
+.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,14 @@ LONGTAIL := -S data.imbalance=10 -S gan.arch=stargan -S 'experiments.ratios=[top
 # (a GAN step costs ~0.45 s on 2 cores); not yet run on a GPU here
 GPU := -S gan.steps=8000 -S gan.batch_size=64 -S gan.g_width=96 -S gan.d_width=64 -S gan.eval_samples=2000 \
 	-S experiments.epochs=null -S train.deterministic=false -S train.eval_batch_size=2048
+
+# paper 003's setting: a style GAN pre-trained on the ~58,000 Fashion-MNIST training images not drawn as labelled
+# (data.unlabelled: rest), DAPPER in its W space (random and predictor perturbations), against pseudo-labelling the
+# same images, at 10 and 100 labelled images per class, 3 seeds (python -m ganaug.sweep unlabelled adds the regime)
+UNLABELLED := -S gan.steps=2000 -S gan.eval_every=200 -S gan.ckpt_every=200 -S 'experiments.seeds=[0,1,2]'
+
+run-unlabelled: install ## a style GAN pre-trained on unlabelled images (DAPPER in W) vs pseudo-labelling them, 10 and 100 labelled/class (reports/sweep/unlabelled.md; ARGS="-S ...")
+	$(BIN)/python -m ganaug.sweep unlabelled --per-class 10 100 $(UNLABELLED) $(ARGS)
 
 run-gpu: install ## the default regime sized for one GPU (GANAUG_DEVICE=cuda) as DVC experiment `gpu` (ARGS="-S ...")
 	GANAUG_DEVICE=$${GANAUG_DEVICE:-cuda} $(BIN)/dvc exp run --temp -n gpu $(GPU) $(ARGS)

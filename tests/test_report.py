@@ -297,3 +297,27 @@ def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_c
     assert (tmp_path / "ratio.png").stat().st_size > 10_000
     plain = to_markdown(summary_table(collect_runs(runs, specs)), comp)
     assert "tail-third" not in plain  # a balanced set has no tail column
+
+
+def test_with_pseudo_labelling_every_synthetic_row_also_faces_it_at_the_same_amount(tmp_path):
+    from ganaug.report.tables import collect_runs, comparisons, summary_table
+
+    runs, specs = tmp_path / "runs", []
+    rows = {
+        ("baseline", "real", "0"): [0.70, 0.71, 0.72],
+        ("augment", "pseudo-label", "1"): [0.76, 0.77, 0.78],
+        ("augment", "dapper", "1"): [0.73, 0.75, 0.74],
+        ("augment", "random", "1"): [0.68, 0.69, 0.70],
+    }
+    for (mode, sampler, amount), accs in rows.items():
+        for seed, acc in enumerate(accs):
+            specs.append(RunSpec(mode, sampler, amount, seed))
+            write_run(runs, specs[-1], acc)
+    frame = collect_runs(runs, specs)
+    comp = comparisons(frame, summary_table(frame))
+    vs_pseudo = comp[comp["kind"] == "vs pseudo-label"].set_index("row")
+    assert sorted(vs_pseudo.index) == ["dapper 1x", "random 1x"]  # not pseudo-labelling itself, not real-only
+    assert vs_pseudo.loc["dapper 1x", "diff"] == pytest.approx(-0.03)
+    assert (vs_pseudo["reference"] == "pseudo-label 1x").all()
+    without = collect_runs(runs, [s for s in specs if s.method != "pseudo-label"])
+    assert "vs pseudo-label" not in set(comparisons(without, summary_table(without))["kind"])

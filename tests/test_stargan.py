@@ -155,15 +155,17 @@ def test_best_translation_generator_round_trips_through_models_gan(tmp_path, dig
 
 def test_each_architecture_ignores_the_others_params():
     cgan = parse_params({}).gan
-    # the cGAN's identity is what it was before architectures existed: no arch, no stargan keys
+    # the cGAN's identity is what it was before architectures existed: no arch, no stargan or style keys
     assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {
         "arch",
         "res_blocks",
         "lambda_cls",
         "lambda_rec",
+        "mapping_layers",
     }
     same = fingerprint(cgan, "d", 10, 1, 32)
     assert fingerprint(cgan.model_copy(update={"lambda_rec": 3.0}), "d", 10, 1, 32) == same
+    assert fingerprint(cgan.model_copy(update={"mapping_layers": 8}), "d", 10, 1, 32) == same
     assert fingerprint(cgan.model_copy(update={"arch": "stargan"}), "d", 10, 1, 32) != same
     star = star_params()
     assert fingerprint(star.model_copy(update={"z_dim": 7}), "d", 10, 1, 16) == fingerprint(star, "d", 10, 1, 16)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ganaug.errors import GanaugError
@@ -201,7 +202,7 @@ def test_gan_variants_change_only_the_gan_and_never_its_seed():
     assert gan_experiment_name("ndis1", 1, []) == "gan-ndis1-s1"
 
 
-@pytest.mark.parametrize("preset", ["LONGTAIL", "PAPER", "GPU"])
+@pytest.mark.parametrize("preset", ["LONGTAIL", "PAPER", "GPU", "UNLABELLED"])
 def test_the_makefile_presets_are_valid_params(preset):
     """make run-longtail, make run-paper and make run-gpu pass these -S overrides to DVC: a renamed key or a bad
     value would only fail minutes into an experiment, so they are checked here against the schema."""
@@ -220,3 +221,50 @@ def test_the_makefile_presets_are_valid_params(preset):
         assert params.experiments.recipe == "head-refit" and params.experiments.ratios == ["topup"]
     if preset == "GPU":
         assert params.gan.steps == 8000 and not params.train.deterministic
+
+
+def unlabelled_summary(real, pseudo, samples, dapper):
+    rows = {"0x real": real, "pseudo-label 1x": pseudo, "random 1x": samples, "dapper 1x": dapper}
+    return {"rows": {k: {"seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, v in rows.items()}}
+
+
+def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_under_one_holm_family():
+    from ganaug.sweeps.unlabelled import table_rows, to_markdown
+
+    real, pseudo = [0.80, 0.81, 0.82], [0.84, 0.85, 0.86]
+    summaries = {
+        (100, "random"): unlabelled_summary(real, pseudo, [0.70, 0.72, 0.71], [0.801, 0.812, 0.818]),
+        (100, "predictor"): unlabelled_summary(real, pseudo, [0.70, 0.72, 0.71], [0.86, 0.87, 0.88]),
+    }
+    table = table_rows(summaries).set_index("row")
+    assert list(table.index) == [
+        "real-only",
+        "pseudo-label",
+        "style GAN samples (random)",
+        "DAPPER-W (random)",
+        "DAPPER-W (predictor)",
+    ]
+    assert table.loc["DAPPER-W (predictor)", "vs real-only"] == pytest.approx(0.06)
+    assert table.loc["DAPPER-W (predictor)", "vs pseudo-label"] == pytest.approx(0.02)
+    assert table.loc["style GAN samples (random)", "verdict real-only"] == "worse"
+    assert table.loc["DAPPER-W (random)", "verdict real-only"] == "no clear difference"
+    assert pd.isna(table.loc["real-only", "vs real-only"]) and pd.isna(table.loc["pseudo-label", "vs pseudo-label"])
+    # Holm over all 7 comparisons of the table: each adjusted p at least its raw p
+    assert (table["p_holm real-only"].dropna() >= table["p real-only"].dropna()).all()
+    quality = {
+        (100, m): {
+            k: 1.0
+            for k in (
+                "gan_fid",
+                "real_test_fid",
+                "pool_fid",
+                "pool_agreement",
+                "projection_fid",
+                "projection_agreement",
+                "pseudo_fid",
+            )
+        }
+        for m in ("random", "predictor")
+    }
+    md = to_markdown(table.reset_index(), quality, ["dvc exp run -S x=1"])
+    assert "| 100 | DAPPER-W (predictor) | 180 | 3 | 87.00 ± 1.00 |" in md and "dvc exp run -S x=1" in md

@@ -127,8 +127,9 @@ def choose(
     ``balance=False`` keeps the quotas proportional even on an imbalanced set (replacement swaps
     exactly what it removed from each class)."""
     sampler = SAMPLERS[spec.sampler]
-    if sampler.source == "projection" and (why := open_pool(paths.PROJECTION).meta.get("skipped")):
-        raise GanaugError(f"sampler {sampler.name}: there is no projection pool ({why}); use gan.arch: cgan")
+    if sampler.source != "pool" and (why := open_pool(paths.POOLS[sampler.source]).meta.get("skipped")):
+        fix = "set data.unlabelled" if sampler.source == "pseudo" else "use a generator with a latent space"
+        raise GanaugError(f"sampler {sampler.name}: there is no {sampler.source} pool ({why}); {fix}")
     scores = load_source_scores(sampler)
     balance = balance and params.select.balance  # on a balanced real set, water-filling = proportional
     quota = topup_quotas(real_counts) if spec.amount == TOPUP else class_quotas(real_counts, ratio, balance)
@@ -185,7 +186,7 @@ def with_synthetic(
     """The real images + the selected pool images, with per-image weights / soft targets for the synthetic part.
     ``counts``: the real training set's images per class, before any were replaced."""
     source = str(selection["source"].iloc[0]) if len(selection) else "pool"
-    pool = open_pool(paths.PROJECTION if source == "projection" else paths.POOL)
+    pool = open_pool(paths.POOLS[source])
     ids = selection["id"].to_numpy(np.int64)
     if len(ids) and ids.max() >= len(pool):
         raise GanaugError(
@@ -482,7 +483,7 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict:
     inputs = {"data/prepared": paths.PREPARED}
     if data.selection is not None:
         source = str(data.selection["source"].iloc[0]) if len(data.selection) else "pool"
-        inputs[f"data/synthetic/{source}"] = paths.PROJECTION if source == "projection" else paths.POOL
+        inputs[str(paths.POOLS[source])] = paths.POOLS[source]
         inputs[str(spec.selection_path)] = spec.selection_path
     tags = {
         "mode": spec.mode,

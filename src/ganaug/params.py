@@ -21,9 +21,20 @@ NO_FOLDER = "data/no-images"  # data.root's default: a placeholder in git, for t
 # The registries' names, which params.yaml may use. They are kept here rather than imported so that every stage
 # reads params without the sampling and experiment code: an edit to a sampler must not mark the GAN's stages
 # changed in `dvc status`. A test checks each tuple against its registry.
-SAMPLER_NAMES = ("random", "cl-sam", "cr-sam", "combined", "diverse", "rl", "dapper", "uncertainty", "d-class")
+SAMPLER_NAMES = (
+    "random",
+    "cl-sam",
+    "cr-sam",
+    "combined",
+    "diverse",
+    "rl",
+    "dapper",
+    "uncertainty",
+    "d-class",
+    "pseudo-label",
+)
 OWN_SAMPLER_NAMES = ("rl",)  # the samplers that also choose how many (ganaug.sampling.samplers.Sampler.own)
-ARCH_NAMES = ("cgan", "stargan")  # ganaug.gan.archs.ARCHS
+ARCH_NAMES = ("cgan", "stargan", "style")  # ganaug.gan.archs.ARCHS
 VARIANT_NAMES = ("real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust")  # ganaug.experiment.VARIANTS
 
 
@@ -58,9 +69,15 @@ class DataParams(_Strict):
     # name: folder: an image found twice is kept once, on the test side of a user-given split (keep-one),
     # or every copy of one that a user-given split puts on two sides is dropped (drop)
     duplicates: Literal["keep-one", "drop"] = "keep-one"
+    # images without labels beside the labelled set (the generator may pre-train on them; pseudo-labelling
+    # uses them): null none | rest: the source's training images not drawn as train or val, labels dropped |
+    # folder: every image under unlabelled_root (no class folders), versioned with `dvc add`
+    unlabelled: Literal["rest", "folder"] | None = None
+    unlabelled_root: str = Field(NO_FOLDER, min_length=1)  # unlabelled: folder; a dependency of prepare
+    unlabelled_max: int | Literal["all"] = "all"  # a seeded subset of at most this many unlabelled images
     seed: int = Field(0, ge=0)
 
-    _per_class = field_validator("per_class")(_positive_or_all)
+    _per_class = field_validator("per_class", "unlabelled_max")(_positive_or_all)
 
     @field_validator("val_per_class", "test_per_class", mode="before")
     @classmethod
@@ -119,7 +136,9 @@ class TrainParams(_Strict):
 
 
 class GanParams(_Strict):
-    arch: Literal[ARCH_NAMES] = "cgan"  # cgan: from noise; stargan: translations of real images (paper 000)
+    # cgan: from noise; stargan: translations of real images (paper 000); style: unconditional, pre-trained on
+    # the unlabelled images (data.unlabelled), projected into W by DAPPER (paper 003)
+    arch: Literal[ARCH_NAMES] = "cgan"
     steps: int = Field(800, ge=1)  # generator steps (training is by steps, not epochs)
     batch_size: int = Field(32, ge=2)
     z_dim: int = Field(128, ge=1)
@@ -140,6 +159,7 @@ class GanParams(_Strict):
     res_blocks: int = Field(3, ge=0)  # stargan: residual blocks between encoder and decoder
     lambda_cls: float = Field(1.0, ge=0)  # stargan: weight of the domain-classification losses
     lambda_rec: float = Field(10.0, ge=0)  # stargan: weight of the cycle reconstruction loss
+    mapping_layers: int = Field(4, ge=1)  # style: layers of the mapping network z -> w
     ckpt_every: int = Field(200, ge=1)
     eval_every: int = Field(200, ge=1)
     eval_samples: int = Field(1000, ge=20)
@@ -182,6 +202,7 @@ class ProjectionParams(_Strict):
     predictor_samples: int = Field(500, ge=10)  # fresh latents per class the predictor is fitted on
     coefficients: list[float] = Field([-3.0, -1.5, 1.5, 3.0], min_length=1)
     include_reconstruction: bool = True  # the reconstruction itself is a pool row too
+    w_plus: bool = False  # gan.arch style: project into W+ (one w per layer) instead of W (the paper's)
     seed: int = Field(0, ge=0)
 
     _per_class = field_validator("per_class")(_positive_or_all)

@@ -13,6 +13,7 @@ from ganaug.data.duplicates import deduplicate
 from ganaug.data.sources import get_source
 from ganaug.data.splits import split_indices
 from ganaug.data.store import Split, save_split
+from ganaug.data.unlabelled import subset, without_overlap
 from ganaug.errors import GanaugError
 
 
@@ -57,11 +58,41 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
         **({"duplicates": duplicates} if duplicates else {}),  # copies removed (ganaug.data.duplicates)
         "counts": {},
     }
+    written = {}
     for name, idx in parts.items():
         split = Split(resize(raw.images[idx], params.image_size, params.channels), raw.labels[idx], raw.ids[idx])
         save_split(out_dir / f"{name}.npz", split)
+        written[name] = split.images
         summary["counts"][name] = {
             c: int(n) for c, n in zip(raw.classes, np.bincount(split.labels, minlength=len(raw.classes)))
         }
+    if params.unlabelled is not None:
+        summary["unlabelled"] = write_unlabelled(out_dir, raw, parts, written, params, summary["channels"])
     (out_dir / "classes.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def write_unlabelled(out_dir: Path, raw, parts: dict, labelled: dict, params, channels: int) -> dict:
+    """``out_dir/unlabelled.npz`` (ganaug.data.unlabelled); returns its summary for classes.json."""
+    if params.unlabelled == "rest":
+        rest = np.setdiff1d(np.arange(len(raw.labels)), np.concatenate(list(parts.values())))
+        images, ids, skipped, ignored = resize(raw.images[rest], params.image_size, channels), raw.ids[rest], 0, {}
+    else:
+        from ganaug.data.sources.folder import load_unlabelled
+
+        images, ids, skipped, ignored = load_unlabelled(params.unlabelled_root, params, channels)
+    split, dropped = without_overlap(images, ids, labelled)
+    split = subset(split, params.unlabelled_max, params.seed)
+    if not len(split):
+        raise GanaugError(
+            f"data.unlabelled: {params.unlabelled}: no image left once those equal to a labelled image were dropped "
+            f"({sum(dropped.values())} dropped); add unlabelled images or set data.unlabelled: null"
+        )
+    save_split(out_dir / "unlabelled.npz", split)
+    return {
+        "source": params.unlabelled if params.unlabelled == "rest" else params.unlabelled_root,
+        "images": len(split),
+        **({"dropped": dropped} if dropped else {}),
+        **({"skipped_corrupt": skipped} if skipped else {}),
+        **({"ignored": dict(sorted(ignored.items()))} if ignored else {}),
+    }

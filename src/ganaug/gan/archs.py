@@ -7,6 +7,8 @@ the projection and the scores ask of a GAN.
 
   cgan     class-conditional GAN from noise: G(z, label) (BigGAN-style, ganaug.gan.networks, ganaug.gan.cgan)
   stargan  translation GAN, paper 000: G(real image, target label) (ganaug.gan.stargan)
+  style    unconditional style-based GAN pre-trained on the unlabelled images, paper 003's: G(z) through w
+           (ganaug.gan.style); its pool is labelled by the scorer, its projection is in W
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from ganaug.gan import cgan, stargan
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.gan.stargan import TranslationDiscriminator, TranslationGenerator
+from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator
 
 
 def build_cgan(num_classes: int, channels: int, image_size: int, gan: dict):
@@ -34,6 +37,15 @@ def build_stargan(num_classes: int, channels: int, image_size: int, gan: dict):
     )
 
 
+def build_style(num_classes: int, channels: int, image_size: int, gan: dict):
+    return (
+        StyleGenerator(
+            num_classes, channels, image_size, gan["z_dim"], gan["g_width"], gan["min_width"], gan["mapping_layers"]
+        ),
+        UnconditionalDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
+    )
+
+
 @dataclass(frozen=True)
 class Arch:
     name: str  # gan.arch
@@ -42,6 +54,8 @@ class Arch:
     # gan params only this architecture reads: left out of what identifies another one's trained GAN (its
     # checkpoint fingerprint and models/gan/config.json), so a knob of one never invalidates the other
     only: tuple[str, ...] = ()
+    # False: trained on the unlabelled images (data.unlabelled), labels ignored; its samples are labelled by the scorer
+    conditional: bool = True
 
 
 ARCHS: dict[str, Arch] = {
@@ -51,6 +65,8 @@ ARCHS: dict[str, Arch] = {
         Arch(
             "stargan", build_stargan, (stargan.d_loss, stargan.g_loss), only=("res_blocks", "lambda_cls", "lambda_rec")
         ),
+        # the cGAN's hinge + DiffAugment losses: the style pair ignores the labels they pass
+        Arch("style", build_style, (cgan.d_loss, cgan.g_loss), only=("z_dim", "mapping_layers"), conditional=False),
     )
 }
 
@@ -59,7 +75,7 @@ def relevant_config(gan: dict) -> dict:
     """The gan params that define a GAN of ``gan['arch']``. A cGAN's omits ``arch`` itself: GANs saved
     before architectures existed are cGANs, and their configs stay byte-identical."""
     arch = gan.get("arch", "cgan")
-    other = {k for a in ARCHS.values() if a.name != arch for k in a.only}
+    other = {k for a in ARCHS.values() if a.name != arch for k in a.only} - set(ARCHS[arch].only)
     return {k: v for k, v in gan.items() if k not in other and not (k == "arch" and arch == "cgan")}
 
 

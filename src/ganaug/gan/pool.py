@@ -105,6 +105,66 @@ def write_pool(
     return open_pool(out_dir)
 
 
+def write_labelled_pool(
+    out_dir: Path,
+    G,
+    label_fn,
+    per_class: int,
+    num_classes: int,
+    seed: int,
+    truncation: float | None = None,
+    batch_size: int = 1000,
+    extra_meta: dict | None = None,
+    max_draws: int = 20,
+) -> Pool:
+    """An unconditional generator's pool: samples labelled by ``label_fn`` (uint8 images -> classes, the scorer),
+    up to ``per_class`` of each class, drawn in seeded batches until every class is full or ``max_draws`` x the
+    pool size have been drawn (a class the generator rarely draws then stays short, and the meta says so)."""
+    n = per_class * num_classes
+    gen = torch.Generator().manual_seed(seed)
+    G.eval()
+    device = next(G.parameters()).device
+    fit = ShrinkOnOutOfMemory("generate", "generate.batch_size")
+    kept_images, kept_labels, kept_latents = [], [], []
+    have = np.zeros(num_classes, np.int64)
+    drawn = 0
+    with tqdm(total=n, desc="generate (labelled by the scorer)", unit="image") as bar:
+        while have.sum() < n and drawn < max_draws * n:
+            z = sample_latents(batch_size, G.z_dim, truncation, gen)
+            with torch.inference_mode():
+                images = np.concatenate(fit.run(lambda a, b: to_uint8(G(z[a:b].to(device))), len(z)))  # noqa: B023
+            labels = np.asarray(label_fn(images), np.int64)
+            drawn += len(z)
+            for c in range(num_classes):
+                rows = np.flatnonzero(labels == c)[: per_class - have[c]]
+                kept_images.append(images[rows]), kept_labels.append(labels[rows]), kept_latents.append(z.numpy()[rows])
+                have[c] += len(rows)
+            bar.update(int(have.sum()) - bar.n)
+    # classes interleaved, as a conditional pool's, so any prefix is balanced
+    images, labels, latents = (np.concatenate(parts) for parts in (kept_images, kept_labels, kept_latents))
+    order = np.lexsort((np.arange(len(labels)), labels))
+    rank = np.empty(len(labels), np.int64)
+    rank[order] = np.concatenate([np.arange(k) for k in have])
+    order = np.lexsort((labels, rank))
+    meta = {
+        "kind": "labelled-by-scorer",
+        "per_class": per_class,
+        "num_classes": num_classes,
+        "shape": list(images.shape[1:]),
+        "z_dim": G.z_dim,
+        "seed": seed,
+        "truncation": truncation,
+        "drawn": drawn,
+        **(
+            {"short": {str(c): int(per_class - k) for c, k in enumerate(have) if k < per_class}}
+            if (have < per_class).any()
+            else {}
+        ),
+        **(extra_meta or {}),
+    }
+    return save_pool(out_dir, images[order], labels[order], latents[order], meta)
+
+
 @torch.inference_mode()
 def translate_to_every_class(G, images: np.ndarray, num_classes: int) -> np.ndarray:
     """Each real image (uint8 N x H x W x C) translated into every class: uint8 N x classes x H x W x C."""

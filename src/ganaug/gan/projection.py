@@ -1,4 +1,5 @@
-"""DAPPER (paper 003): project real images into the generator's latent space, then perturb.
+"""DAPPER (paper 003): project real images into the generator's latent space, then perturb. The latent space is
+a cGAN's z, or, as the paper does it, a style GAN's W (or W+) space (``latent_space``: ganaug.gan.style.WSpace).
 
 Projection: with the generator frozen and the label fixed, optimise a latent so that G(z, y)
 reconstructs the image -- pixel loss plus a feature loss in the real-only classifier's space, and a
@@ -17,12 +18,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ganaug.errors import GanaugError
 from ganaug.gan.networks import Generator
 from ganaug.gan.pixels import from_uint8
 
 
 def latent_directions(G: Generator, k: int) -> torch.Tensor:
     """k unit directions in z-space, most influential first (SVD of the first linear layer)."""
+    if not hasattr(G, "linear"):
+        raise GanaugError(
+            "projection.method: directions (SeFa) needs the cGAN's first linear layer; use random or predictor"
+        )
     _, _, vh = torch.linalg.svd(G.linear.weight.detach().float().cpu(), full_matrices=False)
     return vh[:k]
 
@@ -49,7 +55,7 @@ def project(
         x = from_uint8(images[start : start + batch_size]).to(device)
         y = torch.from_numpy(labels[start : start + batch_size]).to(device)
         # start from the best of a few random draws: projection is non-convex
-        candidates = torch.randn(8, len(x), G.z_dim, generator=gen).to(device)
+        candidates = fresh_latents(G, 8 * len(x), gen).view(8, len(x), G.z_dim).to(device)
         with torch.no_grad():
             err = torch.stack([(G(c, y) - x).pow(2).mean((1, 2, 3)) for c in candidates])
         z = candidates[err.argmin(0), torch.arange(len(x), device=device)].clone().requires_grad_(True)
@@ -70,6 +76,19 @@ def project(
     return torch.cat(latents).numpy().astype(np.float32), torch.cat(errors).numpy()
 
 
+def fresh_latents(G, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` latents from G's prior (CPU): normal z for a cGAN, mapped and standardised w for a style GAN's W space."""
+    if hasattr(G, "sample_latents"):
+        return G.sample_latents(n, generator)
+    return torch.randn(n, G.z_dim, generator=generator)
+
+
+def latent_space(G, plus: bool = False, seed: int = 0):
+    """What projection optimises over: a cGAN's z (G itself), or a style GAN's standardised W (or W+) space,
+    decoded by ``space(latents, labels)`` like G."""
+    return G.latent_space(plus=plus, seed=seed) if hasattr(G, "latent_space") else G
+
+
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     return (x + 1) / 2
 
@@ -86,7 +105,7 @@ def predictor_directions(
     device = next(G.parameters()).device
     dirs, r2 = [], []
     for c in range(num_classes):
-        z = torch.randn(samples_per_class, G.z_dim, generator=gen)
+        z = fresh_latents(G, samples_per_class, gen)
         y = torch.full((samples_per_class,), c, dtype=torch.long)
         t = torch.cat(
             [

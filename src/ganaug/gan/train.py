@@ -327,8 +327,12 @@ def train_gan(
                 }
             bar.write(
                 f"step {gan.step}: FID {row['fid']:.1f}  KID {row['kid']:.4f}  diversity {row['diversity_ratio']:.2f}  "
-                f"label agreement {row['label_agreement']:.2f}"
-            )
+                + (
+                    f"label agreement {row['label_agreement']:.2f}"
+                    if row["label_agreement"] == row["label_agreement"]
+                    else ""
+                )
+            )  # (NaN for an unconditional generator: no label to agree with)
             if on_eval:
                 on_eval(row, fake_images)
         if gan.step % cfg.ckpt_every == 0 or gan.step == cfg.steps:

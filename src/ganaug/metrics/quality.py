@@ -75,12 +75,20 @@ class QualityEvaluator:
         self.fid.update(self.real_feats, real=True)
         self.kid.update(self.real_feats, real=True)
 
+    @torch.no_grad()
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """The classifier's predicted class of each uint8 N x H x W x C image."""
+        return torch.cat(
+            [self.extractor.features_and_logits(b)[1].argmax(1).cpu() for b in self._batches(images)]
+        ).numpy()
+
     def _batches(self, images: np.ndarray):
         for start in range(0, len(images), self.batch_size):
             yield torch.from_numpy(images[start : start + self.batch_size]).permute(0, 3, 1, 2).to(self.device)
 
-    def evaluate(self, fake_images: np.ndarray, fake_labels: np.ndarray) -> dict:
-        """fake_images: uint8 N x H x W x C."""
+    def evaluate(self, fake_images: np.ndarray, fake_labels: np.ndarray | None) -> dict:
+        """fake_images: uint8 N x H x W x C. ``fake_labels`` None (an unconditional generator): the classifier's
+        predictions stand in for the labels (per-class diversity by predicted class) and label agreement is NaN."""
         self.fid.reset()
         self.kid.reset()
         feats, preds = [], []
@@ -91,7 +99,7 @@ class QualityEvaluator:
         feats, preds = torch.cat(feats), torch.cat(preds)
         self.fid.update(feats, real=False)
         self.kid.update(feats, real=False)
-        labels = torch.from_numpy(fake_labels)
+        labels = preds if fake_labels is None else torch.from_numpy(fake_labels)
         self.kid.subset_size = min(self.subset_size, len(feats))  # a small test set's real floor draws fewer images
         kid_mean, _ = self.kid.compute()
         ratio, per_class = diversity_ratio(feats, labels, self.real_feats, self.real_labels, self.num_classes)
@@ -99,6 +107,6 @@ class QualityEvaluator:
             "fid": float(self.fid.compute()),
             "kid": float(kid_mean),
             "diversity_ratio": ratio,
-            "label_agreement": float((preds == labels).float().mean()),
+            "label_agreement": float("nan") if fake_labels is None else float((preds == labels).float().mean()),
             "diversity_per_class": per_class,
         }

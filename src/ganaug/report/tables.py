@@ -209,12 +209,22 @@ def vs_random(row, table):
     return first(table[same])
 
 
+def vs_pseudo_label(row, table):
+    """A synthetic row against pseudo-labelling the unlabelled images (data.unlabelled) at the same amount, when
+    that ran: a generator that learned from those images has to beat simply labelling them with the scorer."""
+    if row["mode"] == "baseline" or row["sampler"] == "pseudo-label":
+        return NOT_APPLICABLE
+    same = (table["mode"] == row["mode"]) & (table["sampler"] == "pseudo-label") & (table["amount"] == row["amount"])
+    return first(table[same])
+
+
 # every comparison the table's verdicts rest on, in the order each row lists them: (kind, its reference row)
 COMPARISONS = (
     ("vs real-only", vs_real_only),
     ("vs best real-only", vs_best_real_only),
     ("vs no augmentation", vs_no_augmentation),
     ("vs random", vs_random),
+    ("vs pseudo-label", vs_pseudo_label),
 )
 
 

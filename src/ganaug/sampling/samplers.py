@@ -25,13 +25,13 @@ def _check_quota(scores: Scores, quota: np.ndarray, name: str) -> None:
     short = np.flatnonzero(quota > have)
     if len(short):
         c = int(short[0])
-        projection = SAMPLERS[name].source == "projection"
-        grow = (
-            "projection.variants or projection.per_class (the projection pool is per_class x (variants + 1) per class)"
-            if projection
-            else "generate.pool_multiple"
-        )
-        pool = "the projection pool" if projection else "the pool"
+        source = SAMPLERS[name].source
+        grow = {
+            "projection": "projection.variants or projection.per_class (the projection pool is per_class x "
+            "(variants + 1) per class)",
+            "pseudo": "data.unlabelled_max or the unlabelled images (the scorer labels too few of them this class)",
+        }.get(source, "generate.pool_multiple")
+        pool = {"projection": "the projection pool", "pseudo": "the pseudo-labelled pool"}.get(source, "the pool")
         raise GanaugError(
             f"sampler {name}: needs {int(quota[c])} images of class {c} but {pool} has {int(have[c])}; "
             f"lower the ratio or raise {grow}"
@@ -219,7 +219,9 @@ class Sampler:
 
     name: str  # as params.yaml names it (experiments.samplers, replace_sampler, count_sampler, own)
     choose: Callable  # (scores, quota, rng, **options) -> pool ids
-    source: str = "pool"  # the pool it chooses from: pool (the GAN's) or projection (DAPPER's, paper 003)
+    # the pool it chooses from: pool (the GAN's), projection (DAPPER's, paper 003) or pseudo (the unlabelled
+    # images labelled by the scorer); ganaug.paths.POOLS
+    source: str = "pool"
     options: Callable = no_options  # params.yaml's `select` section -> the keyword options ``choose`` takes
     own: Callable | None = None  # scores -> the ids it keeps when it also decides how many (mode own)
     reads_rl: bool = False  # whether it reads the RL policy's keep probabilities (the rl_policy stage's output)
@@ -240,6 +242,8 @@ SAMPLERS: dict[str, Sampler] = {
         Sampler("uncertainty", uncertainty_sampler),
         # gan.arch stargan: its discriminator's class head on the target label
         Sampler("d-class", _by_column("d_confidence")),
+        # not synthetic: the unlabelled images the scorer labels most confidently (ganaug.sampling.pseudo)
+        Sampler("pseudo-label", _by_column("confidence"), source="pseudo"),
     )
 }
 

@@ -6,6 +6,8 @@ batch by batch.
                with source_ids.npy and source_labels.npy: a translation generator (gan.arch: stargan) takes
                the image; the cGAN with generate.translate projects it into its latent space first (the
                DAPPER code: projection.steps, lr, feature_weight) and decodes that latent under each label
+  labelled     (gan.arch: style, unconditional) samples labelled by the scorer, generate.pool_multiple x the real
+               training set, balanced per class as far as the generator draws every class
 """
 
 import math
@@ -14,9 +16,11 @@ from ganaug import paths
 from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.digests import dvc_md5
+from ganaug.errors import GanaugError
+from ganaug.gan.archs import ARCHS
 from ganaug.gan.export import load_gan
 from ganaug.gan.pixels import from_uint8
-from ganaug.gan.pool import write_pool, write_translation_pool
+from ganaug.gan.pool import write_labelled_pool, write_pool, write_translation_pool
 from ganaug.params import load_params
 from ganaug.stages import main, staged_output
 
@@ -48,8 +52,31 @@ def run() -> None:
     device = pick_device()
     G.to(device)
     about = {"generator_md5": dvc_md5(paths.GAN / "generator.safetensors"), "classes": meta["classes"]}
+    arch = config["gan"].get("arch", "cgan")
+    conditional = ARCHS[arch].conditional
+    if cfg.translate and not conditional:
+        raise GanaugError(f"generate.translate: gan.arch {arch} is unconditional, it cannot decode under another label")
     with staged_output(paths.POOL) as out:
-        if G.takes == "image" or cfg.translate:
+        if not conditional:
+            from ganaug.metrics.features import load_feature_extractor
+            from ganaug.sampling.pseudo import predict
+
+            extractor, _ = load_feature_extractor(paths.SCORER)
+            per_class = math.ceil(cfg.pool_multiple * n_train / n_classes)
+            pool = write_labelled_pool(
+                out,
+                G,
+                lambda images: predict(images, extractor, device, cfg.batch_size, progress=False),
+                per_class,
+                n_classes,
+                cfg.seed,
+                cfg.truncation,
+                cfg.batch_size,
+                about,
+            )
+            short = f", short: {pool.meta['short']}" if "short" in pool.meta else ""
+            how = f"up to {per_class} per class as the scorer labels them, {pool.meta['drawn']} drawn{short}"
+        elif G.takes == "image" or cfg.translate:
             train = load_split(paths.PREPARED / "train.npz")
             inputs, more = translation_inputs(G, train, params, device)
             pool = write_translation_pool(

@@ -22,6 +22,10 @@ def run() -> None:
         notes.append(f"{n} duplicate images {kind.replace('_', ' ')}")
     if summary.get("given_splits"):
         notes.append(f"{' and '.join(summary['given_splits'])} as given in data.root")
+    if unlabelled := summary.get("unlabelled"):
+        dropped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in unlabelled.get("dropped", {}).items())
+        dropped = f" ({dropped}: dropped)" if dropped else ""
+        notes.append(f"unlabelled {unlabelled['images']} from {unlabelled['source']}{dropped}")
     skipped = f" ({'; '.join(notes)})" if notes else ""
     print(
         f"prepare: {data.name} {summary['image_size']}px x{summary['channels']}: {sizes}{skipped} -> {paths.PREPARED}"

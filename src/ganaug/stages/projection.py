@@ -1,6 +1,6 @@
-"""Stage projection (DAPPER, paper 003): real training images -> latents of the GAN -> perturbed
-variants -> data/synthetic/projection/ (a second pool: same format, plus source_ids.npy,
-variant.npy -- 0 the reconstruction, 1.. the variants -- and recon_error.npy per row)."""
+"""Stage projection (DAPPER, paper 003): real training images -> latents of the GAN (a cGAN's z, a style GAN's W
+or W+ with projection.w_plus) -> perturbed variants -> data/synthetic/projection/ (a second pool: same format,
+plus source_ids.npy, variant.npy -- 0 the reconstruction, 1.. the variants -- and recon_error.npy per row)."""
 
 import json
 
@@ -14,7 +14,7 @@ from ganaug.device import pick_device
 from ganaug.digests import dvc_md5
 from ganaug.gan.export import load_gan
 from ganaug.gan.pool import save_pool
-from ganaug.gan.projection import latent_directions, perturb, predictor_directions, project, to_unit
+from ganaug.gan.projection import latent_directions, latent_space, perturb, predictor_directions, project, to_unit
 from ganaug.gan.train import generate
 from ganaug.metrics.features import load_feature_extractor
 from ganaug.params import load_params
@@ -61,7 +61,8 @@ def run() -> None:
     G, D, _ = load_gan(paths.GAN)
     if G.takes == "image":
         return skip(n_classes, meta)
-    G.to(device), D.to(device).eval()
+    G, _ = latent_space(G.to(device), cfg.w_plus, cfg.seed), D.to(device).eval()
+    space = ("w+" if G.plus else "w") if hasattr(G, "plus") else "z"
     extractor, _ = load_feature_extractor(paths.SCORER)
     extractor.to(device)
 
@@ -95,6 +96,7 @@ def run() -> None:
             z_var,
             {
                 "method": cfg.method,
+                "space": space,
                 "variants": cfg.variants,
                 "projected": len(z),
                 "classes": meta["classes"],
@@ -119,6 +121,7 @@ def run() -> None:
         "recon_mse_mean": round(float(errors.mean()), 5),
         "recon_mse_median": round(float(np.median(errors)), 5),
         "method": cfg.method,
+        "space": space,
     }
     if fit_r2 is not None:  # how much of the target the linear predictor explains, per class
         metrics["predictor_r2"] = {"mean": round(float(fit_r2.mean()), 4), "min": round(float(fit_r2.min()), 4)}

@@ -44,7 +44,7 @@ def run() -> None:
     device = pick_device()
     extractor, _ = load_feature_extractor(paths.SCORER)
     _, discriminator, _ = load_gan(paths.GAN)
-    sources = {"pool": open_pool(paths.POOL), "projection": open_pool(paths.PROJECTION)}
+    sources = {name: open_pool(folder) for name, folder in paths.POOLS.items()}
     classes = load_classes(paths.PREPARED)["classes"]
     train, val = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val"))
     draws = {
@@ -73,9 +73,9 @@ def run() -> None:
                 out,
                 name,
                 params.score.batch_size,
-                translation_sources(pool, paths.POOL if name == "pool" else paths.PROJECTION),
+                translation_sources(pool, paths.POOLS[name]),
             )
-            if not len(table):  # the projection pool of a translation GAN (nothing to project into)
+            if not len(table):  # a translation GAN's projection pool (no latents), no unlabelled images
                 print(f"score: {name}: empty, nothing scored")
                 continue
             quality = (

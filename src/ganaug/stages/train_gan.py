@@ -1,5 +1,5 @@
 """Stage train_gan: the GAN of gan.arch (the class-conditional cGAN, or the StarGAN translation GAN)
-on the real training set -> models/gan/.
+on the real training set, or (gan.arch: style, unconditional) on the unlabelled images -> models/gan/.
 
 FID/KID, diversity and label agreement are measured every gan.eval_every steps in the feature space
 of the real-only classifier (models/scorer), against the real train + val images; the generator kept
@@ -18,7 +18,8 @@ from ganaug import distributed, paths
 from ganaug.data.store import ids_digest, load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.digests import dvc_md5
-from ganaug.gan.archs import relevant_config
+from ganaug.errors import GanaugError
+from ganaug.gan.archs import ARCHS, relevant_config
 from ganaug.gan.export import save_gan
 from ganaug.gan.pool import translate_to_every_class
 from ganaug.gan.train import best_networks, fingerprint, generate, train_gan
@@ -36,12 +37,20 @@ def run() -> None:
     meta = load_classes(paths.PREPARED)
     classes, n_classes = meta["classes"], len(meta["classes"])
     train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
+    conditional = ARCHS[cfg.arch].conditional
+    if not conditional and "unlabelled" not in meta:
+        raise GanaugError(
+            f"gan.arch: {cfg.arch} is unconditional and learns from unlabelled images; set data.unlabelled: rest "
+            "(or folder, with data.unlabelled_root)"
+        )
+    learn_from = "train.npz" if conditional else "unlabelled.npz"
+    source = train if conditional else load_split(paths.PREPARED / learn_from)
     device = distributed.init(pick_device())
     extractor, _ = load_feature_extractor(paths.SCORER)
     reference = np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels])
     evaluator = QualityEvaluator(extractor, *reference, n_classes, device, fake_count=cfg.eval_samples)
     # the scorer is part of the fingerprint: FID history and the best-step choice are measured with it
-    data_digest = dvc_md5(paths.PREPARED / "train.npz") + dvc_md5(paths.SCORER / "model.safetensors")
+    data_digest = dvc_md5(paths.PREPARED / learn_from) + dvc_md5(paths.SCORER / "model.safetensors")
     ckpt_dir = paths.GAN_CHECKPOINTS / fingerprint(cfg, data_digest, n_classes, meta["channels"], meta["image_size"])
     scalar = lambda row: {k: v for k, v in row.items() if k != "step" and np.isscalar(v)}  # noqa: E731
 
@@ -49,7 +58,7 @@ def run() -> None:
         mlflow.log_metrics(scalar(row), step=row["step"])
         image_grid(
             images,
-            np.arange(len(images)) % n_classes,
+            np.arange(len(images)) % n_classes if conditional else evaluator.predict(images),
             classes,
             paths.GAN_REPORTS / "samples-latest.png",
             title=f"step {row['step']}: FID {row['fid']:.1f}",
@@ -59,13 +68,14 @@ def run() -> None:
     inputs = {"data/prepared": paths.PREPARED, "models/scorer": paths.SCORER}
     with tracked_run("train_gan", params, inputs, {"mode": "gan"}, run_name="gan"):
         gan = train_gan(
-            train.images,
-            train.labels,
+            source.images,
+            source.labels if conditional else np.zeros(len(source), np.int64),
             n_classes,
             cfg,
             device,
             ckpt_dir,
-            evaluate=evaluator.evaluate,
+            # an unconditional generator's samples are judged by the classes the scorer sees in them
+            evaluate=evaluator.evaluate if conditional else lambda images, _: evaluator.evaluate(images, None),
             on_log=lambda row: mlflow.log_metrics(scalar(row), step=row["step"]),
             on_eval=on_eval,
         )
@@ -91,11 +101,13 @@ def run() -> None:
         )  # class-balanced, like the generated sample
         floor = evaluator.evaluate(test.images[held_out], test.labels[held_out])
         best = next(r for r in gan.evals if r["step"] == gan.best["step"])
+        kept = ("fid", "kid", "diversity_ratio", *(("label_agreement",) if conditional else ()))
         metrics = {
             "best_step": gan.best["step"],
             "steps": gan.step,
-            "train_ids_md5": ids_digest(train.ids),
-            **{k: round(best[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
+            "train_ids_md5": ids_digest(source.ids),
+            **({} if conditional else {"learned_from": "unlabelled", "images": len(source)}),
+            **{k: round(best[k], 5) for k in kept},
             "real_test": {k: round(floor[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
             "diversity_per_class": dict(zip(classes, (round(v, 4) for v in best["diversity_per_class"]))),
         }
@@ -107,7 +119,13 @@ def run() -> None:
         ).to_csv(paths.GAN_REPORTS / "quality.csv", index=False, float_format="%.6g")
         pd.DataFrame(gan.losses).to_csv(paths.GAN_REPORTS / "losses.csv", index=False, float_format="%.6g")
         title = f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})"
-        if cfg.arch == "cgan":
+        if not conditional:  # samples, grouped by the class the scorer sees in them
+            z = torch.randn(10 * n_classes, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+            samples = generate(G, z, torch.zeros(len(z), dtype=torch.long))
+            seen = evaluator.predict(samples)
+            order = np.argsort(seen, kind="stable")
+            image_grid(samples[order], seen[order], classes, paths.GAN_REPORTS / "samples.png", title=title)
+        elif cfg.arch == "cgan":
             z = torch.randn(10 * n_classes, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
             labels = torch.arange(10 * n_classes) % n_classes
             image_grid(generate(G, z, labels), labels.numpy(), classes, paths.GAN_REPORTS / "samples.png", title=title)
@@ -130,7 +148,12 @@ def run() -> None:
     print(
         f"train_gan: {gan.step} steps, best FID {metrics['fid']:.1f} at step {gan.best['step']} "
         f"(real test images: {metrics['real_test']['fid']:.1f}), diversity {metrics['diversity_ratio']:.2f}, "
-        f"label agreement {metrics['label_agreement']:.2f} -> {paths.GAN}"
+        + (
+            f"label agreement {metrics['label_agreement']:.2f}"
+            if conditional
+            else f"from {len(source)} unlabelled images"
+        )
+        + f" -> {paths.GAN}"
     )
 
 

@@ -350,3 +350,43 @@ def load(raw_dir: Path, params) -> RawDataset:
         skipped=skipped,
         converted=converted,
     )
+
+
+def unlabelled_files(root: Path, what: str = "data.unlabelled_root") -> tuple[list[Path], Counter]:
+    """Every image file under ``root``, at any depth (sub-folders are not classes here), in sorted order; other
+    files counted by kind. Hidden files and folders are skipped."""
+    root = root.expanduser()
+    if root == Path(NO_FOLDER):
+        raise GanaugError(
+            f"{what}: '{root}' is the placeholder; put your unlabelled images in a folder such as data/unlabelled/, "
+            "run `dvc add data/unlabelled` and set data.unlabelled_root: data/unlabelled"
+        )
+    if not root.is_dir():
+        raise GanaugError(f"{what}: folder '{root}' not found (expected a folder of images, any layout)")
+    visible = (p for p in root.rglob("*") if not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(p for p in visible if p.is_file())
+    ignored = Counter(p.suffix.lower() or "(no extension)" for p in files if p.suffix.lower() not in EXTENSIONS)
+    images = [p for p in files if p.suffix.lower() in EXTENSIONS]
+    if not images:
+        raise GanaugError(f"{what}: '{root}' holds no images (expected {', '.join(sorted(EXTENSIONS))})")
+    return images, ignored
+
+
+def load_unlabelled(root: Path, params, channels: int) -> tuple[np.ndarray, np.ndarray, int, Counter]:
+    """The unlabelled images under ``root`` as uint8 N x image_size x image_size x ``channels`` (read like the
+    labelled folder: data.resize, data.background, data.skip_corrupt), their ids (paths under root), the count
+    of unreadable files skipped and the files ignored by kind."""
+    files, ignored = unlabelled_files(Path(root))
+    jobs = [(f, params.image_size, "L" if channels == 1 else "RGB", params.resize, params.background) for f in files]
+    images, ids, skipped = [], [], 0
+    for f, (image, _, err) in zip(files, read_all(jobs)):
+        if err is not None:
+            if not params.skip_corrupt:
+                raise GanaugError(_unreadable(f, err))
+            skipped += 1
+            continue
+        images.append(image)
+        ids.append(f"unlabelled/{f.relative_to(Path(root).expanduser()).as_posix()}")
+    if not images:
+        raise GanaugError(f"data.unlabelled_root: no readable image in '{root}' ({skipped} unreadable files skipped)")
+    return np.stack(images), np.array(ids), skipped, ignored

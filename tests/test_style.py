@@ -1,0 +1,128 @@
+"""The style-based generator (gan.arch: style): shapes, fixed noise when sampling, learning on unlabelled digits,
+projection into W / W+ (DAPPER as paper 003 does it), resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganaug.gan.archs import build_networks
+from ganaug.gan.pixels import from_uint8, to_uint8
+from ganaug.gan.projection import latent_space, perturb, predictor_directions, project
+from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator
+from ganaug.gan.train import train_gan
+from ganaug.params import parse_params
+from tests.test_gan import assert_a_killed_run_resumes_to_the_same_weights
+
+
+def style_params(**kw):
+    base = {"arch": "style", "steps": 6, "batch_size": 16, "g_width": 8, "d_width": 8, "z_dim": 32}
+    return parse_params({"gan": {**base, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20, **kw}}).gan
+
+
+@pytest.mark.parametrize("channels, size", [(1, 16), (3, 32), (1, 28)])
+def test_shapes_gradients_and_labels_ignored(channels, size):
+    G = StyleGenerator(10, channels, size, z_dim=16, width=8, min_width=8)
+    D = UnconditionalDiscriminator(10, channels, size, width=8, min_width=8)
+    z = torch.randn(3, 16)
+    x = G(z, torch.tensor([0, 1, 9]))
+    assert x.shape == (3, channels, size, size)
+    assert G.num_ws == len(G.layers) + 1
+    assert D(x, torch.tensor([0, 1, 9])).shape == (3,) and D.judge(x, None)[1] is None
+    D(x).sum().backward()
+    assert all(p.grad is not None for p in G.parameters())
+    G.eval()
+    with torch.no_grad():
+        assert torch.equal(G(z, torch.tensor([0, 1, 9])), G(z, torch.tensor([5, 5, 5])))  # unconditional
+
+
+def test_noise_is_fresh_in_training_and_fixed_when_sampling():
+    torch.manual_seed(0)
+    G = StyleGenerator(2, 1, 16, z_dim=16, width=8, min_width=8)
+    for layer in G.layers:
+        layer.noise_strength.data.fill_(0.5)
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        assert not torch.equal(G.train()(z), G(z))
+        assert torch.equal(G.eval()(z), G(z))
+
+
+@pytest.fixture(scope="module")
+def trained(digits16, tmp_path_factory):
+    """A style GAN trained on the digits as unlabelled images (labels all 0: it never sees a class)."""
+    images, _ = digits16
+    torch.manual_seed(0)
+    cfg = style_params(steps=150, g_width=16, d_width=16, ema_decay=0.99, eval_every=1000, ckpt_every=1000)
+    before = build_networks(10, 1, 16, cfg.model_dump())[0].eval()
+    gan = train_gan(
+        images, np.zeros(len(images), np.int64), 10, cfg, torch.device("cpu"), tmp_path_factory.mktemp("style")
+    )
+    return before, gan.sampler.eval(), images
+
+
+def nearest_real_distance(fake: np.ndarray, real: np.ndarray) -> float:
+    """Mean over generated images of the RMS pixel distance (0..1) to the nearest real image."""
+    f = fake.reshape(len(fake), -1).astype(np.float64) / 255
+    r = real.reshape(len(real), -1).astype(np.float64) / 255
+    d = ((f**2).sum(1)[:, None] + (r**2).sum(1)[None] - 2 * f @ r.T).clip(0) / f.shape[1]
+    return float(np.sqrt(d.min(1)).mean())
+
+
+def test_training_on_unlabelled_digits_moves_samples_towards_real_ones(trained):
+    before, after, images = trained
+    z = torch.randn(100, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        start, end = (nearest_real_distance(to_uint8(G(z)), images) for G in (before, after))
+    assert end < 0.6 * start, (start, end)
+
+
+def test_projection_into_w_reconstructs_a_real_image_better_than_a_random_w(trained):
+    _, G, images = trained
+    real = images[:6]
+    labels = np.zeros(6, np.int64)
+    errors = {}
+    for plus in (False, True):
+        space = latent_space(G, plus=plus, seed=0)
+        assert space.z_dim == 32 * (G.num_ws if plus else 1)
+        latents, err = project(space, real, labels, steps=150, lr=0.05, batch_size=6, seed=0)
+        with torch.no_grad():  # the image decoded from the latent found is the reconstruction measured
+            decoded = space(torch.from_numpy(latents))
+        assert np.allclose(err, ((decoded - from_uint8(real)) / 2).pow(2).mean((1, 2, 3)).numpy(), atol=1e-5)
+        errors[plus] = err.mean()
+    space = latent_space(G, seed=0)
+    with torch.no_grad():
+        random_w = space(space.sample_latents(60, torch.Generator().manual_seed(2)))
+    target = from_uint8(np.repeat(real, 10, axis=0))
+    random_error = float(((random_w - target) / 2).pow(2).mean())
+    assert errors[False] < 0.5 * random_error, (errors, random_error)
+    assert errors[True] <= errors[False] * 1.05  # W+ has every layer's w to fit with: never clearly worse
+
+
+def test_w_space_is_standardised_and_perturbations_keep_the_label_free_scale(trained):
+    _, G, _ = trained
+    space = latent_space(G, seed=0)
+    u = space.sample_latents(2000, torch.Generator().manual_seed(3))
+    assert abs(float(u.mean())) < 0.1 and 0.8 < float(u.std()) < 1.2
+    moved, source = perturb(u[:5].numpy(), 3, "random", 0.5, None, [], seed=0)
+    assert moved.shape == (15, 32) and 0.3 < np.std(moved - u[:5].numpy()[source]) < 0.7
+
+
+def test_predictor_direction_in_w_raises_the_score_it_was_fitted_on(trained):
+    """As paper 003 fits its pose direction: a linear predictor on W samples; here the score is the mean brightness."""
+    _, G, _ = trained
+    space = latent_space(G, seed=0)
+
+    def brightness(images, labels):
+        return images.mean((1, 2, 3))
+
+    dirs, r2 = predictor_directions(space, brightness, 1, samples_per_class=300, seed=0)
+    u = space.sample_latents(50, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        up, down = (brightness(space(u + c * dirs[0, 0]), None) for c in (1.5, -1.5))
+    assert (up > down).float().mean() > 0.9 and r2[0] > 0.3
+
+
+def test_a_killed_style_run_resumes_to_the_same_weights(tmp_path, digits16):
+    images, _ = digits16
+    assert_a_killed_run_resumes_to_the_same_weights(style_params(), images, np.zeros(len(images), np.int64), tmp_path)
