@@ -159,7 +159,7 @@ class GanParams(_Strict):
     res_blocks: int = Field(3, ge=0)  # stargan: residual blocks between encoder and decoder
     lambda_cls: float = Field(1.0, ge=0)  # stargan: weight of the domain-classification losses
     lambda_rec: float = Field(10.0, ge=0)  # stargan: weight of the cycle reconstruction loss
-    mapping_layers: int = Field(4, ge=1)  # style: layers of the mapping network z -> w
+    mapping_layers: int = Field(2, ge=1)  # style: layers of the mapping network z -> w (StyleGAN2-ADA's CIFAR: 2)
     ckpt_every: int = Field(200, ge=1)
     eval_every: int = Field(200, ge=1)
     eval_samples: int = Field(1000, ge=20)
