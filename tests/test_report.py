@@ -319,5 +319,7 @@ def test_with_pseudo_labelling_every_synthetic_row_also_faces_it_at_the_same_amo
     assert sorted(vs_pseudo.index) == ["dapper 1x", "random 1x"]  # not pseudo-labelling itself, not real-only
     assert vs_pseudo.loc["dapper 1x", "diff"] == pytest.approx(-0.03)
     assert (vs_pseudo["reference"] == "pseudo-label 1x").all()
+    pairs = [frozenset((r, ref)) for r, ref in zip(comp["row"], comp["reference"])]
+    assert len(pairs) == len(set(pairs))  # no pair of rows compared twice (each would count in Holm's family)
     without = collect_runs(runs, [s for s in specs if s.method != "pseudo-label"])
     assert "vs pseudo-label" not in set(comparisons(without, summary_table(without))["kind"])

@@ -155,13 +155,15 @@ def test_best_translation_generator_round_trips_through_models_gan(tmp_path, dig
 
 def test_each_architecture_ignores_the_others_params():
     cgan = parse_params({}).gan
-    # the cGAN's identity is what it was before architectures existed: no arch, no stargan or style keys
+    # the cGAN's identity is what it was before architectures existed: no arch, no stargan, style or ddpm keys
     assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {
         "arch",
         "res_blocks",
         "lambda_cls",
         "lambda_rec",
         "mapping_layers",
+        "unet_width",
+        "sample_steps",
     }
     same = fingerprint(cgan, "d", 10, 1, 32)
     assert fingerprint(cgan.model_copy(update={"lambda_rec": 3.0}), "d", 10, 1, 32) == same

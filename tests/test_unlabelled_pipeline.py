@@ -1,6 +1,6 @@
 """The unlabelled regime end to end (slow tier): a user's labelled folder and a folder of unlabelled images, both
-`dvc add`ed; a style GAN pre-trained on the unlabelled images, DAPPER in its W space, pseudo-labelling of the same
-images; one `dvc repro`."""
+`dvc add`ed; a style GAN (DAPPER in its W space) or a diffusion model (DDIM inversion) pre-trained on the unlabelled
+images, pseudo-labelling of the same images; one `dvc repro` each."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.project import commit_all, dvc, new_project, write_digit_folder
 UNLABELLED = {
     **PIPELINE,
     "data": {**PIPELINE["data"], "unlabelled": "folder", "unlabelled_root": "data/unlabelled"},
-    "gan": {**PIPELINE["gan"], "arch": "style", "z_dim": 32},
+    "gan": PIPELINE["gan"],
     "experiments": {
         **PIPELINE["experiments"],
         "samplers": ["pseudo-label", "dapper"],
@@ -42,8 +42,17 @@ def write_unlabelled_digits(folder, start: int, stop: int) -> None:
 
 
 @pytest.mark.slow
-def test_style_gan_on_unlabelled_images_dapper_in_w_and_pseudo_labels_run_as_one_pipeline(tmp_path):
-    root = new_project(tmp_path / "project", UNLABELLED)
+@pytest.mark.parametrize(
+    ("gan", "space"),
+    [
+        pytest.param({"arch": "style", "z_dim": 32}, "w", id="style"),
+        pytest.param({"arch": "ddpm", "unet_width": 8, "sample_steps": 5}, "noise", id="ddpm"),
+    ],
+)
+def test_a_generator_pre_trained_on_unlabelled_images_projection_and_pseudo_labels_run_as_one_pipeline(
+    tmp_path, gan, space
+):
+    root = new_project(tmp_path / "project", {**UNLABELLED, "gan": {**UNLABELLED["gan"], **gan}})
     write_digit_folder(root / "data/images", 95)
     write_unlabelled_digits(root / "data/unlabelled", 95, 170)
     dvc(root, "add", "data/images", "data/unlabelled")
@@ -57,7 +66,7 @@ def test_style_gan_on_unlabelled_images_dapper_in_w_and_pseudo_labels_run_as_one
     pool = json.loads((root / "data/synthetic/pool/meta.json").read_text())
     assert pool["kind"] == "labelled-by-scorer" and pool["count"] > 0
     projection = json.loads((root / "reports/metrics/projection.json").read_text())
-    assert projection["space"] == "w" and projection["projected"] == 20
+    assert projection["space"] == space and projection["projected"] == 20
     pseudo = json.loads((root / "data/synthetic/pseudo/meta.json").read_text())
     assert pseudo["kind"] == "pseudo-label" and pseudo["count"] == 750
     quality = json.loads((root / "reports/metrics/pool.json").read_text())

@@ -34,7 +34,7 @@ SAMPLER_NAMES = (
     "pseudo-label",
 )
 OWN_SAMPLER_NAMES = ("rl",)  # the samplers that also choose how many (ganaug.sampling.samplers.Sampler.own)
-ARCH_NAMES = ("cgan", "stargan", "style")  # ganaug.gan.archs.ARCHS
+ARCH_NAMES = ("cgan", "stargan", "style", "ddpm")  # ganaug.gan.archs.ARCHS
 VARIANT_NAMES = ("real", "rotate", "plain", "rotated-copies", "resample", "logit-adjust")  # ganaug.experiment.VARIANTS
 
 
@@ -137,7 +137,8 @@ class TrainParams(_Strict):
 
 class GanParams(_Strict):
     # cgan: from noise; stargan: translations of real images (paper 000); style: unconditional, pre-trained on
-    # the unlabelled images (data.unlabelled), projected into W by DAPPER (paper 003)
+    # the unlabelled images (data.unlabelled), projected into W by DAPPER (paper 003); ddpm: a diffusion model
+    # pre-trained on them, its DDIM inversion the projection (Diffusion Inversion)
     arch: Literal[ARCH_NAMES] = "cgan"
     steps: int = Field(800, ge=1)  # generator steps (training is by steps, not epochs)
     batch_size: int = Field(32, ge=2)
@@ -160,6 +161,8 @@ class GanParams(_Strict):
     lambda_cls: float = Field(1.0, ge=0)  # stargan: weight of the domain-classification losses
     lambda_rec: float = Field(10.0, ge=0)  # stargan: weight of the cycle reconstruction loss
     mapping_layers: int = Field(2, ge=1)  # style: layers of the mapping network z -> w (StyleGAN2-ADA's CIFAR: 2)
+    unet_width: int = Field(32, ge=4)  # ddpm: the UNet's channels (w, 2w, 2w; 32: 1.1M parameters)
+    sample_steps: int = Field(20, ge=1)  # ddpm: DDIM steps to sample and to invert (a network pass each)
     ckpt_every: int = Field(200, ge=1)
     eval_every: int = Field(200, ge=1)
     eval_samples: int = Field(1000, ge=20)

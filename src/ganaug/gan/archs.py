@@ -9,6 +9,8 @@ the projection and the scores ask of a GAN.
   stargan  translation GAN, paper 000: G(real image, target label) (ganaug.gan.stargan)
   style    unconditional style-based GAN pre-trained on the unlabelled images, paper 003's: G(z) through w
            (ganaug.gan.style); its pool is labelled by the scorer, its projection is in W
+  ddpm     unconditional diffusion model pre-trained on the unlabelled images (Diffusion Inversion): G(z) is DDIM
+           from the noise latent z; projection inverts DDIM (ganaug.gan.diffusion)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ganaug.gan import cgan, stargan
+from ganaug.gan import cgan, diffusion, stargan
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.gan.stargan import TranslationDiscriminator, TranslationGenerator
 from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator
@@ -46,6 +48,11 @@ def build_style(num_classes: int, channels: int, image_size: int, gan: dict):
     )
 
 
+def build_ddpm(num_classes: int, channels: int, image_size: int, gan: dict):
+    G = diffusion.DiffusionGenerator(num_classes, channels, image_size, gan["unet_width"], gan["sample_steps"])
+    return G, diffusion.DenoisingJudge(num_classes, channels, image_size).bind(G)
+
+
 @dataclass(frozen=True)
 class Arch:
     name: str  # gan.arch
@@ -56,6 +63,7 @@ class Arch:
     only: tuple[str, ...] = ()
     # False: trained on the unlabelled images (data.unlabelled), labels ignored; its samples are labelled by the scorer
     conditional: bool = True
+    adversarial: bool = True  # False: no discriminator step (its loss is None), only the generator's loss
 
 
 ARCHS: dict[str, Arch] = {
@@ -67,6 +75,14 @@ ARCHS: dict[str, Arch] = {
         ),
         # the cGAN's hinge + DiffAugment losses: the style pair ignores the labels they pass
         Arch("style", build_style, (cgan.d_loss, cgan.g_loss), only=("z_dim", "mapping_layers"), conditional=False),
+        Arch(
+            "ddpm",
+            build_ddpm,
+            (None, diffusion.g_loss),
+            only=("unet_width", "sample_steps"),
+            conditional=False,
+            adversarial=False,
+        ),
     )
 }
 

@@ -1,5 +1,6 @@
 """DAPPER (paper 003): project real images into the generator's latent space, then perturb. The latent space is
-a cGAN's z, or, as the paper does it, a style GAN's W (or W+) space (``latent_space``: ganaug.gan.style.WSpace).
+a cGAN's z, or, as the paper does it, a style GAN's W (or W+) space (``latent_space``: ganaug.gan.style.WSpace), or
+a diffusion model's noise latent, reached by DDIM inversion instead (ganaug.gan.diffusion.DiffusionSpace).
 
 Projection: with the generator frozen and the label fixed, optimise a latent so that G(z, y)
 reconstructs the image -- pixel loss plus a feature loss in the real-only classifier's space, and a
@@ -49,6 +50,8 @@ def project(
     reconstruction error (mean squared error on [0, 1] pixels)."""
     G.eval().requires_grad_(False)
     device = next(G.parameters()).device
+    if hasattr(G, "invert"):  # a diffusion model: its DDIM inversion, not an optimisation
+        return inverted(G, images, batch_size, device)
     gen = torch.Generator().manual_seed(seed)
     latents, errors = [], []
     for start in tqdm(range(0, len(images), batch_size), desc="project", unit="batch"):
@@ -73,6 +76,18 @@ def project(
         with torch.no_grad():
             errors.append((to_unit(G(z, y)) - to_unit(x)).pow(2).mean((1, 2, 3)).cpu())
         latents.append(z.detach().cpu())
+    return torch.cat(latents).numpy().astype(np.float32), torch.cat(errors).numpy()
+
+
+def inverted(space, images: np.ndarray, batch_size: int, device) -> tuple[np.ndarray, np.ndarray]:
+    """A diffusion model's latents of ``images`` (DDIM inversion) and the error of decoding them back."""
+    latents, errors = [], []
+    for start in tqdm(range(0, len(images), batch_size), desc="invert", unit="batch"):
+        x = from_uint8(images[start : start + batch_size]).to(device)
+        z = space.invert(x)
+        with torch.no_grad():
+            errors.append((to_unit(space(z)) - to_unit(x)).pow(2).mean((1, 2, 3)).cpu())
+        latents.append(z.cpu())
     return torch.cat(latents).numpy().astype(np.float32), torch.cat(errors).numpy()
 
 

@@ -35,7 +35,7 @@ class Gan:
     D: Discriminator
     ema: ModelEmaV3 | None
     opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None  # None: a generator without a discriminator to train (gan.arch ddpm)
     step: int = 0
     losses: list = field(default_factory=list)  # every log_every steps
     window: list = field(default_factory=list)  # per-step losses since the last losses row (tensors or floats)
@@ -60,7 +60,7 @@ def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: tor
         D,
         ema,
         torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
-        torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas),
+        torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas) if any(True for _ in D.parameters()) else None,
         lecam_ema=torch.zeros(2, device=device),
     )
 
@@ -195,7 +195,8 @@ def window_rows(window: list) -> list[dict]:
 def save(gan: Gan, folder: Path) -> None:
     window = window_rows(gan.window)
     meta = {"step": gan.step, "losses": gan.losses, "window": window, "evals": gan.evals, "best": gan.best}
-    save_checkpoint(folder, _tensors(gan), {"opt_g": gan.opt_g.state_dict(), "opt_d": gan.opt_d.state_dict()}, meta)
+    optim = {"opt_g": gan.opt_g.state_dict(), **({"opt_d": gan.opt_d.state_dict()} if gan.opt_d is not None else {})}
+    save_checkpoint(folder, _tensors(gan), optim, meta)
 
 
 def resume(gan: Gan, folder: Path) -> bool:
@@ -209,7 +210,8 @@ def resume(gan: Gan, folder: Path) -> bool:
         load_state(gan.ema, tensors, "ema.", folder)
     try:
         gan.opt_g.load_state_dict(optim["opt_g"])
-        gan.opt_d.load_state_dict(optim["opt_d"])
+        if gan.opt_d is not None:
+            gan.opt_d.load_state_dict(optim["opt_d"])
     except (KeyError, ValueError) as err:
         raise GanaugError(
             f"{folder}: optimizer state does not match ({err}); delete that folder to start afresh"
@@ -223,7 +225,7 @@ def resume(gan: Gan, folder: Path) -> bool:
         meta["best"],
     )
     torch.set_rng_state(tensors["rng"])
-    gan.lecam_ema = tensors["lecam_ema"].to(next(gan.D.parameters()).device)
+    gan.lecam_ema = tensors["lecam_ema"].to(next(gan.G.parameters()).device)
     return True
 
 
@@ -233,7 +235,7 @@ def evaluation_inputs(G, real: RealSet, targets: torch.Tensor, cfg) -> torch.Ten
     classes only)."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     if G.takes != "image":
-        return torch.randn(len(targets), cfg.z_dim, generator=gen)
+        return torch.randn(len(targets), G.z_dim, generator=gen)
     labels = real.labels.cpu()
     source = torch.randint(len(labels), (len(targets),), generator=gen)
     for _ in range(1000):
@@ -284,9 +286,10 @@ def train_gan(
     draw_real, draw_labels = batch_drawers(real_set.labels, num_classes, cfg.batch_size, cfg.balance_classes)
     draws = Draws(real_set, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
     d_loss_of, g_loss_of = ARCHS[cfg.arch].losses
+    d_steps = cfg.n_dis if ARCHS[cfg.arch].adversarial else 0
     while gan.step < cfg.steps:
         gan.G.train()
-        for _ in range(cfg.n_dis):
+        for _ in range(d_steps):
             d_loss, d_out = d_loss_of(gan, draws, cfg)
             gan.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -303,14 +306,17 @@ def train_gan(
         if not main:  # rank 0 logs, evaluates and checkpoints
             continue
         bar.update(1)
-        gan.window.append({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_out, **g_out})
+        if d_steps:
+            gan.window.append({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_out, **g_out})
+        else:  # no discriminator: the generator's loss alone
+            gan.window.append({"g_loss": g_loss.detach(), **g_out})
 
         if gan.step % log_every == 0 or gan.step == cfg.steps:
             window = window_rows(gan.window)
             row = {"step": gan.step, **{k: float(np.mean([w[k] for w in window])) for k in window[0]}}
             gan.losses.append(row)
             gan.window = []
-            bar.set_postfix(d=f"{row['d_loss']:.3f}", g=f"{row['g_loss']:.3f}")
+            bar.set_postfix({k[0]: f"{row[k]:.3f}" for k in ("d_loss", "g_loss") if k in row})
             if on_log:
                 on_log(row)
         if evaluate is not None and (gan.step % cfg.eval_every == 0 or gan.step == cfg.steps):
@@ -345,6 +351,8 @@ def best_networks(gan: Gan):
     """The sampler generator and the discriminator at the best-FID step (the last ones if never evaluated)."""
     # fresh networks + state dicts: spectral-norm modules cannot be deep-copied
     G, D = type(gan.G)(**gan.G.kwargs), type(gan.D)(**gan.D.kwargs)
+    if hasattr(D, "bind"):  # a judge without weights of its own reads the generator's (gan.arch ddpm)
+        D.bind(G)
     if gan.best_weights:
         G.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("G.")})
         D.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("D.")})

@@ -202,8 +202,9 @@ def vs_no_augmentation(row, table):
 
 
 def vs_random(row, table):
-    """A sampler's row against random's at the same amount, in the modes that compare samplers."""
-    if not MODES[row["mode"]].vs_random or row["sampler"] == "random":
+    """A sampler's row against random's at the same amount, in the modes that compare samplers. Not pseudo-labelling:
+    random's row faces it already (vs_pseudo_label), and the same pair twice would count twice in Holm's family."""
+    if not MODES[row["mode"]].vs_random or row["sampler"] in ("random", "pseudo-label"):
         return NOT_APPLICABLE
     same = (table["mode"] == row["mode"]) & (table["sampler"] == "random") & (table["amount"] == row["amount"])
     return first(table[same])

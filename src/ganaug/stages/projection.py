@@ -62,7 +62,8 @@ def run() -> None:
     if G.takes == "image":
         return skip(n_classes, meta)
     G, _ = latent_space(G.to(device), cfg.w_plus, cfg.seed), D.to(device).eval()
-    space = ("w+" if G.plus else "w") if hasattr(G, "plus") else "z"
+    # what a projected latent is: a cGAN's z, a style GAN's w (or W+), a diffusion model's DDIM-inverted noise
+    space = ("w+" if G.plus else "w") if hasattr(G, "plus") else ("noise" if hasattr(G, "invert") else "z")
     extractor, _ = load_feature_extractor(paths.SCORER)
     extractor.to(device)
 

@@ -120,7 +120,7 @@ def run() -> None:
         pd.DataFrame(gan.losses).to_csv(paths.GAN_REPORTS / "losses.csv", index=False, float_format="%.6g")
         title = f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})"
         if not conditional:  # samples, grouped by the class the scorer sees in them
-            z = torch.randn(10 * n_classes, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+            z = torch.randn(10 * n_classes, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
             samples = generate(G, z, torch.zeros(len(z), dtype=torch.long))
             seen = evaluator.predict(samples)
             order = np.argsort(seen, kind="stable")
