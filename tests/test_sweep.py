@@ -233,8 +233,9 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
 
     real, pseudo = [0.80, 0.81, 0.82], [0.84, 0.85, 0.86]
     summaries = {
-        (100, "random"): unlabelled_summary(real, pseudo, [0.70, 0.72, 0.71], [0.801, 0.812, 0.818]),
-        (100, "predictor"): unlabelled_summary(real, pseudo, [0.70, 0.72, 0.71], [0.86, 0.87, 0.88]),
+        (100, "style", "random"): unlabelled_summary(real, pseudo, [0.70, 0.72, 0.71], [0.801, 0.812, 0.818]),
+        (100, "style", "predictor"): unlabelled_summary(real, pseudo, [0.70, 0.72, 0.71], [0.86, 0.87, 0.88]),
+        (100, "ddpm", "random"): unlabelled_summary(real, pseudo, [0.75, 0.76, 0.74], [0.83, 0.83, 0.85]),
     }
     table = table_rows(summaries).set_index("row")
     assert list(table.index) == [
@@ -243,16 +244,19 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
         "style GAN samples (random)",
         "DAPPER-W (random)",
         "DAPPER-W (predictor)",
+        "DDPM samples (random)",
+        "Diffusion Inversion (random)",
     ]
+    assert table.loc["Diffusion Inversion (random)", "vs real-only"] == pytest.approx(0.0267, abs=1e-4)
     assert table.loc["DAPPER-W (predictor)", "vs real-only"] == pytest.approx(0.06)
     assert table.loc["DAPPER-W (predictor)", "vs pseudo-label"] == pytest.approx(0.02)
     assert table.loc["style GAN samples (random)", "verdict real-only"] == "worse"
     assert table.loc["DAPPER-W (random)", "verdict real-only"] == "no clear difference"
     assert pd.isna(table.loc["real-only", "vs real-only"]) and pd.isna(table.loc["pseudo-label", "vs pseudo-label"])
-    # Holm over all 7 comparisons of the table: each adjusted p at least its raw p
+    # Holm over all 11 comparisons of the table: each adjusted p at least its raw p
     assert (table["p_holm real-only"].dropna() >= table["p real-only"].dropna()).all()
     quality = {
-        (100, m): {
+        (100, g, m): {
             k: 1.0
             for k in (
                 "gan_fid",
@@ -264,7 +268,8 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
                 "pseudo_fid",
             )
         }
-        for m in ("random", "predictor")
+        for g, m in (("style", "random"), ("style", "predictor"), ("ddpm", "random"))
     }
     md = to_markdown(table.reset_index(), quality, ["dvc exp run -S x=1"])
     assert "| 100 | DAPPER-W (predictor) | 180 | 3 | 87.00 ± 1.00 |" in md and "dvc exp run -S x=1" in md
+    assert "| 100 | ddpm | random | 1.0 |" in md

@@ -1,28 +1,30 @@
 """`python -m ganaug.sweep unlabelled --per-class 10 100`: paper 003's setting, where a generator can know more
 than the labelled set, against the fair baseline for the same unlabelled images.
 
-Per labelled size n (a DVC experiment each, scaled as the low-data sweep scales it: ganaug.sweeps.lowdata) and
-per DAPPER perturbation (``projection.method`` random and predictor, one experiment each; the second restores the
-scorer, the style GAN and the pseudo-labelled pool from DVC's run cache and retrains only what the projection
-changes): data.unlabelled: rest (the source's training images not drawn as labelled, labels dropped), gan.arch:
-style pre-trained on them, and the rows
+Per labelled size n (scaled as the low-data sweep scales it: ganaug.sweeps.lowdata), per generator pre-trained on
+the unlabelled images (``--generators``: style, ddpm) and per perturbation of its projections (a DVC experiment
+each; the second of a generator restores the scorer, the generator and the pseudo-labelled pool from DVC's run
+cache and retrains only what the projection changes): data.unlabelled: rest (the source's training images not
+drawn as labelled, labels dropped), and the rows
 
-  real-only      the n labelled images per class
-  pseudo-label   + the unlabelled images the scorer labels most confidently, 1x the real set per class
-  random         + the style GAN's samples, labelled by the scorer
-  dapper-W       + the labelled images projected into the style GAN's W and perturbed (random / predictor)
+  real-only            the n labelled images per class
+  pseudo-label         + the unlabelled images the scorer labels most confidently, 1x the real set per class
+  <generator> samples  + the generator's samples, labelled by the scorer
+  DAPPER-W             + the labelled images projected into the style GAN's W and perturbed (random / predictor)
+  Diffusion Inversion  + the labelled images DDIM-inverted by the diffusion model, perturbed, decoded (random)
 
 all at the same optimiser steps. The table pairs every row with real-only and with pseudo-label over the shared
-seeds (real-only, pseudo-label and random are the same runs in both experiments of a size: deterministic, so
-the random-method experiment's are used), Holm over the whole table. Beside it each generator pool's FID and
-label agreement, and the projection grids (source -> reconstruction -> variants). Writes
-reports/sweep/unlabelled.{md,csv} and reports/sweep/unlabelled/grid-<n>-<method>.png.
+seeds (real-only and pseudo-label do not depend on the generator and are deterministic: the first experiment's
+are used), Holm over the whole table. Beside it each generator pool's FID and label agreement, and the
+projection grids (source -> reconstruction -> variants). Writes reports/sweep/unlabelled.{md,csv} and
+reports/sweep/unlabelled/grid-<n>-<generator>-<method>.png.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -33,31 +35,56 @@ from ganaug.report.stats import holm, paired, summarize, verdict
 from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
 from ganaug.sweeps.lowdata import SWEEP_KEYS, size_overrides
 
-METHODS = ("random", "predictor")
-# 8 variants per projected image for both perturbations: the predictor has one direction per class, so 8 distinct
-# steps along it (the coefficients, in spreads of w); the DAPPER pool is then 20 x 9 per class, enough for 1x
-REGIME = [
-    "data.unlabelled=rest",
-    "gan.arch=style",
-    "experiments.samplers=[pseudo-label,random,dapper]",
-    "projection.variants=8",
-]
+# 8 variants per projected image for every perturbation: the predictor has one direction per class, so 8 distinct
+# steps along it (the coefficients, in spreads of w); a DAPPER pool is then 20 x 9 per class, enough for 1x
+SHARED = ["data.unlabelled=rest"]
+SAMPLERS = ["experiments.samplers=[pseudo-label,random,dapper]", "projection.variants=8"]
 PREDICTOR = ["projection.coefficients=[-2,-1.5,-1,-0.5,0.5,1,1.5,2]"]
-ROWS = {"0x real": "real-only", "pseudo-label 1x": "pseudo-label", "random 1x": "style GAN samples (random)"}
 
 
-def point_overrides(method: str, extra: list[str]) -> list[str]:
-    return [*REGIME, f"projection.method={method}", *(PREDICTOR if method == "predictor" else []), *extra]
+@dataclass(frozen=True)
+class Generator:
+    overrides: list[str]  # what makes the pipeline this generator's (before the sweep's and the user's -S)
+    methods: tuple[str, ...]  # projection.method values, an experiment each
+    samples_row: str  # the random sampler's row: the generator's own samples
+    projected_row: str  # the dapper sampler's row: projected labelled images, perturbed
 
 
-def table_rows(summaries: dict[tuple[int, str], dict]) -> pd.DataFrame:
-    """One row per (size, row): accuracy over seeds, and paired differences against real-only and pseudo-label."""
+GENERATORS = {
+    "style": Generator(
+        [*SHARED, "gan.arch=style", *SAMPLERS], ("random", "predictor"), "style GAN samples", "DAPPER-W"
+    ),
+    # Diffusion Inversion perturbs its noise latents at random; a sample or an evaluation is gan.sample_steps
+    # UNet passes per image (~10 s per 100 images on 2 cores), so its pool and FID evaluations are kept small
+    "ddpm": Generator(
+        [*SHARED, "gan.arch=ddpm", *SAMPLERS, "generate.pool_multiple=2", "gan.eval_samples=500"],
+        ("random",),
+        "DDPM samples",
+        "Diffusion Inversion",
+    ),
+}
+ROWS = {"0x real": "real-only", "pseudo-label 1x": "pseudo-label"}
+
+
+def point_overrides(generator: str, method: str, extra: list[str]) -> list[str]:
+    predictor = PREDICTOR if method == "predictor" else []
+    return [*GENERATORS[generator].overrides, f"projection.method={method}", *predictor, *extra]
+
+
+def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
+    """One row per (size, row): accuracy over seeds, and paired differences against real-only and pseudo-label.
+    ``summaries``: (size, generator, method) -> that experiment's summary.json."""
     out = []
-    for n in sorted({n for n, _ in summaries}):
-        base = summaries[(n, "random")]["rows"]
+    for n in sorted({n for n, _, _ in summaries}):
+        points = [(g, m) for size, g, m in summaries if size == n]
+        base = summaries[(n, *points[0])]["rows"]
         rows = {label: base[name] for name, label in ROWS.items()}
-        for method in METHODS:
-            rows[f"DAPPER-W ({method})"] = summaries[(n, method)]["rows"]["dapper 1x"]
+        for g in dict.fromkeys(g for g, _ in points):
+            spec = GENERATORS[g]
+            rows[f"{spec.samples_row} (random)"] = summaries[(n, g, points_first(points, g))]["rows"]["random 1x"]
+            for method in spec.methods:
+                if (g, method) in points:
+                    rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"]["dapper 1x"]
         seeds = {label: pd.Series({int(k): v for k, v in r["seeds"].items()}) for label, r in rows.items()}
         for label, r in rows.items():
             entry = {"per_class": n, "row": label, "steps": r["steps"], **summarize(list(seeds[label]))}
@@ -78,6 +105,10 @@ def table_rows(summaries: dict[tuple[int, str], dict]) -> pd.DataFrame:
             for d, p, n in zip(table[f"vs {ref}"], table[f"p_holm {ref}"], table["n"])
         ]
     return table
+
+
+def points_first(points: list[tuple[str, str]], generator: str) -> str:
+    return next(m for g, m in points if g == generator)
 
 
 def generator_quality(experiment: str) -> dict:
@@ -110,7 +141,8 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
         return f"{pts(r[f'vs {ref}'])} [{pts(low)}, {pts(high)}] {r[f'verdict {ref}']}"
 
     lines = [
-        "### Unlabelled images: a style GAN pre-trained on them (DAPPER in W) vs pseudo-labelling them",
+        "### Unlabelled images: generators pre-trained on them (DAPPER in W, Diffusion Inversion) vs "
+        "pseudo-labelling them",
         "",
         "| labelled/class | row | steps | n | accuracy (mean ± std) | 95% CI | vs real-only | vs pseudo-label |",
         "|---|---|---|---|---|---|---|---|",
@@ -126,17 +158,17 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
         "Differences in points, paired over seeds at the same optimiser steps, 95% CI; verdicts Holm-adjusted over "
         "every comparison in the table.",
         "",
-        "| labelled/class | DAPPER method | style GAN FID (samples) | real test FID | pool FID / agreement | "
-        "DAPPER pool FID / agreement | pseudo-labelled FID |",
-        "|---|---|---|---|---|---|---|",
+        "| labelled/class | generator | projection method | generator FID (samples) | real test FID | "
+        "pool FID / agreement | projected pool FID / agreement | pseudo-labelled FID |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def num(x, fmt):
         return "—" if x is None else format(x, fmt)
 
-    for (n, method), q in sorted(quality.items()):
+    for (n, generator, method), q in sorted(quality.items()):
         lines.append(
-            f"| {n} | {method} | {num(q['gan_fid'], '.1f')} | {num(q['real_test_fid'], '.1f')} | "
+            f"| {n} | {generator} | {method} | {num(q['gan_fid'], '.1f')} | {num(q['real_test_fid'], '.1f')} | "
             f"{num(q['pool_fid'], '.1f')} / {num(q['pool_agreement'], '.2f')} | "
             f"{num(q['projection_fid'], '.1f')} / {num(q['projection_agreement'], '.2f')} | "
             f"{num(q['pseudo_fid'], '.1f')} |"
@@ -144,7 +176,7 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
     lines += [
         "",
         "FID in the scorer's feature space (lower is closer to the real images); agreement: how often the "
-        "scorer predicts an image's label (the scorer's own labels for the GAN pool, hence ~1 there).",
+        "scorer predicts an image's label (the scorer's own labels for a generator's pool, hence ~1 there).",
         "",
         "Reproduce:",
         "",
@@ -153,14 +185,14 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
     return "\n".join(lines) + "\n"
 
 
-def save_grids(names: dict[tuple[int, str], str], out: Path) -> None:
+def save_grids(names: dict[tuple[int, str, str], str], out: Path) -> None:
     import dvc.api
 
     out.mkdir(parents=True, exist_ok=True)
-    for (n, method), name in names.items():
+    for (n, generator, method), name in names.items():
         for source, target in (
-            ("reports/projection/grid.png", f"grid-{n}-{method}.png"),
-            ("reports/gan/samples.png", f"samples-{n}.png"),
+            ("reports/projection/grid.png", f"grid-{n}-{generator}-{method}.png"),
+            ("reports/gan/samples.png", f"samples-{n}-{generator}.png"),
         ):
             (out / target).write_bytes(dvc.api.read(source, rev=name, mode="rb"))
 
@@ -169,12 +201,20 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--per-class", type=int, nargs="+", required=True, help="labelled images per class, each <= data.per_class"
     )
+    parser.add_argument(
+        "--generators",
+        nargs="+",
+        choices=list(GENERATORS),
+        default=list(GENERATORS),
+        help="generators pre-trained on the unlabelled images (style: DAPPER in W; ddpm: Diffusion Inversion)",
+    )
 
 
 def run(args) -> Path:
     from ganaug.data.store import load_classes
 
-    params = with_overrides([*REGIME, *args.overrides], refused=SWEEP_KEYS)
+    generators = list(dict.fromkeys(args.generators))
+    params = with_overrides([*SHARED, *args.overrides], refused=SWEEP_KEYS)
     meta = load_classes(paths.PREPARED)  # the full size's training set (run `make run` first)
     counts = [meta["counts"]["train"][c] for c in meta["classes"]]
     sizes = sorted({*args.per_class})
@@ -182,11 +222,13 @@ def run(args) -> Path:
         size_overrides(params, n, counts)  # every size checked before the first (long) experiment starts
     names, commands = {}, []
     for n in sizes:
-        for method in METHODS:
-            sets = [*point_overrides(method, args.overrides), *size_overrides(params, n, counts)]
-            name = experiment_name(n, point_overrides(method, args.overrides), "unlabelled")
+        for g, method in ((name, m) for name in generators for m in GENERATORS[name].methods):
+            point = point_overrides(g, method, args.overrides)
+            sets = [*point, *size_overrides(params, n, counts)]
             commands.append("dvc exp run " + " ".join(f"-S '{s}'" for s in sets))
-            names[(n, method)] = name if args.report_only else run_named(name, sets)
+            names[(n, g, method)] = experiment_name(n, point, "unlabelled")
+            if not args.report_only:
+                run_named(names[(n, g, method)], sets)
     summaries = {key: read_summary(name) for key, name in names.items()}
     table = table_rows(summaries)
     quality = {key: generator_quality(name) for key, name in names.items()}
