@@ -165,7 +165,7 @@ def test_a_tracked_run_records_its_data(project, monkeypatch):
     run = mlflow.search_runs(experiment_names=["ganaug-tests"], output_format="list")[0]
     tags = run.data.tags
     assert (tags["mode"], tags["sampler"], tags["ratio"], tags["seed"]) == ("augment", "random", "1", "0")
-    assert tags["dvc.stage"] == "train@random-1-0"  # the dvc.yaml stage that makes this run
+    assert tags["dvc.stage"] == "augment@random-1-0"  # the dvc.yaml stage that makes this run
     for name in ("data/prepared", "data/synthetic/pool", "data/selected/augment/random-1-s0.parquet"):
         assert len(tags[f"input.{name}.md5"].removesuffix(".dir")) == 32
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
@@ -204,7 +204,7 @@ def test_planned_runs_follow_the_params(tiny_params):
     )
     stages = [spec.dvc_stage for spec in planned_runs(params)]
     assert len(stages) == 2 * 2 + 2 * 2 * 2 + 2 + 2 and len(set(stages)) == len(stages)
-    assert {"baseline@rotate-0-3", "train@cl-sam-2-3", "replace@0.5-0", "count@30-3"} <= set(stages)
+    assert {"baseline@rotate-0-3", "augment@cl-sam-2-3", "replace@0.5-0", "count@30-3"} <= set(stages)
 
 
 def test_replace_rows_fine_tune_as_long_as_real_only(project):
@@ -287,7 +287,7 @@ def test_top_up_fills_every_class_to_the_largest_one_with_any_sampler(project, s
     assert np.bincount(data.split.labels[data.n_real :], minlength=10).tolist() == [15, 10] + [0] * 8
     assert np.bincount(data.split.labels, minlength=10).tolist() == [20] * 10  # real + synthetic: balanced
     spec = RunSpec("augment", sampler, "topup", 0)
-    assert spec.dvc_stage == f"train@{sampler}-topup-0" and spec.key == f"{sampler}-topup-s0"
+    assert spec.dvc_stage == f"augment@{sampler}-topup-0" and spec.key == f"{sampler}-topup-s0"
     with pytest.raises(GanaugError, match="use match: steps"):
         make_params(ratios=["topup"], match="real_epochs", baseline_at=[0])
 

@@ -85,7 +85,7 @@ def test_any_class_name_runs_through_training_and_reads_back_under_its_own_name(
     assert ODD_CLASS in scorer["per_class_accuracy"] and ODD_CLASS in run["per_class_accuracy"]
     client = mlflow.MlflowClient(f"sqlite:///{pipeline / 'mlflow.db'}")  # not set globally: other tests keep theirs
     experiment = client.get_experiment_by_name(TINY["mlflow"]["experiment"])
-    for stage, expected in (("train_scorer", scorer), ("train@random-1-0", run)):
+    for stage, expected in (("train_scorer", scorer), ("augment@random-1-0", run)):
         [logged] = client.search_runs(
             [experiment.experiment_id], f"tags.`dvc.stage` = '{stage}' and tags.`dvc.exp_name` IS NULL"
         )
@@ -107,8 +107,8 @@ def test_a_colleague_clones_pulls_and_reproduces_exactly(pipeline, tmp_path):
     assert "Data and pipelines are up to date." in dvc(b, "status")
     out = dvc(b, "repro")
     assert "Data and pipelines are up to date." in out and "Running stage" not in out
-    out = dvc(b, "exp", "run", "-S", "experiments.seeds=[0,1,2]", "train@random-1-2")  # a new seed: only its run
-    assert "Running stage 'train@random-1-2'" in out and "Running stage 'train_scorer'" not in out
+    out = dvc(b, "exp", "run", "-S", "experiments.seeds=[0,1,2]", "augment@random-1-2")  # a new seed: only its run
+    assert "Running stage 'augment@random-1-2'" in out and "Running stage 'train_scorer'" not in out
 
 
 def test_an_image_added_or_removed_in_one_clone_reaches_the_other(pipeline, tmp_path):

@@ -77,7 +77,7 @@ def test_the_stages_dvc_builds_are_the_runs_the_report_plans_for_the_full_tiny_m
     assert experiment_stages == sorted(spec.dvc_stage for spec in planned_runs(parse_params(TINY)))
     assert (
         len(experiment_stages) == 18
-        and "train@rl-1-1" in experiment_stages
+        and "augment@rl-1-1" in experiment_stages
         and "baseline@rotated-copies-0-0" in experiment_stages
     )
 
@@ -107,9 +107,11 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(pipeline):
     assert "fid" in gan_run.data.metrics and "d_loss" in gan_run.data.metrics
     # an augmented run leads to its exact data: the md5s dvc.lock records for its selection (an output
     # of the run's own stage), the pool (generate's output) and the real set (a dependency)
-    [aug] = [r for r in runs if r.data.tags["dvc.stage"] == "train@cl-sam-1-0"]
-    locked = {o["path"]: o["md5"] for stage in ("train@cl-sam-1-0", "generate") for o in lock["stages"][stage]["outs"]}
-    locked.update({d["path"]: d["md5"] for d in lock["stages"]["train@cl-sam-1-0"]["deps"]})
+    [aug] = [r for r in runs if r.data.tags["dvc.stage"] == "augment@cl-sam-1-0"]
+    locked = {
+        o["path"]: o["md5"] for stage in ("augment@cl-sam-1-0", "generate") for o in lock["stages"][stage]["outs"]
+    }
+    locked.update({d["path"]: d["md5"] for d in lock["stages"]["augment@cl-sam-1-0"]["deps"]})
     for path in ("data/selected/augment/cl-sam-1-s0.parquet", "data/synthetic/pool", "data/prepared"):
         assert aug.data.tags[f"input.{path}.md5"] == locked[path], path
     assert (aug.data.tags["sampler"], aug.data.tags["ratio"], aug.data.tags["seed"], aug.data.tags["mode"]) == (
@@ -176,7 +178,7 @@ def test_scores_selections_runs_and_report(pipeline):
     assert replaced["n_real"] == 0 and replaced["n_synthetic"] == 300  # replace 100 %: synthetic only (CAS)
     table = pd.read_csv(pipeline / "reports/summary.csv")
     assert set(table["row"]) == {
-        "0x real",
+        "real only",
         "random 1x",
         "cl-sam 1x",
         "diverse 1x",
@@ -187,12 +189,14 @@ def test_scores_selections_runs_and_report(pipeline):
     assert f"acc.{ODD_CLASS}" in table.columns  # per-class accuracy under the class's own name
     assert (table["n"] == 2).all() and table["ci_low"].notna().all() and (table["ci_low"] <= table["mean"]).all()
     md = (pipeline / "reports/summary.md").read_text()
-    assert "| 0x real |" in md and "### Comparisons (paired over seeds, same optimiser steps)" in md and ODD_CLASS in md
+    assert (
+        "| real only |" in md and "### Comparisons (paired over seeds, same optimiser steps)" in md and ODD_CLASS in md
+    )
     comp = pd.read_csv(pipeline / "reports/comparisons.csv")
     assert len(comp) == 6 + 2 and (comp["n"] == 2).all()  # 6 rows vs real-only, cl-sam and diverse vs random
     assert set(comp["verdict"]) <= {"better", "worse", "no clear difference"} and (comp["p_holm"] >= comp["p"]).all()
     head = json.loads((pipeline / "reports/metrics/summary.json").read_text())
-    assert head["real_only"] == table.set_index("row").loc["0x real", "mean"].round(5)
+    assert head["real_only"] == table.set_index("row").loc["real only", "mean"].round(5)
     for png in (
         "accuracy_vs_ratio",
         "replacement",
@@ -269,11 +273,11 @@ def test_trace_names_a_runs_code_data_and_params_and_what_the_workspace_lacks(pi
     out = sh(pipeline, *trace, "reports/runs/augment/random-1-s0")  # exit status 0: the workspace holds it
     commit = sh(pipeline, "git", "rev-list", "-1", "HEAD~1").strip()
     lock = yaml.safe_load((pipeline / "dvc.lock").read_text())
-    selection = next(o["md5"] for o in lock["stages"]["train@random-1-0"]["outs"] if o["path"].endswith(".parquet"))
-    assert "stage train@random-1-0" in out and f"git commit {commit}" in out and selection in out
+    selection = next(o["md5"] for o in lock["stages"]["augment@random-1-0"]["outs"] if o["path"].endswith(".parquet"))
+    assert "stage augment@random-1-0" in out and f"git commit {commit}" in out and selection in out
     assert "holds exactly this run's inputs and params" in out
 
-    dvc(pipeline, "exp", "run", "--temp", "-n", "traced", "-S", "select.seed=7", "train@random-1-0")
+    dvc(pipeline, "exp", "run", "--temp", "-n", "traced", "-S", "select.seed=7", "augment@random-1-0")
     client = mlflow.MlflowClient(f"sqlite:///{pipeline / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(TINY["mlflow"]["experiment"])
     [run] = client.search_runs([experiment.experiment_id], "tags.`dvc.exp_name` = 'traced'")
@@ -346,7 +350,7 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(pipeline,
     experiment = client.get_experiment_by_name(TINY["mlflow"]["experiment"])
     runs = client.search_runs([experiment.experiment_id], f"tags.`dvc.exp_name` = '{small}'")
     stages = {r.data.tags["dvc.stage"] for r in runs}
-    assert {"train_scorer", "train_gan", "baseline@real-0-0", "train@cl-sam-1-1"} <= stages
+    assert {"train_scorer", "train_gan", "baseline@real-0-0", "augment@cl-sam-1-1"} <= stages
 
 
 @pytest.mark.slow
@@ -414,7 +418,7 @@ def test_queued_experiments_on_two_workers_are_recorded_and_log_every_training_r
     for name in names:
         assert f"{name}" in status and status.split(name)[1].split("\n")[0].strip().endswith("Success"), status
         log = dvc(pipeline, "queue", "logs", name)
-        assert "database is locked" not in log and "Running stage 'train@random-1-" in log
+        assert "database is locked" not in log and "Running stage 'augment@random-1-" in log
     shown = json.loads(dvc(pipeline, "exp", "show", "--json"))
     recorded = {
         rev["name"]: rev["data"]["params"]["params.yaml"]["data"]["experiments"]["seeds"]
@@ -431,7 +435,7 @@ def test_queued_experiments_on_two_workers_are_recorded_and_log_every_training_r
         params = copy.deepcopy(PIPELINE)
         params["experiments"].update(cheap, seeds=[seed])
         expected = {spec.dvc_stage for spec in planned_runs(parse_params(params))}
-        assert expected == {f"baseline@real-0-{seed}", f"train@random-1-{seed}"}
+        assert expected == {f"baseline@real-0-{seed}", f"augment@random-1-{seed}"}
         runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`dvc.exp_name` = '{name}'")
         assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted(expected)  # each once, all there
         assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in runs)

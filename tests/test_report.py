@@ -97,12 +97,12 @@ def test_balanced_accuracy_is_the_mean_of_per_class_accuracies_not_the_accuracy(
 
 def test_summary_rows_means_stds_and_intervals(runs):
     table = summary_table(collect_runs(*runs, RECIPE)).set_index("row")
-    assert list(table.index[:4]) == ["0x real", "cl-sam 1x", "cl-sam 2x", "random 1x"]
-    assert table.loc["0x real", "mean"] == pytest.approx(0.81) and table.loc["0x real", "n"] == 3
-    assert table.loc["0x real", "std"] == pytest.approx(0.01)
+    assert list(table.index[:4]) == ["real only", "cl-sam 1x", "cl-sam 2x", "random 1x"]
+    assert table.loc["real only", "mean"] == pytest.approx(0.81) and table.loc["real only", "n"] == 3
+    assert table.loc["real only", "std"] == pytest.approx(0.01)
     half = 4.302653 * 0.01 / np.sqrt(3)
-    assert table.loc["0x real", "ci_low"] == pytest.approx(0.81 - half) and table.loc[
-        "0x real", "ci_high"
+    assert table.loc["real only", "ci_low"] == pytest.approx(0.81 - half) and table.loc[
+        "real only", "ci_high"
     ] == pytest.approx(0.81 + half)
     assert table.loc["cl-sam 2x", "n"] == 1 and np.isnan(table.loc["cl-sam 2x", "std"])  # not 0.00
     assert table.loc["random 1x", "acc.a"] == pytest.approx(0.76) and table.loc["random 1x", "steps"] == 180
@@ -126,7 +126,7 @@ def test_tables_give_verdicts_with_holm(runs, tmp_path):
     lines = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "83.00 (n=1, spread not measured)" in lines["cl-sam 2x"] and "± 0.00" not in md
     assert (
-        "| 81.00 ± 1.00 | [78.52, 83.48] | 81.00 ± 1.00 | **90.0** |" in lines["0x real"]
+        "| 81.00 ± 1.00 | [78.52, 83.48] | 81.00 ± 1.00 | **90.0** |" in lines["real only"]
     )  # bold: per-class bests only
     assert "**83.00" not in md  # the largest mean (one seed) is not crowned
     assert "| random 1x vs real-only | 180 | 3 | -5.00 |" in md and md.count("| worse |") == 2  # + replace 100%
@@ -166,7 +166,7 @@ def test_runs_of_another_recipe_or_data_are_refused(runs):
 
 def test_a_missing_planned_run_names_its_stage(runs):
     r, specs = runs
-    with pytest.raises(GanaugError, match=r"random-1-s4/metrics.json: missing.*dvc repro train@random-1-4"):
+    with pytest.raises(GanaugError, match=r"random-1-s4/metrics.json: missing.*dvc repro augment@random-1-4"):
         collect_runs(r, [*specs, RunSpec("augment", "random", "1", 4)], RECIPE)
     with pytest.raises(GanaugError, match="no experiment runs"):
         collect_runs(r, [], RECIPE)
@@ -183,7 +183,7 @@ def test_comparisons_across_budgets_are_refused(tmp_path):
     for spec in spec_matched:
         write_run(r, spec, 0.79 + 0.01 * spec.seed, steps=360)
     table, comp = build_tables(r, specs + spec_matched, RECIPE, tmp_path / "out", tmp_path / "summary.json")
-    assert comp["reference"].tolist() == ["0x real (steps of 1x)"] and comp["diff"].iloc[0] == pytest.approx(0.01)
+    assert comp["reference"].tolist() == ["real only (steps of 1x)"] and comp["diff"].iloc[0] == pytest.approx(0.01)
 
 
 def test_figures_are_written(runs, tmp_path):
@@ -239,14 +239,14 @@ def test_rotated_copies_are_also_compared_with_no_augmentation_and_own_rows_name
             write_run(r, specs[-1], acc, a=acc)
     table, comp = build_tables(r, specs, RECIPE, tmp_path / "out", tmp_path / "summary.json")
     assert table["row"].tolist() == [
-        "0x real, no augmentation",
-        "0x real",
-        "0x real + rotated copies, no augmentation",
+        "real only, no augmentation",
+        "real only",
+        "real only + rotated copies, no augmentation",
         "rl own choice",
     ]
     pairs = {(c["row"], c["kind"]): c["diff"] for _, c in comp.iterrows()}
-    assert pairs[("0x real + rotated copies, no augmentation", "vs no augmentation")] == pytest.approx(-0.01)
-    assert pairs[("0x real + rotated copies, no augmentation", "vs real-only")] == pytest.approx(0.01)
+    assert pairs[("real only + rotated copies, no augmentation", "vs no augmentation")] == pytest.approx(-0.01)
+    assert pairs[("real only + rotated copies, no augmentation", "vs real-only")] == pytest.approx(0.01)
     assert pairs[("rl own choice", "vs real-only")] == pytest.approx(-0.10)
     # plain has the best validation accuracy of the real-only rows (val = test here): the synthetic row faces it too
     assert pairs[("rl own choice", "vs best real-only")] == pytest.approx(-0.12) and len(pairs) == 5
@@ -286,11 +286,13 @@ def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_c
     comp = comparisons(frame, table)
     best = comp[comp["kind"] == "vs best real-only"]
     assert best["row"].tolist() == ["cl-sam top-up"] and best["reference"].tolist() == [
-        "0x real, class-balanced resampling"
+        "real only, class-balanced resampling"
     ]
     assert np.isclose(best["diff"].iloc[0], np.mean([0.74, 0.75, 0.75]) - np.mean([0.69, 0.70, 0.69]))
     md = to_markdown(table, comp)
-    assert "tail-third accuracy" in md and "cl-sam top-up vs best real-only (0x real, class-balanced resampling)" in md
+    assert (
+        "tail-third accuracy" in md and "cl-sam top-up vs best real-only (real only, class-balanced resampling)" in md
+    )
     from ganaug.report.figures import accuracy_vs_ratio
 
     accuracy_vs_ratio(table, tmp_path / "ratio.png")  # the top-up row at its actual ratio, both baselines drawn

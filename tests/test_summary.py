@@ -21,8 +21,8 @@ def test_summary_reads_the_metrics_files(tmp_path, monkeypatch):
         json.dumps(
             {
                 "comparisons": [
-                    {"row": "cl-sam 1x", "reference": "0x real", "verdict": "no clear difference"},
-                    {"row": "random 1x", "reference": "0x real", "verdict": "worse"},
+                    {"row": "cl-sam 1x", "reference": "real only", "verdict": "no clear difference"},
+                    {"row": "random 1x", "reference": "real only", "verdict": "worse"},
                 ]
             }
         )
@@ -34,5 +34,5 @@ def test_summary_reads_the_metrics_files(tmp_path, monkeypatch):
         "highest augmented mean cl-sam 1x: 0.8100 vs real-only 0.8000 "
         "(+1.00 points, 95% CI [-0.50, +2.50], 3 seeds): no clear difference"
     )
-    assert lines[2] == "verdicts (Holm-adjusted): random 1x vs 0x real: worse"
+    assert lines[2] == "verdicts (Holm-adjusted): random 1x vs real only: worse"
     assert lines[-1] == "| run | accuracy |"

@@ -70,13 +70,13 @@ def test_experiment_names_differ_by_overrides():
 
 def summary(real, synth, steps=180):
     rows = {
-        "0x real": {"seeds": dict(enumerate(real)), "steps": steps},
+        "real only": {"seeds": dict(enumerate(real)), "steps": steps},
         "cl-sam 1x": {"seeds": dict(enumerate(synth)), "steps": steps},
     }
     return {
         "rows": {k: {**v, "seeds": {str(s): a for s, a in v["seeds"].items()}} for k, v in rows.items()},
         "comparisons": [
-            {"row": "cl-sam 1x", "reference": "0x real", "diff": sum(synth) / 3 - sum(real) / 3, "verdict": "better"}
+            {"row": "cl-sam 1x", "reference": "real only", "diff": sum(synth) / 3 - sum(real) / 3, "verdict": "better"}
         ],
     }
 
@@ -93,7 +93,7 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
     assert saved == {
         "reference_per_class": 100,
         "reference_accuracy": 0.8,
-        "smallest_per_class": {"0x real": None, "cl-sam 1x": 50},
+        "smallest_per_class": {"real only": None, "cl-sam 1x": 50},
     }
     row = table[(table["per_class"] == 50) & (table["row"] == "cl-sam 1x")].iloc[0]
     assert (
@@ -104,7 +104,7 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
     md = (tmp_path / "lowdata.md").read_text()
     assert "| 50 | cl-sam 1x | 180 | 3 | 81.00 ± 1.00 |" in md and "cl-sam 1x 50" in md
     assert (
-        "| 50 | 0x real | 180 | 3 | 77.00 ± 1.00 | [74.52, 79.48] | — |" in md
+        "| 50 | real only | 180 | 3 | 77.00 ± 1.00 | [74.52, 79.48] | — |" in md
     )  # real-only is not compared with itself
     assert (tmp_path / "low_data.png").stat().st_size > 1000
 
@@ -112,8 +112,8 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
 def pool_summary(real, synth):
     """One pool's reports/summary.json: real-only, rotation and cl-sam 1x per seed, with comparisons."""
     rows = {
-        "0x real": ("baseline", real),
-        "0x real + rotation": ("baseline", [a - 0.01 for a in real]),
+        "real only": ("baseline", real),
+        "real only + rotation": ("baseline", [a - 0.01 for a in real]),
         "cl-sam 1x": ("augment", synth),
     }
     return {
@@ -121,8 +121,8 @@ def pool_summary(real, synth):
             k: {"mode": m, "seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, (m, v) in rows.items()
         },
         "comparisons": [
-            {"row": "0x real + rotation", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"},
-            {"row": "cl-sam 1x", "reference": "0x real", "kind": "vs real-only", "verdict": "worse"},
+            {"row": "real only + rotation", "reference": "real only", "kind": "vs real-only", "verdict": "worse"},
+            {"row": "cl-sam 1x", "reference": "real only", "kind": "vs real-only", "verdict": "worse"},
         ],
     }
 
@@ -144,7 +144,7 @@ def test_pool_replicates_are_the_unit_of_replication(tmp_path):
     assert c["ci_high"] - c["diff"] == pytest.approx(4.302653 * sd / np.sqrt(3), rel=1e-5)
     assert c["p"] == pytest.approx(0.0390, abs=2e-4) and c["verdict"] == "worse"  # t = 4.91, df 2
     md = (tmp_path / "pools.md").read_text()
-    assert "| cl-sam 1x vs 0x real | 3 | 3 | -2.17 |" in md and "-2.00, -3.00, -1.50" in md
+    assert "| cl-sam 1x vs real only | 3 | 3 | -2.17 |" in md and "-2.00, -3.00, -1.50" in md
 
 
 def test_pools_with_one_replicate_give_no_verdict(tmp_path):
@@ -224,7 +224,7 @@ def test_the_makefile_presets_are_valid_params(preset):
 
 
 def unlabelled_summary(real, pseudo, samples, dapper):
-    rows = {"0x real": real, "pseudo-label 1x": pseudo, "random 1x": samples, "dapper 1x": dapper}
+    rows = {"real only": real, "pseudo-label 1x": pseudo, "random 1x": samples, "dapper 1x": dapper}
     return {"rows": {k: {"seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, v in rows.items()}}
 
 
@@ -273,3 +273,17 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
     md = to_markdown(table.reset_index(), quality, ["dvc exp run -S x=1"])
     assert "| 100 | DAPPER-W (predictor) | 180 | 3 | 87.00 ± 1.00 |" in md and "dvc exp run -S x=1" in md
     assert "| 100 | ddpm | random | 1.0 |" in md
+
+
+def test_a_summary_from_before_the_rename_reads_with_todays_row_names():
+    """Experiments run before "0x real" became "real only" still rebuild a sweep's report (--report-only)."""
+    from ganaug.sweeps.common import renamed_rows
+
+    legacy = {
+        "rows": {"0x real": {"steps": 180}, "0x real + rotation": {"steps": 180}, "cl-sam 1x": {"steps": 180}},
+        "comparisons": [{"row": "cl-sam 1x", "reference": "0x real (steps of 1x)"}, {"row": "random 1x"}],
+    }
+    summary = renamed_rows(legacy)
+    assert list(summary["rows"]) == ["real only", "real only + rotation", "cl-sam 1x"]
+    assert summary["comparisons"][0] == {"row": "cl-sam 1x", "reference": "real only (steps of 1x)"}
+    assert summary["comparisons"][1] == {"row": "random 1x"}

@@ -93,24 +93,27 @@ class Variant:
     vs_plain: bool = False  # whether its row is also compared with the un-augmented baseline ("vs no augmentation")
 
 
+REAL_ONLY = "real only"  # the plain real-only baseline's row (written "0x real" in reports before 2026-11-25)
+LEGACY_REAL_ONLY = "0x real"
+
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("real", "0x real"),  # train.augment as it is
-        Variant("rotate", "0x real + rotation", augment=with_rotation),
-        Variant("plain", "0x real, no augmentation", augment=no_augmentation),
+        Variant("real", REAL_ONLY),  # train.augment as it is
+        Variant("rotate", "real only + rotation", augment=with_rotation),
+        Variant("plain", "real only, no augmentation", augment=no_augmentation),
         # paper 004 compares rotated copies with the un-augmented baseline
         Variant(
             "rotated-copies",
-            "0x real + rotated copies, no augmentation",
+            "real only + rotated copies, no augmentation",
             augment=no_augmentation,
             extra=rotated_copies,
             vs_plain=True,
         ),
         # the long-tail baselines a reviewer expects: class-balanced resampling, and the logit-adjusted loss
         # with tau = 1 (Menon et al. 2021)
-        Variant("resample", "0x real, class-balanced resampling", fit={"class_balanced": True}),
-        Variant("logit-adjust", "0x real, logit-adjusted loss", fit={"logit_adjust": 1.0}),
+        Variant("resample", "real only, class-balanced resampling", fit={"class_balanced": True}),
+        Variant("logit-adjust", "real only, logit-adjusted loss", fit={"logit_adjust": 1.0}),
     )
 }
 
@@ -279,7 +282,7 @@ MODES: dict[str, Mode] = {
             "sampler",
             plan=lambda exp: [(m, str(r)) for m in exp.samplers for r in exp.ratios],
             build=augmented,
-            stage=lambda s: f"train@{s.method}-{s.amount}-{s.seed}",
+            stage=lambda s: f"augment@{s.method}-{s.amount}-{s.seed}",
             row=lambda m, a: f"{m} top-up" if a == TOPUP else f"{m} {float(a):g}x",
             report_order=1,
             amounts=(TOPUP,),
@@ -375,7 +378,7 @@ class RunSpec:
 
 def planned_runs(params) -> list[RunSpec]:
     """Every experiment run the current params define: the same matrices dvc.yaml expands into
-    baseline@ / train@ / replace@ / count@ / own@ stages (a test checks the two agree). The report reads
+    baseline@ / augment@ / replace@ / count@ / own@ stages (a test checks the two agree). The report reads
     exactly these runs, so a metrics.json left on disk by other params is never counted."""
     exp = params.experiments
     return [

@@ -48,7 +48,7 @@ def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
                 color="black",
                 ls=":",
                 lw=1,
-                label=f"{best['row'].removeprefix('0x ')} (best real-only)",
+                label=f"{best['row']} (the best real-only baseline)",
             )
     n = int(table["n"].min()) if len(table) else 0
     ax.set(

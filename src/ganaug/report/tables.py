@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ganaug.errors import GanaugError
-from ganaug.experiment import MODES, VARIANTS
+from ganaug.experiment import MODES, REAL_ONLY, VARIANTS
 from ganaug.report.cells import accuracy_cell, ci_cell, signed_points
 from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
@@ -340,7 +340,7 @@ def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accu
         for _, c in comp.iterrows():
             tested = not math.isnan(c["p"])
             name = f"{c['row']} {c['kind']}"
-            if c["kind"] in ("vs real-only", "vs best real-only") and c["reference"] not in (None, "0x real"):
+            if c["kind"] in ("vs real-only", "vs best real-only") and c["reference"] not in (None, REAL_ONLY):
                 name += f" ({c['reference']})"
             diff = signed_points(c["diff"])
             p, p_holm = (f"{c['p']:.3g}", f"{c['p_holm']:.3g}") if tested else ("—", "—")

@@ -1,4 +1,4 @@
-"""Stage baseline@ / train@ / replace@ / count@: one experiment run (see ganaug.experiment).
+"""Stage baseline@ / augment@ / replace@ / count@: one experiment run (see ganaug.experiment).
 
 Usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed>"""
 

@@ -1,6 +1,8 @@
 """Stage train_scorer: the real-only timm classifier -> models/scorer/, reports/metrics/real-only.json.
 
-It is both the 0x baseline row of every table and the scorer cl-sam ranks synthetic images with."""
+The scorer: the real-only classifier at its full train.epochs that scores synthetic images (cl-sam's confidence,
+the labels of unconditional generators' samples and of pseudo-labelled images, the features of FID). The tables'
+real-only rows are not this model: they are the baseline@ runs, trained at the experiments' step budget."""
 
 import mlflow
 

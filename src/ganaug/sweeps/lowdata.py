@@ -35,6 +35,7 @@ import pandas as pd
 
 from ganaug import paths
 from ganaug.errors import GanaugError
+from ganaug.experiment import REAL_ONLY
 from ganaug.report.cells import ci_cell, signed_points
 from ganaug.report.stats import summarize, welch
 from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
@@ -85,10 +86,10 @@ def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
     same size (paired, from that experiment's report), and the unpaired difference against real-only
     at the full size (the reference for "data saved")."""
     full = max(summaries)
-    reference = list(summaries[full]["rows"]["0x real"]["seeds"].values())
+    reference = list(summaries[full]["rows"][REAL_ONLY]["seeds"].values())
     rows = []
     for n, head in sorted(summaries.items()):
-        verdicts = {c["row"]: c for c in head.get("comparisons", []) if c["reference"] == "0x real"}
+        verdicts = {c["row"]: c for c in head.get("comparisons", []) if c["reference"] == REAL_ONLY}
         for name, r in head["rows"].items():
             accs = list(r["seeds"].values())
             diff, lo, hi = welch(accs, reference)
@@ -112,7 +113,7 @@ def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
 def data_saved(table: pd.DataFrame) -> dict:
     """Per row: the smallest size whose mean reaches real-only at the full size (its Welch CI beside)."""
     full = table["per_class"].max()
-    ref = float(table[(table["per_class"] == full) & (table["row"] == "0x real")]["mean"].iloc[0])
+    ref = float(table[(table["per_class"] == full) & (table["row"] == REAL_ONLY)]["mean"].iloc[0])
     out = {"reference_per_class": int(full), "reference_accuracy": round(ref, 5), "smallest_per_class": {}}
     for name, g in table[table["per_class"] < full].groupby("row"):
         reached = g[g["mean"] >= ref].sort_values("per_class")

@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ganaug import paths
+from ganaug.experiment import REAL_ONLY
 from ganaug.report.cells import ci_cell, signed_points
 from ganaug.report.stats import holm, paired, summarize, verdict
 from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
@@ -63,7 +64,7 @@ GENERATORS = {
         "Diffusion Inversion",
     ),
 }
-ROWS = {"0x real": "real-only", "pseudo-label 1x": "pseudo-label"}
+ROWS = {REAL_ONLY: "real-only", "pseudo-label 1x": "pseudo-label"}
 
 
 def point_overrides(generator: str, method: str, extra: list[str]) -> list[str]:
