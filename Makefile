@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## create .venv and install ganaug with its team and dev extras at the versions in constraints.txt (about 3 min the first time)
 
@@ -44,8 +44,8 @@ run-paper: install ## the paper-scale grid (ratios 1/2/5, 5 seeds, full epochs) 
 	$(BIN)/python -m ganaug.sweep lowdata --per-class 10 25 50 $(PAPER) -S 'experiments.samplers=[random,cl-sam,dapper]'
 	@echo "Results: reports/sweep/pools.md (verdicts over GAN replicates), reports/sweep/lowdata.md; dvc exp show"
 
-# the long-tail regime of the README's "Where it helps" where synthetic rows came closest to the best real-only
-# baseline: Fashion-MNIST 100 down to 10 per class, paper 000's translation GAN, every class topped up to 100,
+# the long-tail regime of docs/results.md's "Where it helps" where synthetic rows came closest to the best real-only
+# baseline: Fashion-MNIST 100 down to 10 per class, StarGAN translations, every class topped up to 100,
 # then the head refitted on real images (every row, real-only included), against the long-tail baselines, 3 seeds
 LONGTAIL := -S data.imbalance=10 -S gan.arch=stargan -S 'experiments.ratios=[topup]' \
 	-S 'experiments.samplers=[random,cl-sam,uncertainty]' -S 'experiments.baselines=[real,resample,logit-adjust]' \
@@ -57,12 +57,13 @@ LONGTAIL := -S data.imbalance=10 -S gan.arch=stargan -S 'experiments.ratios=[top
 GPU := -S gan.steps=8000 -S gan.batch_size=64 -S gan.g_width=96 -S gan.d_width=64 -S gan.eval_samples=2000 \
 	-S experiments.epochs=null -S train.deterministic=false -S train.eval_batch_size=2048
 
-# paper 003's setting: a style GAN pre-trained on the ~58,000 Fashion-MNIST training images not drawn as labelled
-# (data.unlabelled: rest), DAPPER in its W space (random and predictor perturbations), against pseudo-labelling the
-# same images, at 10 and 100 labelled images per class, 3 seeds (python -m ganaug.sweep unlabelled adds the regime)
+# DAPPER's setting: generators pre-trained on the ~55,000 Fashion-MNIST training images not drawn as labelled
+# (data.unlabelled: rest): a style GAN with DAPPER in its W space (random and predictor perturbations) and a DDPM with
+# Diffusion Inversion, against pseudo-labelling the same images, at 10 and 100 labelled images per class, 3 seeds
+# (python -m ganaug.sweep unlabelled adds the regime; ARGS="--generators style" for the style GAN alone)
 UNLABELLED := -S gan.steps=2000 -S gan.eval_every=200 -S gan.ckpt_every=200 -S 'experiments.seeds=[0,1,2]'
 
-run-unlabelled: install ## a style GAN pre-trained on unlabelled images (DAPPER in W) vs pseudo-labelling them, 10 and 100 labelled/class (reports/sweep/unlabelled.md; ARGS="-S ...")
+run-unlabelled: install ## generators pre-trained on unlabelled images (DAPPER in W, Diffusion Inversion) vs pseudo-labelling them, 10 and 100 labelled/class (reports/sweep/unlabelled.md)
 	$(BIN)/python -m ganaug.sweep unlabelled --per-class 10 100 $(UNLABELLED) $(ARGS)
 
 run-gpu: install ## the default regime sized for one GPU (GANAUG_DEVICE=cuda) as DVC experiment `gpu` (ARGS="-S ...")
@@ -80,7 +81,7 @@ budget: install ## real-only at 6..40 epochs x 3 seeds: where validation accurac
 # 2 workers on a 2-core machine, one thread each; the tests of the shared pipeline stay in one worker (loadgroup)
 PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test: install ## every test but the slow tier: units, one real dvc repro and what a user does with it (~8 min)
+test: install ## every test but the slow tier: units, one real dvc repro and what a user does with it (~7 min)
 	$(PYTEST) -m "not slow"
 	@echo "left out: the slow tier (the low-data and pool sweeps, the experiment queue): make test-all runs it, CI does"
 
@@ -102,13 +103,13 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 BACKEND ?= sqlite:///mlflow-server.db
 ARTIFACTS ?= mlartifacts
-server: install ## team tracking server, this machine only; HOST=0.0.0.0 opens it, with logins (README); ARTIFACTS=s3://...
+server: install ## team tracking server, this machine only; HOST=0.0.0.0 opens it, with logins (docs/scaling.md); ARTIFACTS=s3://...
 	$(BIN)/python -m ganaug.server serve --host $(HOST) --port $(PORT) --backend $(BACKEND) --artifacts $(ARTIFACTS) $(ARGS)
 
 ui: install ## MLflow UI on the project's store, opened on the training runs (ARGS="--exp NAME", "--screenshot runs.png")
 	$(BIN)/python -m ganaug.ui $(ARGS)
 
-bench: install ## the benchmarks (by hand; results go in the README)
+bench: install ## the benchmarks (by hand; results go in docs/performance.md)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/input_pipeline.py
 	$(BIN)/python benchmarks/gan_throughput.py

@@ -4,7 +4,8 @@ module per sweep in SWEEPS, and their reports across experiments:
   lowdata  `--per-class 10 50`: the leak-free low-data sweep (paper 003, Fig. 6)
   pools    `--pool-seeds 0 1 2`: GAN + pool replicates, the stronger test
   gan      `--seeds 0 1 --variant "ndis1: gan.n_dis=1 gan.steps=1600"`: GAN settings A/B
-  unlabelled `--per-class 10 100`: a style GAN pre-trained on unlabelled images (DAPPER in W) vs pseudo-labelling
+  unlabelled `--per-class 10 100`: generators pre-trained on unlabelled images (DAPPER in W, Diffusion
+             Inversion) vs pseudo-labelling them
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ SWEEPS = {
     "lowdata": (lowdata, "the leak-free low-data sweep: one experiment per real-set size"),
     "pools": (pools, "GAN + pool replicates: one experiment per pool seed"),
     "gan": (gan, "GAN settings A/B: one train_gan experiment per (variant, GAN seed)"),
-    "unlabelled": (unlabelled, "a style GAN pre-trained on unlabelled images vs pseudo-labelling them, per size"),
+    "unlabelled": (unlabelled, "generators pre-trained on unlabelled images vs pseudo-labelling them, per size"),
 }
 
 
