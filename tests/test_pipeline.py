@@ -21,7 +21,7 @@ from ganaug.params import parse_params
 from tests.conftest import PIPELINE, TINY
 from tests.project import BIN, DIGIT_CLASSES, ODD_CLASS, ROOT, dvc, sh
 
-EXPERIMENT_MODES = ("baseline", "train", "replace", "count", "own")
+EXPERIMENT_MODES = ("baseline", "augment", "replace", "count", "own")  # each mode's stages are <mode>@...
 
 
 def assert_figure(path: Path, min_side: int = 200) -> None:
