@@ -21,13 +21,24 @@ ODD_CLASS = "7 (50% off)"
 DIGIT_CLASSES = ["0", "1", "2", "3", "4", "5", "6", ODD_CLASS, "8", "9"]
 
 
-def sh(cwd: Path, *args: str, check: bool = True) -> str:
-    """Run a command in ``cwd`` with the venv's tools first on PATH and the project's own mlflow.db."""
+def sh(cwd: Path, *args: str, check: bool = True, log: Path | None = None) -> str:
+    """Run a command in ``cwd`` with the venv's tools first on PATH and the project's own mlflow.db. With ``log``
+    its output goes to that file instead of a pipe: for a command that leaves daemons behind (`dvc queue start`),
+    which would hold a pipe open, and the call with it, until they exit."""
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     # no input: a child that asks for some (a password, a confirmation) gets end-of-file instead of waiting
+    if log is not None:
+        with log.open("w") as out:
+            proc = subprocess.run(
+                args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        output = log.read_text()
+        if check:
+            assert proc.returncode == 0, f"{' '.join(args)} failed:\n{output[-3000:]}"
+        return output
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if check:
         assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

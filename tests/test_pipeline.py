@@ -409,7 +409,8 @@ def test_queued_experiments_on_two_workers_are_recorded_and_log_every_training_r
     for name, seed in names.items():
         dvc(pipeline, "exp", "run", "--queue", "-n", name, *sets, "-S", f"experiments.seeds=[{seed}]")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers inherit it: 2 workers x 1 thread on CI's 2 cores (README)
-    dvc(pipeline, "queue", "start", "-j", "2")
+    # its workers outlive the command: their output to a file, so that the call returns when the command does
+    sh(pipeline, str(BIN / "dvc"), "queue", "start", "-j", "2", log=pipeline / ".dvc/tmp/queue-start.log")
     deadline = time.monotonic() + 900
     while "Queued" in (status := dvc(pipeline, "queue", "status")) or "Running" in status:
         assert time.monotonic() < deadline, status
