@@ -53,6 +53,12 @@ def run_named(name: str, sets: list[str], dvc: str = "dvc", targets: tuple[str, 
     return name
 
 
+def finished_experiments(dvc: str = "dvc") -> set[str]:
+    """The names of every DVC experiment of the repository, on any commit."""
+    out = subprocess.run([dvc, "exp", "list", "--all-commits", "--name-only"], capture_output=True, text=True).stdout
+    return set(out.split())
+
+
 def read_summary(experiment: str, path: str = "reports/summary.json") -> dict:
     """reports/summary.json (every row's per-seed accuracies) of a finished experiment, or another of its files."""
     import dvc.api

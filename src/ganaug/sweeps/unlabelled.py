@@ -33,7 +33,14 @@ from ganaug import paths
 from ganaug.experiment import REAL_ONLY
 from ganaug.report.cells import ci_cell, signed_points
 from ganaug.report.stats import holm, paired, summarize, verdict
-from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
+from ganaug.sweeps.common import (
+    OUT,
+    experiment_name,
+    finished_experiments,
+    read_summary,
+    run_named,
+    with_overrides,
+)
 from ganaug.sweeps.lowdata import SWEEP_KEYS, size_overrides
 
 # 8 variants per projected image for every perturbation: the predictor has one direction per class, so 8 distinct
@@ -230,6 +237,10 @@ def run(args) -> Path:
             names[(n, g, method)] = experiment_name(n, point, "unlabelled")
             if not args.report_only:
                 run_named(names[(n, g, method)], sets)
+    if args.report_only:  # a report of what has run so far: a point not run yet is named, and left out
+        existing = finished_experiments()
+        for key in [k for k, name in names.items() if name not in existing]:
+            print(f"sweep: {names.pop(key)} ({key[1]} {key[2]}, {key[0]}/class) has not run: its rows are left out")
     summaries = {key: read_summary(name) for key, name in names.items()}
     table = table_rows(summaries)
     quality = {key: generator_quality(name) for key, name in names.items()}
