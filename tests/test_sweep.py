@@ -287,3 +287,32 @@ def test_a_summary_from_before_the_rename_reads_with_todays_row_names():
     assert list(summary["rows"]) == ["real only", "real only + rotation", "cl-sam 1x"]
     assert summary["comparisons"][0] == {"row": "cl-sam 1x", "reference": "real only (steps of 1x)"}
     assert summary["comparisons"][1] == {"row": "random 1x"}
+
+
+def test_an_unlabelled_report_of_a_partial_sweep_names_and_leaves_out_the_points_not_run(tmp_path, monkeypatch, capsys):
+    """--report-only before every experiment has run: the table has the finished points' rows only, and each
+    missing experiment is named (never a crash on a missing revision, never a row invented)."""
+    import argparse
+
+    import ganaug.data.store
+    from ganaug.sweeps import unlabelled
+
+    extra = ["experiments.seeds=[0,1,2]"]
+    done = {unlabelled.experiment_name(100, unlabelled.point_overrides("style", "random", extra), "unlabelled")}
+    real, pseudo = [0.80, 0.81, 0.82], [0.78, 0.79, 0.80]
+    monkeypatch.setattr(unlabelled, "finished_experiments", lambda: done)
+    monkeypatch.setattr(unlabelled, "read_summary", lambda name: unlabelled_summary(real, pseudo, real, real))
+    monkeypatch.setattr(unlabelled, "generator_quality", lambda name: {})
+    monkeypatch.setattr(unlabelled, "to_markdown", lambda table, quality, commands: f"{len(commands)} commands\n")
+    monkeypatch.setattr(unlabelled, "save_grids", lambda names, out: None)
+    monkeypatch.setattr(unlabelled, "OUT", tmp_path)
+    monkeypatch.setattr(
+        ganaug.data.store, "load_classes", lambda path: {"classes": ["a"], "counts": {"train": {"a": 100}}}
+    )
+    args = argparse.Namespace(per_class=[100], generators=["style", "ddpm"], overrides=extra, report_only=True)
+    unlabelled.run(args)
+    out = capsys.readouterr().out
+    assert "(style predictor, 100/class) has not run" in out and "(ddpm random, 100/class) has not run" in out
+    table = pd.read_csv(tmp_path / "unlabelled.csv")
+    assert list(table["row"]) == ["real-only", "pseudo-label", "style GAN samples (random)", "DAPPER-W (random)"]
+    assert (tmp_path / "unlabelled.md").read_text() == "3 commands\n"  # every point's command, run or not
