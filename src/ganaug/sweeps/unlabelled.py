@@ -89,7 +89,8 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
         rows = {label: base[name] for name, label in ROWS.items()}
         for g in dict.fromkeys(g for g, _ in points):
             spec = GENERATORS[g]
-            rows[f"{spec.samples_row} (random)"] = summaries[(n, g, points_first(points, g))]["rows"]["random 1x"]
+            first = next(m for generator, m in points if generator == g)  # every experiment has the samples' row
+            rows[f"{spec.samples_row} (random)"] = summaries[(n, g, first)]["rows"]["random 1x"]
             for method in spec.methods:
                 if (g, method) in points:
                     rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"]["dapper 1x"]
@@ -113,10 +114,6 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
             for d, p, n in zip(table[f"vs {ref}"], table[f"p_holm {ref}"], table["n"])
         ]
     return table
-
-
-def points_first(points: list[tuple[str, str]], generator: str) -> str:
-    return next(m for g, m in points if g == generator)
 
 
 def generator_quality(experiment: str) -> dict:
