@@ -126,3 +126,40 @@ def test_predictor_direction_in_w_raises_the_score_it_was_fitted_on(trained):
 def test_a_killed_style_run_resumes_to_the_same_weights(tmp_path, digits16):
     images, _ = digits16
     assert_a_killed_run_resumes_to_the_same_weights(style_params(), images, np.zeros(len(images), np.int64), tmp_path)
+
+
+class _BrightnessGenerator(torch.nn.Module):
+    """An unconditional generator whose image brightness is its first latent: the label_fn below reads the class
+    off the brightness, so the top class (z > 2, ~2 % of draws) is rare, as a weak generator's rare classes are."""
+
+    z_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # something to read the device from
+
+    def forward(self, z):
+        return torch.tanh(z[:, :1, None, None] / 3).expand(-1, 1, 4, 4)
+
+
+def _class_of_brightness(images):
+    z = 3 * np.arctanh(np.clip(images[:, 0, 0, 0] / 127.5 - 1, -0.999, 0.999))
+    return np.digitize(z, [-0.5, 0.5, 2.0])  # classes 0-3; 3 is rare
+
+
+def test_a_labelled_pool_fills_its_classes_in_interleaved_order_and_stops_drawing_at_max_draws(tmp_path):
+    from ganaug.gan.pool import open_pool, write_labelled_pool
+
+    G = _BrightnessGenerator()
+    filled = write_labelled_pool(tmp_path / "filled", G, _class_of_brightness, 5, 4, seed=0, batch_size=100)
+    assert "short" not in filled.meta and filled.meta["drawn"] < 20 * 20  # full before the default cap
+    assert list(np.asarray(open_pool(tmp_path / "filled").labels[:8])) == [0, 1, 2, 3] * 2  # any prefix balanced
+
+    # the rare class needs ~50 draws per image: 40 of them cannot be filled from 3 x 160 draws
+    short = write_labelled_pool(tmp_path / "short", G, _class_of_brightness, 40, 4, seed=0, batch_size=100, max_draws=3)
+    assert short.meta["drawn"] == 500  # stops at the first batch past 3 x 160
+    rare = int(short.meta["short"]["3"])
+    assert 0 < rare < 40 and set(short.meta["short"]) == {"3"}
+    labels = np.asarray(short.labels)
+    assert len(labels) == 160 - rare and (np.bincount(labels, minlength=4)[:3] == 40).all()
+    assert (_class_of_brightness(np.asarray(short.images)) == labels).all()  # each image keeps its own label

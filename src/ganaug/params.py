@@ -184,6 +184,7 @@ class GenerateParams(_Strict):
     truncation: float | None = Field(None, gt=0)  # truncation trick; null = plain normal latents
     translate: bool = False  # cgan: a pool of translations (project each real image, decode it under the other labels)
     include_own: bool = False  # translations: also into each real image's own class
+    max_draws: float = Field(10.0, gt=0)  # unconditional generators: stop drawing at this x the pool size
     batch_size: int = Field(1000, ge=1)
     seed: int = Field(0, ge=0)
 
