@@ -155,11 +155,15 @@ def test_a_labelled_pool_fills_its_classes_in_interleaved_order_and_stops_drawin
     assert "short" not in filled.meta and filled.meta["drawn"] < 20 * 20  # full before the default cap
     assert list(np.asarray(open_pool(tmp_path / "filled").labels[:8])) == [0, 1, 2, 3] * 2  # any prefix balanced
 
-    # the rare class needs ~50 draws per image: 40 of them cannot be filled from 3 x 160 draws
-    short = write_labelled_pool(tmp_path / "short", G, _class_of_brightness, 40, 4, seed=0, batch_size=100, max_draws=3)
-    assert short.meta["drawn"] == 500  # stops at the first batch past 3 x 160
+    # the rare class needs ~50 draws per image: 40 of them cannot be filled from 2.5 x 160 draws
+    short = write_labelled_pool(
+        tmp_path / "short", G, _class_of_brightness, 40, 4, seed=0, batch_size=100, max_draws=2.5
+    )
+    assert short.meta["drawn"] == 400  # the cap, 2.5 x 160, reached at a batch's end: no batch more
     rare = int(short.meta["short"]["3"])
     assert 0 < rare < 40 and set(short.meta["short"]) == {"3"}
     labels = np.asarray(short.labels)
     assert len(labels) == 160 - rare and (np.bincount(labels, minlength=4)[:3] == 40).all()
-    assert (_class_of_brightness(np.asarray(short.images)) == labels).all()  # each image keeps its own label
+    # each image keeps its own label, and its own latent: the generator redraws it from that latent
+    assert (_class_of_brightness(np.asarray(short.images)) == labels).all()
+    assert (to_uint8(G(torch.from_numpy(np.array(short.latents)))) == np.asarray(short.images)).all()

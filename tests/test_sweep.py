@@ -257,6 +257,10 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
     assert (table["p_holm real-only"].dropna() >= table["p real-only"].dropna()).all()
     quality = {
         (100, g, m): {
+            "pool_images": 1734 if g == "ddpm" else 2000,
+            "pool_wanted": 2000,
+        }
+        | {
             k: 1.0
             for k in (
                 "gan_fid",
@@ -272,7 +276,7 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
     }
     md = to_markdown(table.reset_index(), quality, ["dvc exp run -S x=1"])
     assert "| 100 | DAPPER-W (predictor) | 180 | 3 | 87.00 ± 1.00 |" in md and "dvc exp run -S x=1" in md
-    assert "| 100 | ddpm | random | 1.0 |" in md
+    assert "| 100 | ddpm | random | 1.0 | 1.0 | 1,734 / 2,000 | 1.0 / 1.00 |" in md  # a short pool says so
 
 
 def test_a_summary_from_before_the_rename_reads_with_todays_row_names():
@@ -316,3 +320,32 @@ def test_an_unlabelled_report_of_a_partial_sweep_names_and_leaves_out_the_points
     table = pd.read_csv(tmp_path / "unlabelled.csv")
     assert list(table["row"]) == ["real-only", "pseudo-label", "style GAN samples (random)", "DAPPER-W (random)"]
     assert (tmp_path / "unlabelled.md").read_text() == "3 commands\n"  # every point's command, run or not
+
+
+def test_an_unlabelled_report_leaves_the_pool_size_blank_when_the_pool_is_not_in_the_cache(monkeypatch, capsys):
+    """Experiments pulled without their data still report: their metrics are in git, the pool is in DVC's cache."""
+    from dvc.exceptions import PathMissingError
+
+    from ganaug.sweeps import unlabelled
+
+    def read_json(experiment, path):
+        if path.startswith("data/"):
+            raise PathMissingError(path, experiment)
+        return {"fid": 40.0} if path.endswith("gan.json") else {"pool": {"fid": 41.0, "label_agreement": 1.0}}
+
+    monkeypatch.setattr(unlabelled, "read_json", read_json)
+    quality = unlabelled.generator_quality("unlabelled-10-abcdef")
+    assert quality["pool_images"] is None and quality["pool_wanted"] is None and quality["gan_fid"] == 40.0
+    assert "unlabelled-10-abcdef: pool size left blank" in capsys.readouterr().out
+
+
+def test_an_unlabelled_experiment_run_without_the_samples_row_reports_its_other_rows():
+    """A generator whose pool the random sampler refuses (too short a class) is run with the dapper row alone."""
+    from ganaug.sweeps.unlabelled import table_rows
+
+    real, pseudo = [0.80, 0.81, 0.82], [0.78, 0.79, 0.80]
+    summary = unlabelled_summary(real, pseudo, [0.7, 0.7, 0.7], [0.83, 0.84, 0.86])
+    del summary["rows"]["random 1x"]
+    table = table_rows({(100, "ddpm", "random"): summary}).set_index("row")
+    assert list(table.index) == ["real-only", "pseudo-label", "Diffusion Inversion (random)"]
+    assert table.loc["Diffusion Inversion (random)", "vs real-only"] == pytest.approx(0.0333, abs=1e-4)

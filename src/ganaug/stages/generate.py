@@ -73,7 +73,7 @@ def run() -> None:
                 cfg.truncation,
                 cfg.batch_size,
                 about,
-                cfg.max_draws,
+                max_draws=cfg.max_draws,
             )
             short = f", short: {pool.meta['short']}" if "short" in pool.meta else ""
             how = f"up to {per_class} per class as the scorer labels them, {pool.meta['drawn']} drawn{short}"

@@ -89,8 +89,9 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
         rows = {label: base[name] for name, label in ROWS.items()}
         for g in dict.fromkeys(g for g, _ in points):
             spec = GENERATORS[g]
-            first = next(m for generator, m in points if generator == g)  # every experiment has the samples' row
-            rows[f"{spec.samples_row} (random)"] = summaries[(n, g, first)]["rows"]["random 1x"]
+            first = next(m for generator, m in points if generator == g)
+            if "random 1x" in summaries[(n, g, first)]["rows"]:  # an experiment run without it leaves it out
+                rows[f"{spec.samples_row} (random)"] = summaries[(n, g, first)]["rows"]["random 1x"]
             for method in spec.methods:
                 if (g, method) in points:
                     rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"]["dapper 1x"]
@@ -117,10 +118,14 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
 
 
 def generator_quality(experiment: str) -> dict:
-    """The style GAN's own FID (its samples) and each pool's FID and label agreement, from the experiment's metrics."""
+    """The generator's own FID (its samples), its pool's size against the size wanted, and each pool's FID and label
+    agreement, from the experiment's metrics."""
     gan = read_json(experiment, "reports/metrics/gan.json")
     pools = read_json(experiment, "reports/metrics/pool.json")
+    pool = pool_meta(experiment)
     return {
+        "pool_images": pool.get("count"),
+        "pool_wanted": pool["per_class"] * pool["num_classes"] if "per_class" in pool else None,
         "gan_fid": gan.get("fid"),
         "real_test_fid": gan.get("real_test", {}).get("fid"),
         **{f"{name}_fid": pools.get(name, {}).get("fid") for name in ("pool", "projection", "pseudo")},
@@ -128,6 +133,19 @@ def generator_quality(experiment: str) -> dict:
             f"{name}_agreement": pools.get(name, {}).get("label_agreement") for name in ("pool", "projection", "pseudo")
         },
     }
+
+
+def pool_meta(experiment: str) -> dict:
+    """The pool's meta.json (its size: a class the generator rarely draws stays short), or {} when the pool is not
+    in this DVC cache (experiments pulled without their data): the size is then left blank, not the report."""
+    from dvc.exceptions import DvcException
+
+    try:
+        return read_json(experiment, "data/synthetic/pool/meta.json")
+    except (DvcException, OSError) as err:
+        why = f"its meta.json could not be read from the DVC cache: {type(err).__name__}"
+        print(f"sweep: {experiment}: pool size left blank ({why})")
+        return {}
 
 
 def read_json(experiment: str, path: str) -> dict:
@@ -164,8 +182,8 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
         "every comparison in the table.",
         "",
         "| labelled/class | generator | projection method | generator FID (samples) | real test FID | "
-        "pool FID / agreement | projected pool FID / agreement | pseudo-labelled FID |",
-        "|---|---|---|---|---|---|---|---|",
+        "pool images / wanted | pool FID / agreement | projected pool FID / agreement | pseudo-labelled FID |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
 
     def num(x, fmt):
@@ -174,6 +192,7 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
     for (n, generator, method), q in sorted(quality.items()):
         lines.append(
             f"| {n} | {generator} | {method} | {num(q['gan_fid'], '.1f')} | {num(q['real_test_fid'], '.1f')} | "
+            f"{num(q['pool_images'], ',')} / {num(q['pool_wanted'], ',')} | "
             f"{num(q['pool_fid'], '.1f')} / {num(q['pool_agreement'], '.2f')} | "
             f"{num(q['projection_fid'], '.1f')} / {num(q['projection_agreement'], '.2f')} | "
             f"{num(q['pseudo_fid'], '.1f')} |"
@@ -181,7 +200,9 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
     lines += [
         "",
         "FID in the scorer's feature space (lower is closer to the real images); agreement: how often the "
-        "scorer predicts an image's label (the scorer's own labels for a generator's pool, hence ~1 there).",
+        "scorer predicts an image's label (the scorer's own labels for a generator's pool, hence ~1 there). Pool "
+        "images: the samples kept, up to generate.pool_multiple x the labelled set, balanced per class; fewer when "
+        "the scorer rarely gives the generator's samples some class and drawing stopped at generate.max_draws x that.",
         "",
         "Reproduce:",
         "",
