@@ -90,8 +90,9 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
         for g in dict.fromkeys(g for g, _ in points):
             spec = GENERATORS[g]
             first = next(m for generator, m in points if generator == g)
-            if "random 1x" in summaries[(n, g, first)]["rows"]:  # an experiment run without it leaves it out
-                rows[f"{spec.samples_row} (random)"] = summaries[(n, g, first)]["rows"]["random 1x"]
+            samples = summaries[(n, g, first)]["rows"].get("random 1x")  # None: an experiment run without it
+            if samples is not None:
+                rows[f"{spec.samples_row} (random)"] = samples
             for method in spec.methods:
                 if (g, method) in points:
                     rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"]["dapper 1x"]
