@@ -1,11 +1,11 @@
 """Real servers for the tests, each on a free 127.0.0.1 port and stopped afterwards: moto's S3 server (the S3
-that DVC's own tests use), OpenSSH's sshd with throwaway keys, and `mlflow server` as `make server` starts it."""
+that DVC's own tests use), an SSH/SFTP server (asyncssh's) with throwaway keys, and `mlflow server` as `make
+server` starts it. Each comes with `make install`: no system package is needed."""
 
 from __future__ import annotations
 
 import contextlib
 import getpass
-import shutil
 import socket
 import subprocess
 import sys
@@ -84,45 +84,33 @@ def s3_keys(url: str, bucket: str, prefix: str = "") -> list[str]:
 
 
 @contextlib.contextmanager
-def sshd(work: Path) -> Iterator[tuple[str, int, Path]]:
-    """A real OpenSSH server for the current user, key login only, with a throwaway host key and user key.
-    Yields (user, port, the user's private key file)."""
-    daemon = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not Path(daemon).exists():
-        pytest.fail("sshd not found: install the Debian package openssh-server (.ci/run does)")
+def ssh_server(work: Path) -> Iterator[tuple[str, int, Path]]:
+    """A real SSH/SFTP server (asyncssh's, tests/ssh_server.py) for the current user, key login only, with a
+    throwaway host key and user key. Yields (user, port, the user's private key file)."""
+    import asyncssh
+
     work.mkdir(parents=True, exist_ok=True)
     host_key, user_key = work / "host_ed25519", work / "user_ed25519"
     for key in (host_key, user_key):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        private = asyncssh.generate_private_key("ssh-ed25519")
+        private.write_private_key(str(key))
+        private.write_public_key(f"{key}.pub")
     (work / "authorized_keys").write_text((work / "user_ed25519.pub").read_text())
-    (work / "authorized_keys").chmod(0o600)
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     port = free_port()
-    config = work / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                f"Port {port}",
-                "ListenAddress 127.0.0.1",
-                f"HostKey {host_key}",
-                f"PidFile {work / 'sshd.pid'}",
-                f"AuthorizedKeysFile {work / 'authorized_keys'}",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "PermitRootLogin prohibit-password",
-                "StrictModes no",
-                "UsePAM no",
-                "Subsystem sftp internal-sftp",
-                "",
-            ]
-        )
-    )
     proc = subprocess.Popen(
-        [daemon, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [
+            sys.executable,
+            str(Path(__file__).with_name("ssh_server.py")),
+            str(port),
+            str(host_key),
+            str(work / "authorized_keys"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     with stopping(proc):
-        wait_for(lambda: port_open(port), proc, "sshd")
+        wait_for(lambda: port_open(port), proc, "the SSH server (tests/ssh_server.py)")
         yield getpass.getuser(), port, user_key
 
 

@@ -1,4 +1,5 @@
-"""Sharing data through a DVC remote on real servers started here: S3 (moto's server) and SSH (OpenSSH's sshd).
+"""Sharing data through a DVC remote on real servers started here: S3 (moto's server) and SSH (asyncssh's server,
+tests/ssh_server.py).
 Push, wipe the cache and the outputs, pull: the same bytes come back and `dvc status -c` is clean."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import TINY
 from tests.project import commit_all, dvc, new_project
-from tests.servers import S3_KEYS, moto_s3, s3_keys, sshd
+from tests.servers import S3_KEYS, moto_s3, s3_keys, ssh_server
 
 OUTPUTS = ("data/raw/digits", "data/prepared")
 STAGES = ("fetch", "prepare")  # the stages run here: push, pull and status name them, the rest never ran
@@ -70,7 +71,7 @@ def test_s3_remote_push_wipe_pull_gives_the_same_bytes(small_project, monkeypatc
 
 
 def test_ssh_remote_push_wipe_pull_gives_the_same_bytes(small_project, tmp_path, capsys):
-    with sshd(tmp_path / "sshd") as (user, port, key):
+    with ssh_server(tmp_path / "ssh") as (user, port, key):
         store = tmp_path / "ssh-store"
         dvc(small_project, "remote", "add", "sshr", f"ssh://{user}@127.0.0.1:{port}{store}")
         dvc(small_project, "remote", "modify", "--local", "sshr", "keyfile", str(key))
