@@ -4,6 +4,8 @@ given, and duplicates never straddle train and test. All offline, on images made
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -269,3 +271,85 @@ def test_per_class_beyond_a_given_train_split_is_named(tmp_path):
     folder.fetch(tmp_path / "raw", params)
     with pytest.raises(GanaugError, match="class 'cat' has 4 training images .* data.per_class asks for 20"):
         prepare(tmp_path / "raw", tmp_path / "prepared", params)
+
+
+def test_messages_name_an_image_in_the_users_folder_not_its_escaped_copy(tmp_path, monkeypatch):
+    """The mirror stores class '3% three' as '3%25 three'; a message names the file as the user wrote it, under
+    data.root."""
+    monkeypatch.chdir(tmp_path)
+    user, raw = Path("data/images"), Path("data/raw/folder")
+    write_split(user, "train", 2)
+    (user / "train" / "3% three").mkdir()
+    gray(200).save(user / "train" / "3% three" / "ok.png")
+    (user / "train" / "3% three" / "empty.jpg").write_bytes(b"")
+    params = data_params(root="data/images", per_class="all", val_per_class=1, test_per_class=1)
+    folder.fetch(raw, params)
+    assert (raw / "train" / "3%25 three" / "empty.jpg").is_file()  # the escaped copy prepare reads
+    with pytest.raises(GanaugError) as err:
+        prepare(raw, Path("prepared"), params)
+    assert str(err.value).startswith("data/images/train/3% three/empty.jpg: unreadable or corrupt image")
+    assert "%25" not in str(err.value)
+
+    (user / "train" / "3% three" / "ok.png").unlink()
+    folder.fetch(raw, params)
+    with pytest.raises(GanaugError, match="^data/images: no readable image left in class '3% three'"):
+        folder.load(raw, data_params(root="data/images", skip_corrupt=True))
+
+    (user / "train" / "3% three" / "empty.jpg").unlink()
+    gray(0).save(user / "train" / "3% three" / "twin.png")  # the pixels of cat's train-0.png
+    folder.fetch(raw, params)
+    with pytest.raises(GanaugError) as err:
+        prepare(raw, Path("prepared"), params)
+    assert str(err.value).startswith(
+        "'data/images/train/3% three/twin.png' and 'data/images/train/cat/train-0.png' are the same image"
+    )
+
+
+def digit(level: int, seven: bool) -> np.ndarray:
+    """A 12 x 12 gray 1 or 7, at gray ``level`` on black."""
+    pixels = np.zeros((12, 12), np.uint8)
+    pixels[2:10, 5:7] = level
+    if seven:
+        pixels[2:4, 2:7] = level
+    return pixels
+
+
+def gray_folder(root: Path) -> None:
+    """Two classes of gray digits, one stored each way a gray image can be: L, RGB (JPEG, lossy WebP, BMP),
+    16-bit, and RGBA with transparent columns; each at its own gray level, so none is a duplicate."""
+    for c, name in enumerate(("one", "seven")):
+        (root / name).mkdir(parents=True)
+        level = [100 + 10 * c + 25 * k for k in range(6)]
+        rgb = [np.dstack([digit(v, bool(c))] * 3) for v in level]
+        Image.fromarray(digit(level[0], bool(c)), "L").save(root / name / "plain.png")
+        Image.fromarray(rgb[1]).save(root / name / "photo.jpg")
+        Image.fromarray(rgb[2]).save(root / name / "lossy.webp")  # lossy: R, G and B may come back a level apart
+        Image.fromarray(rgb[3]).save(root / name / "b.bmp")
+        Image.fromarray(digit(level[4], bool(c)).astype(np.uint16) * 257).save(root / name / "deep.png")
+        rgba = np.dstack([rgb[5], np.full((12, 12), 255, np.uint8)])
+        rgba[:, :2, 3] = 0
+        Image.fromarray(rgba, "RGBA").save(root / name / "rgba.png")
+
+
+def test_a_folder_of_gray_images_stays_gray_whatever_their_format_and_one_colour_image_makes_it_rgb(tmp_path):
+    user, raw = tmp_path / "user", tmp_path / "raw"
+    gray_folder(user)
+    params = data_params(root=str(user), background=128, per_class="all", val_per_class=1, test_per_class=1)
+    assert params.channels is None
+    folder.fetch(raw, params)
+    loaded = folder.load(raw, params)
+    assert loaded.images.shape == (12, 16, 16, 1) and loaded.gray_kept
+    assert loaded.converted == 10  # every file but the 2 stored as L
+    as_l = folder.load(raw, data_params(root=str(user), background=128, channels=1)).images
+    assert np.abs(loaded.images.astype(int) - as_l).max() <= 1  # as if data.channels: 1
+    summary = prepare(raw, tmp_path / "prepared", params)
+    assert summary["channels"] == 1 and summary["gray_kept"] == 12
+
+    tinted = np.zeros((12, 12, 3), np.uint8)
+    tinted[2:10, 5:7] = (150, 150, 162)  # a faint blue, 12 levels: colour
+    Image.fromarray(tinted).save(user / "one" / "tinted.png")
+    folder.fetch(raw, params)
+    loaded = folder.load(raw, params)
+    assert loaded.images.shape == (13, 16, 16, 3) and not loaded.gray_kept
+    assert loaded.converted == 6  # the L, 16-bit and RGBA files
+    assert "gray_kept" not in prepare(raw, tmp_path / "prepared-rgb", params)

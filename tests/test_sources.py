@@ -147,7 +147,8 @@ def _image_folder(root: Path) -> None:
             if i % 2:
                 Image.fromarray(np.full((20, 30), 40 * c + i, np.uint8), "L").save(root / name / f"{i}.png")
             else:
-                Image.fromarray(np.full((12, 12, 3), 60 * c + i, np.uint8), "RGB").save(root / name / f"{i}.jpg")
+                colour = (60 * c + i, 120, 200)  # a colour image: the set is RGB
+                Image.fromarray(np.full((12, 12, 3), colour, np.uint8), "RGB").save(root / name / f"{i}.jpg")
 
 
 def test_folder_of_mixed_sizes_and_modes(tmp_path):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from ganaug.errors import GanaugError
+
 # command -> what it does; each is the module ganaug.<command> with a main(argv) (a test checks every --help runs)
 COMMANDS = {
     "summary": "print the headline numbers and the table of the last run (reports/summary.md)",
@@ -43,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"ganaug.{command}")
     sys.argv = [f"python -m ganaug.{command}", *rest]
-    return module.main(rest) or 0
+    try:
+        return module.main(rest) or 0
+    except GanaugError as err:  # bad input: one line, as the stages say it, never a traceback
+        print(f"ganaug: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

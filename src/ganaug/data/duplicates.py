@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from ganaug.data.sources.base import RawDataset
+from ganaug.data.sources.folder import user_path
 from ganaug.errors import GanaugError
 
 
@@ -28,8 +29,9 @@ def split_names(raw: RawDataset) -> np.ndarray:
     return names
 
 
-def deduplicate(raw: RawDataset, policy: str = "keep-one") -> tuple[RawDataset, dict[str, int]]:
-    """``raw`` with one copy of each image; the counts of copies removed (empty when none were)."""
+def deduplicate(raw: RawDataset, policy: str = "keep-one", root: str = "") -> tuple[RawDataset, dict[str, int]]:
+    """``raw`` with one copy of each image; the counts of copies removed (empty when none were). ``root``: the
+    folder the ids are paths in (data.root), to name an image where the user finds it."""
     groups: dict[bytes, list[int]] = defaultdict(list)
     for i, image in enumerate(raw.images):
         groups[hashlib.blake2b(image.tobytes(), digest_size=16).digest()].append(i)
@@ -40,8 +42,9 @@ def deduplicate(raw: RawDataset, policy: str = "keep-one") -> tuple[RawDataset, 
     for copies in (g for g in groups.values() if len(g) > 1):
         if len(labels := {int(raw.labels[i]) for i in copies}) > 1:
             a, b = (next(i for i in copies if raw.labels[i] == c) for c in sorted(labels)[:2])
+            first, second = (user_path(root, raw.ids[i]) for i in (a, b))
             raise GanaugError(
-                f"'{raw.ids[a]}' and '{raw.ids[b]}' are the same image under classes '{raw.classes[raw.labels[a]]}' "
+                f"'{first}' and '{second}' are the same image under classes '{raw.classes[raw.labels[a]]}' "
                 f"and '{raw.classes[raw.labels[b]]}' (a labelling conflict); remove or relabel one"
             )
         straddles = len({split[i] for i in copies}) > 1

@@ -40,7 +40,7 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
     raw = get_source(params.name).load(raw_dir, params)
     duplicates = {}
     if params.name == "folder":  # the benchmark datasets stay as published, so their numbers compare
-        raw, duplicates = deduplicate(raw, params.duplicates)
+        raw, duplicates = deduplicate(raw, params.duplicates, params.root)
     parts = split_indices(raw.labels, raw.is_test, raw.classes, params, raw.is_val)
     summary = {
         "dataset": params.name,
@@ -50,6 +50,7 @@ def prepare(raw_dir: Path, out_dir: Path, params) -> dict:
         "official_test_split": raw.is_test is not None,
         "skipped_corrupt": raw.skipped,
         "converted_images": raw.converted,  # made to share one mode (gray <-> RGB, CMYK, transparency flattened)
+        **({"gray_kept": len(raw.labels)} if raw.gray_kept else {}),  # all these images gray: 1 channel kept
         **(
             {"given_splits": [s for s, g in (("val", raw.is_val), ("test", raw.is_test)) if g is not None]}
             if params.name == "folder"

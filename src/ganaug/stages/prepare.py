@@ -18,6 +18,8 @@ def run() -> None:
         notes.append(
             f"{summary['converted_images']} images converted to {'RGB' if summary['channels'] == 3 else 'grayscale'}"
         )
+    if summary.get("gray_kept"):
+        notes.append(f"all {summary['gray_kept']} images gray (R = G = B): kept 1 channel")
     for kind, n in summary.get("duplicates", {}).items():
         notes.append(f"{n} duplicate images {kind.replace('_', ' ')}")
     if summary.get("given_splits"):

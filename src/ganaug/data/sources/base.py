@@ -17,6 +17,7 @@ class RawDataset:
     is_val: np.ndarray | None = None  # bool, N: a user-given validation split, None when there is none
     skipped: int = 0  # corrupt files skipped (data.skip_corrupt)
     converted: int = 0  # images converted to the common mode (gray <-> RGB)
+    gray_kept: bool = False  # every image gray (R = G = B) though some files store colour: one channel kept
 
     def __post_init__(self):
         n = len(self.images)

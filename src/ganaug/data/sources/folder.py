@@ -6,13 +6,16 @@
 
 Images are whatever Pillow decodes among EXTENSIONS (a GIF's or WebP's first frame), any size, gray, RGB,
 CMYK or with transparency (composited onto data.background); other files are ignored and counted by kind.
+With data.channels: null the set is gray when every image is gray once decoded and composited (R = G = B),
+whatever mode its files are stored in, and RGB when any image has colour.
 
 ``fetch`` makes ``data/raw/folder/`` an exact mirror of the folder's images: new and changed
 files are copied, deleted ones removed, a file moved to another class folder moves with its label.
 The folder is a dependency of the fetch stage (``data.root`` in dvc.yaml), so an edit there makes
 ``dvc repro`` re-run fetch and whatever the mirror changes. Characters not valid in a file name on
 Windows or macOS (``:``, ``?`` and the like) are stored percent-encoded in the mirror; the label is
-always the folder's own name. Names that differ only in case are refused (they collide on macOS and
+always the folder's own name, and a message names an image by its path under data.root
+(``user_path``), never by its escaped copy. Names that differ only in case are refused (they collide on macOS and
 Windows). Hidden files are ignored; a class folder that is a symbolic link is refused: DVC
 does not follow links when it checks the folder for changes, so edits behind one would go unseen.
 
@@ -47,11 +50,23 @@ NOT_PORTABLE = '<>:"/\\|?*%'
 PARALLEL_FROM = 256  # images: below this, starting worker processes costs more than it saves
 WORKERS_ENV = "GANAUG_DECODE_WORKERS"  # decoding processes; default: the cores this process may use
 UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+# levels R, G and B may differ by in a gray image: lossy WebP and some JPEG encoders round its YUV to RGB unevenly
+GRAY_TOLERANCE = 4
 
 
 def portable(name: str) -> str:
     """``name`` with the characters not valid in a file name on every OS percent-encoded."""
     return "".join(quote(ch, safe="") if ch in NOT_PORTABLE or ord(ch) < 32 else ch for ch in name)
+
+
+def image_id(raw_dir: Path, file: Path) -> str:
+    """A mirrored image's path under data.root as the user wrote it (the mirror's escapes undone): its id."""
+    return "/".join(unquote(part) for part in file.relative_to(raw_dir).parts)
+
+
+def user_path(root: str | Path, image_id: str) -> str:
+    """Where the user finds image ``image_id``: in their own folder ``root`` (data.root), not in the mirror."""
+    return str(Path(root) / image_id)
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -248,22 +263,24 @@ def _flatten(im: Image.Image, background: int) -> Image.Image:
 
 def _read(
     path: Path, size: int, mode: str, how: str, background: int = 255, draft: bool = True
-) -> tuple[np.ndarray, bool]:
-    """The image as uint8 size x size x C, and whether it had to be converted (another mode, transparency).
+) -> tuple[np.ndarray, str, bool]:
+    """The image as uint8 size x size x C, the mode its file stores, and whether it is gray as read (R = G = B
+    within GRAY_TOLERANCE; always, read as "L"): computed here, in the worker, so the check costs no second pass.
     ``draft``: a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 of its size that still covers ``size``
     (the decoder scales in the DCT: a 1024-px photo shrunk to 32 px decodes at 128 px, several times faster)."""
     with Image.open(path) as im:
         if draft:
             im.draft(None, (size, size))
         im.load()  # decode now, so a truncated file fails here
-        converted = im.mode != mode
+        stored = im.mode
         im = ImageOps.exif_transpose(im)  # a photo's stored orientation, before crop or pad
         if im.mode.startswith("I"):  # 16/32-bit gray: scale to 8 bits (convert("L") would clip at 255)
             values = np.asarray(im, np.float64)
             top = next(t for t in (255.0, 65535.0, values.max()) if values.max() <= t)
             im = Image.fromarray(np.rint(values * 255 / top).astype(np.uint8))
         im = _fit(_flatten(im, background).convert(mode), size, how)
-        return np.asarray(im, dtype=np.uint8).reshape(size, size, -1), converted
+        image = np.asarray(im, dtype=np.uint8).reshape(size, size, -1)
+        return image, stored, bool(np.ptp(image, axis=-1).max() <= GRAY_TOLERANCE)
 
 
 def _mode(files: list[Path], channels: int | None) -> str:
@@ -287,12 +304,18 @@ def _unreadable(path: Path, err: Exception) -> str:
     return f"{path}: {why}, or set data.skip_corrupt: true to skip such files"
 
 
-def _read_or_error(job: tuple) -> tuple[np.ndarray | None, bool, Exception | None]:
+def _read_or_error(job: tuple) -> tuple[np.ndarray | None, str, bool, Exception | None]:
     """_read for a worker process: an unreadable file comes back as its exception, not raised there."""
     try:
         return (*_read(*job), None)
     except UNREADABLE as err:
-        return None, False, err
+        return None, "", False, err
+
+
+def to_gray(images: np.ndarray) -> np.ndarray:
+    """uint8 ... x 3 -> ... x 1 with Pillow's convert("L") weights (exact where R = G = B)."""
+    weights = np.array([19595, 38470, 7471], np.uint32)  # ITU-R 601-2 luma, in 1/65536
+    return ((images.astype(np.uint32) @ weights + 0x8000) >> 16).astype(np.uint8)[..., None]
 
 
 def read_all(jobs: list[tuple], workers: int | None = None) -> list[tuple]:
@@ -320,25 +343,30 @@ def load(raw_dir: Path, params) -> RawDataset:
     names = [unquote(name) for name in classes]  # the folder's own class names, ':' and all
     files = [(split, name, f) for split, c in splits.items() for name, fs in c.items() for f in fs]
     jobs = [(f, params.image_size, mode, params.resize, params.background) for _, _, f in files]
-    images, labels, ids, split_of, skipped, converted = [], [], [], [], 0, 0
-    for (split, name, f), (image, was_converted, err) in zip(files, read_all(jobs)):
+    images, stored, gray, labels, ids, split_of, skipped = [], [], [], [], [], [], 0
+    for (split, name, f), (image, stored_mode, is_gray, err) in zip(files, read_all(jobs)):
         if err is not None:
             if not params.skip_corrupt:
-                raise GanaugError(_unreadable(f, err))
+                raise GanaugError(_unreadable(user_path(params.root, image_id(raw_dir, f)), err))
             skipped += 1
             continue
         images.append(image)
-        converted += was_converted
+        stored.append(stored_mode)
+        gray.append(is_gray)
         labels.append(label_of[name])
-        ids.append(f"{split + '/' if split else ''}{unquote(name)}/{unquote(f.name)}")
+        ids.append(image_id(raw_dir, f))
         split_of.append(split)
     have = np.bincount(np.array(labels, np.int64), minlength=len(classes))
     if (have == 0).any():
         lost = names[int(np.flatnonzero(have == 0)[0])]
         raise GanaugError(
-            f"{raw_dir}: no readable image left in class '{lost}' ({skipped} unreadable files skipped in all); "
+            f"{params.root}: no readable image left in class '{lost}' ({skipped} unreadable files skipped in all); "
             "fix or replace its images"
         )
+    # files stored in colour modes (an RGB JPEG, a transparent PNG) whose pixels are all gray: keep one channel
+    gray_kept = params.channels is None and mode == "RGB" and all(gray)
+    if gray_kept:
+        images, mode = [to_gray(image) for image in images], "L"  # one at a time: no 4-byte copy of the whole set
     given = np.array(split_of, object)
     return RawDataset(
         np.stack(images),
@@ -348,7 +376,8 @@ def load(raw_dir: Path, params) -> RawDataset:
         is_test=None if "test" not in splits else given == "test",
         is_val=None if "val" not in splits else given == "val",
         skipped=skipped,
-        converted=converted,
+        converted=sum(m != mode for m in stored),
+        gray_kept=gray_kept,
     )
 
 
@@ -379,7 +408,7 @@ def load_unlabelled(root: Path, params, channels: int) -> tuple[np.ndarray, np.n
     files, ignored = unlabelled_files(Path(root))
     jobs = [(f, params.image_size, "L" if channels == 1 else "RGB", params.resize, params.background) for f in files]
     images, ids, skipped = [], [], 0
-    for f, (image, _, err) in zip(files, read_all(jobs)):
+    for f, (image, _, _, err) in zip(files, read_all(jobs)):
         if err is not None:
             if not params.skip_corrupt:
                 raise GanaugError(_unreadable(f, err))
