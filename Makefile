@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench clean
+.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench gpu-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -118,6 +118,10 @@ bench: install ## the benchmarks (by hand; results go in docs/performance.md)
 	$(BIN)/python benchmarks/score_memory.py --count 1000000
 	$(BIN)/python benchmarks/select_speed.py
 	$(BIN)/python benchmarks/decode_folder.py
+
+# each part under its own time limit, a failed part named in the report; parts: ARGS="--parts classifier,gan"
+gpu-check: install ## every CUDA path once on small settings (< 8 min on one GPU; CPU parts only without one) -> reports/gpu-check/ (or $OUT/)
+	PYTHON=$(BIN)/python bash benchmarks/gpu_check.sh $(ARGS)
 
 clean: ## remove the venv and Python caches (DVC outputs stay in the cache)
 	rm -rf $(VENV) .pytest_cache

@@ -2,7 +2,7 @@
 batches drawn and augmented in the training process (0 workers) and in worker processes, at 32 px grayscale
 and 128 px RGB. The reference is a plain-PyTorch loop over batches made before the clock starts (no wait at
 all): its step time over ours is the ratio reported. Run by hand: `python benchmarks/input_pipeline.py`
-(resnet10t, batch 64, pad-and-crop + flip as in the default params; CUDA when present)."""
+(resnet10t, batch 64, pad-and-crop + flip as in the default params; CUDA when present; `--shapes 128x3`: one size)."""
 
 from __future__ import annotations
 
@@ -68,12 +68,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--shapes", nargs="+", default=["32x1", "128x3"], help="image side x channels, e.g. 128x3")
     args = parser.parse_args()
+    shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes]
     device = pick_device()
     cfg = parse_params({"train": {"augment": {"hflip": True, "crop_padding": 4}}}).train
     print("| images | workers | step (ms) | waiting for data | reference step (ms) | reference / ours |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for side, channels in ((32, 1), (128, 3)):
+    for side, channels in shapes:
         rng = np.random.default_rng(0)
         images = rng.integers(0, 256, (args.batch * 16, side, side, channels), dtype=np.uint8)
         norm = Normalizer.fit(images[:256])
