@@ -1,57 +1,197 @@
-"""`make ui`: the runs page's address, and what a real browser shows there."""
+"""`make ui`: the saved view of the training runs, its address, and what a real browser shows there."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import struct
-import subprocess
-import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import mlflow
 import pytest
 import yaml
 
-from ganaug.ui import runs_url
+from ganaug import ui
+from ganaug.tracking import ensure_experiment, open_experiment
 from tests.conftest import TINY
 
+TAGS = ("mode", "sampler", "ratio", "seed")
+HEADERS = {"metrics.`test_accuracy`": "test_accuracy", **{f"tags.`{tag}`": tag for tag in TAGS}}  # id -> text
 
-def test_runs_url_sorts_by_test_accuracy_and_filters_one_dvc_experiment():
-    url = runs_url("http://127.0.0.1:5000", "7", "seed1")
-    assert url.startswith("http://127.0.0.1:5000/#/experiments/7/runs?")
-    assert "orderByKey=metrics.%60test_accuracy%60&orderByAsc=false" in url
-    assert url.endswith("searchFilter=tags.%60dvc.exp_name%60%20%3D%20%27seed1%27")
-    assert "searchFilter" not in runs_url("http://h:1", "7")
+
+def test_the_view_shows_test_accuracy_and_the_run_tags_grouped_by_sampler_and_ratio_best_first():
+    state = ui.view_state()
+    assert state["selectedColumns"] == list(HEADERS)
+    assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": k} for k in ("sampler", "ratio")]
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`test_accuracy`", False)
+    assert "searchFilter" not in state
+    assert ui.view_state("seed1")["searchFilter"] == "tags.`dvc.exp_name` = 'seed1'"
+    assert ui.view_id("seed1") != ui.view_id("seed2") != ui.view_id() == "ganaug-runs"
+
+    value = ui.encode_view("a view", state, 1, 2)
+    assert ui.decode_view(value) == ("a view", state, 1)
+    assert json.loads(value)["state"].startswith("deflate;")  # as MLflow's UI writes it
+
+
+def test_the_address_names_the_view_and_nothing_the_view_would_be_skipped_for():
+    query = parse_qs(urlsplit(ui.view_url("http://127.0.0.1:5000", "7", "ganaug-runs")).fragment.split("?")[1])
+    assert query.pop("viewStateShareKey") == ["ganaug-runs"]
+    assert query == {"workflowType": ["machine_learning"], "compareRunsMode": ["TABLE"]}  # no sorting, no filter
+    fallback = ui.runs_url("http://h:1", "7", "seed1")  # without a view: sorted and filtered by the address
+    assert "orderByKey=metrics.%60test_accuracy%60&orderByAsc=false" in fallback
+    assert fallback.endswith("searchFilter=tags.%60dvc.exp_name%60%20%3D%20%27seed1%27")
+
+
+def test_save_view_writes_one_tag_per_view_and_rewrites_it_only_when_it_changed(tmp_path):
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'views.db'}")
+    experiment_id = ensure_experiment(client, "ganaug-tests", tmp_path)
+    writes = []
+    set_tag = client.set_experiment_tag
+    client.set_experiment_tag = lambda *args: (writes.append(args[1]), set_tag(*args))
+
+    assert ui.save_view(client, experiment_id) == ui.save_view(client, experiment_id) == "ganaug-runs"
+    assert ui.save_view(client, experiment_id, "seed1") == ui.view_id("seed1")
+    assert writes == ["mlflow.sharedViewState.ganaug-runs", f"mlflow.sharedViewState.{ui.view_id('seed1')}"]
+    tags = client.get_experiment(experiment_id).tags
+    assert ui.decode_view(tags["mlflow.sharedViewState.ganaug-runs"])[:2] == (ui.view_name(), ui.view_state())
+
+    set_tag(experiment_id, "mlflow.sharedViewState.ganaug-runs", "not a view")  # e.g. from an older ganaug
+    ui.save_view(client, experiment_id)
+    assert ui.decode_view(client.get_experiment(experiment_id).tags["mlflow.sharedViewState.ganaug-runs"])[1] == (
+        ui.view_state()
+    )
+
+
+def test_a_user_who_may_not_save_the_view_gets_the_runs_page_sorted_by_its_address(capsys):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+
+    class ReadOnly:  # a team server's reader: may read the experiment, not tag it
+        def get_experiment(self, experiment_id):
+            return type("Experiment", (), {"tags": {}})()
+
+        def set_experiment_tag(self, *args):
+            raise MlflowException("no", error_code=PERMISSION_DENIED)
+
+    assert ui.page_url(ReadOnly(), "http://h:1", "7", "seed1") == ui.runs_url("http://h:1", "7", "seed1")
+    assert capsys.readouterr().err.startswith("ganaug: no saved view (PERMISSION_DENIED on SetExperimentTag)")
+
+
+def fake_chromium(bin_dir: Path, seconds: int) -> Path:
+    """A `chromium` on PATH that records its arguments and the pid of a child it starts, then sleeps."""
+    bin_dir.mkdir()
+    script = bin_dir / "chromium"
+    script.write_text(f'#!/bin/sh\necho "$@" > {bin_dir}/args\nsleep {seconds} &\necho $! > {bin_dir}/child\nwait\n')
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_a_browser_past_its_timeout_ends_in_one_line_that_says_how_to_allow_longer(tmp_path, monkeypatch, capsys):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(TINY))
+    monkeypatch.chdir(tmp_path)
+    bin_dir = fake_chromium(tmp_path / "bin", 60)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    started = []
+    monkeypatch.setattr(ui, "serve", lambda uri, port: started.append(port) or ui.subprocess.Popen(["sleep", "60"]))
+    monkeypatch.setattr(ui, "answers", lambda url: True)  # a server is not what this test is about
+
+    start = time.monotonic()
+    assert ui.cli(["--screenshot", str(tmp_path / "runs.png"), "--timeout", "1"]) == 1
+    assert time.monotonic() - start < 30
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # the lines above: MLflow creating the store
+    assert last.startswith("ganaug: error: chromium did not finish the screenshot of http://127.0.0.1:")
+    assert last.endswith("within 1 s; allow longer with --timeout SECONDS") and "Traceback" not in err
+
+    args = (bin_dir / "args").read_text().split()
+    assert {"--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000"} <= set(args)
+    experiment_id = mlflow.MlflowClient().get_experiment_by_name(TINY["mlflow"]["experiment"]).experiment_id
+    assert args[-1] == ui.view_url(f"http://127.0.0.1:{started[0]}", experiment_id, "ganaug-runs")
+    child = Path(f"/proc/{(bin_dir / 'child').read_text().strip()}/status")
+    deadline = time.monotonic() + 10
+    while child.exists() and "State:\tZ" not in child.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not child.exists() or "State:\tZ" in child.read_text()  # the browser's children were ended with it
+
+
+class ColumnHeaders(HTMLParser):
+    """The runs table's column headers in page order: column id -> the text it shows."""
+
+    VOID = {"area", "base", "br", "circle", "col", "embed", "hr", "img", "input", "link", "meta", "path", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.headers: dict[str, str] = {}
+        self.column, self.depth = None, 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        attrs = dict(attrs)
+        if self.column is None and attrs.get("role") == "columnheader":
+            self.column, self.depth = attrs.get("col-id"), 0
+            self.headers[self.column] = ""
+        self.depth += self.column is not None
+
+    def handle_endtag(self, tag):
+        if self.column is not None and tag not in self.VOID:
+            self.depth -= 1
+            self.column = None if self.depth == 0 else self.column
+
+    def handle_data(self, data):
+        if self.column is not None:
+            self.headers[self.column] += data.strip()
+
+
+def column_headers(dom: str) -> dict[str, str]:
+    parser = ColumnHeaders()
+    parser.feed(dom)
+    return parser.headers
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium for the screenshot")
-def test_ui_screenshot_of_the_runs_page(tmp_path, tiny_params, monkeypatch):
-    """A real `mlflow ui` on a store with one run, a real headless Chromium: a full-size page image."""
+def test_a_real_browser_shows_the_view_columns_and_groups(tmp_path, tiny_params):
+    """A real `mlflow ui` on a store with a few runs, a real headless Chromium: the page as an image and as HTML."""
     from ganaug.tracking import tracked_run
 
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(TINY))
-    store = tmp_path / "mlflow.db"
-    env_uri = f"sqlite:///{store}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", env_uri)  # the store tracked_run and the UI both use
-    with tracked_run("train_scorer", tiny_params, {}, run_name="real-only"):
-        mlflow.log_metric("test_accuracy", 0.9)
-    experiment = mlflow.MlflowClient(env_uri).get_experiment_by_name(TINY["mlflow"]["experiment"])
-    client = mlflow.MlflowClient(env_uri)
-    client.delete_experiment_tag(experiment.experiment_id, "mlflow.experimentKind")  # a store from before the kind
-    out = tmp_path / "runs.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "ganaug.ui", "--screenshot", str(out)],
-        cwd=tmp_path,
-        env={**__import__("os").environ, "MLFLOW_TRACKING_URI": env_uri},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "/#/experiments/" in proc.stdout and "/runs?" in proc.stdout
+    rows = [("real-only", "none", "0", "0", 0.80)] + [
+        ("augment", sampler, ratio, seed, 0.81 + 0.02 * i + 0.01 * int(seed))
+        for i, (sampler, ratio) in enumerate([("random", "1"), ("cl-sam", "1"), ("cl-sam", "2")])
+        for seed in ("0", "1")
+    ]
+    for mode, sampler, ratio, seed, accuracy in rows:
+        tags = {"mode": mode, "sampler": sampler, "ratio": ratio, "seed": seed}
+        with tracked_run("train", tiny_params, {}, tags, run_name=f"{mode}/{sampler}-{ratio}-s{seed}"):
+            mlflow.log_metric("test_accuracy", accuracy)
+    _, client, experiment_id = open_experiment(TINY["mlflow"]["experiment"])
+    client.delete_experiment_tag(experiment_id, "mlflow.experimentKind")  # a store from before the kind
+
+    uri, client, experiment_id = open_experiment(TINY["mlflow"]["experiment"])  # what `make ui` starts with
+    assert client.get_experiment(experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    port = ui.free_port()
+    base = f"http://127.0.0.1:{port}"
+    url = ui.page_url(client, base, experiment_id)
+    server = ui.serve(uri, port)
+    try:
+        ui.wait_until_up(base, server)
+        out = ui.screenshot(url, tmp_path / "runs.png")
+        dom = ui.page_dom(url)
+    finally:
+        ui.stop(server)
+
     header = out.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (1600, 1000)
     assert out.stat().st_size > 50_000  # a rendered page, not a blank one (blank: ~10 KB)
-    experiment = client.get_experiment(experiment.experiment_id)
-    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # make ui marked it
-    assert len(client.search_runs([experiment.experiment_id])) == 1
+    shown = {column: text for column, text in column_headers(dom).items() if column in HEADERS}
+    assert list(shown.items()) == list(HEADERS.items())  # those columns, in this order
+    assert ui.view_name() in dom  # the Views menu names the view it opened
+    groups = re.findall(r">Group: (sampler: [^<]*)<", dom)  # one row per sampler and ratio, best mean first
+    assert groups == ["sampler: cl-sam, ratio: 2", "sampler: cl-sam, ratio: 1", "sampler: random, ratio: 1"] + [
+        "sampler: none, ratio: 0"
+    ]
