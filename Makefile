@@ -25,10 +25,14 @@ lock: ## re-pin constraints.txt after a dependency change in pyproject.toml (ten
 	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e' >> constraints.new
 	mv constraints.new constraints.txt && rm -rf .venv-lock
 
-run: install ## dvc repro of the pipeline on the dataset in params.yaml (default Fashion-MNIST)
-	$(BIN)/dvc repro
+run: install ## dvc repro of the pipeline on the dataset in params.yaml (default Fashion-MNIST), then where its time went
+	@$(BIN)/python -m compileall -q src  # stages then load ganaug's bytecode (PYTHONDONTWRITEBYTECODE set or not)
+	@$(BIN)/python -m ganaug.timing start
+	$(BIN)/python -m ganaug.warm $(BIN)/dvc repro  # stages fork from a process that has imported torch, timm, mlflow
 	@echo
 	@$(BIN)/python -m ganaug.summary
+	@echo
+	@$(BIN)/python -m ganaug.summary --timings
 	@echo
 	@echo "Results: reports/summary.md (the table), reports/figures/ (plots, grids, Grad-CAM), reports/metrics/*.json;"
 	@echo "         reports/runs/<mode>/<run>/ (one per training run). Plots: dvc plots show -> dvc_plots/index.html."

@@ -19,7 +19,8 @@ def child(count: int, size: int, width: int, out: str) -> None:
     import torch
 
     from ganaug.gan.networks import Generator
-    from ganaug.gan.pool import open_pool, write_pool
+    from ganaug.gan.pool import write_pool
+    from ganaug.gan.pool_format import open_pool
 
     torch.manual_seed(0)
     G = Generator(10, 1, size, width=width, min_width=8)

@@ -22,7 +22,7 @@ def child(count: int, size: int, out: str) -> None:
 
     from ganaug.classify.normalize import Normalizer
     from ganaug.gan.networks import Discriminator
-    from ganaug.gan.pool import NpyWriter
+    from ganaug.gan.pool_format import NpyWriter
     from ganaug.metrics.features import ClassifierFeatures
     from ganaug.sampling.scores import load_scores, score_pool
 

@@ -14,7 +14,7 @@ from ganaug import paths
 from ganaug.data.store import Split, save_split
 from ganaug.errors import GanaugError
 from ganaug.experiment import RunSpec, build_training_set, planned_runs, run_experiment
-from ganaug.gan.pool import save_pool
+from ganaug.gan.pool_format import save_pool
 from ganaug.params import parse_params
 from tests.conftest import TINY
 

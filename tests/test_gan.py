@@ -14,7 +14,8 @@ from ganaug.gan.cgan import hinge_d_loss
 from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.export import load_gan, save_gan
 from ganaug.gan.networks import Discriminator, Generator, layout, native_size
-from ganaug.gan.pool import open_pool, write_pool
+from ganaug.gan.pool import write_pool
+from ganaug.gan.pool_format import open_pool
 from ganaug.gan.train import batch_drawers, best_networks, build_gan, train_gan
 from ganaug.params import parse_params
 

@@ -19,7 +19,7 @@ import yaml
 
 from ganaug.params import parse_params
 from tests.conftest import PIPELINE, TINY
-from tests.project import BIN, DIGIT_CLASSES, ODD_CLASS, ROOT, dvc, sh
+from tests.project import BIN, DIGIT_CLASSES, ODD_CLASS, ROOT, dvc, restore, sh
 
 EXPERIMENT_MODES = ("baseline", "augment", "replace", "count", "own")  # each mode's stages are <mode>@...
 
@@ -124,7 +124,7 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(pipeline):
 
 def test_gan_pool_and_projection_outputs(pipeline):
     from ganaug.gan.export import load_gan
-    from ganaug.gan.pool import open_pool
+    from ganaug.gan.pool_format import open_pool
 
     gan = json.loads((pipeline / "reports/metrics/gan.json").read_text())
     assert gan["steps"] == TINY["gan"]["steps"] and gan["best_step"] in (10, 20) and gan["fid"] > 0
@@ -234,6 +234,52 @@ def test_notebooks_execute_on_the_pipeline_outputs(pipeline, notebook, monkeypat
 def test_second_repro_does_nothing(pipeline):
     out = dvc(pipeline, "repro")
     assert "Data and pipelines are up to date." in out and "Running stage" not in out
+
+
+def test_a_warm_server_runs_stages_to_the_same_bytes_and_exit_status(pipeline, tmp_path):
+    """`python -m ganaug.warm` hands each stage to a forked copy of a process that has imported the library: a
+    training stage run so writes exactly what it wrote as a process of its own, and an error keeps its one line
+    and status."""
+    import sys
+    import time
+
+    socket_path = tmp_path / "warm.sock"
+    server = subprocess.Popen([sys.executable, "-m", "ganaug.warm", "--serve", str(socket_path)], cwd=pipeline)
+    try:
+        deadline = time.monotonic() + 120
+        while not socket_path.exists() and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert socket_path.exists(), "the warm server did not start"
+        metrics = pipeline / "reports/runs/augment/random-1-s0/metrics.json"
+        before = metrics.read_bytes()
+        env = {**os.environ, "GANAUG_WARM": str(socket_path), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the project's store keeps one run a stage
+        repro = subprocess.run(
+            [str(BIN / "dvc"), "repro", "-f", "-s", "augment@random-1-0"],
+            cwd=pipeline,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert repro.returncode == 0, repro.stderr[-2000:]
+        assert metrics.read_bytes() == before
+        assert sh(pipeline, "git", "status", "--porcelain", "--untracked-files=no") == ""
+        lines = [json.loads(line) for line in (pipeline / "logs/stage-times.jsonl").read_text().splitlines()]
+        assert lines[-1]["stage"] == "augment@random-1-0" and lines[-1].get("warm") and lines[-1]["status"] == "ok"
+        bad = subprocess.run(
+            [sys.executable, "-m", "ganaug.stages.experiment", "augment", "no-such-sampler", "1", "0"],
+            cwd=pipeline,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert bad.returncode == 1 and bad.stderr.strip().startswith("ganaug: error: experiment mode augment: unknown")
+        assert len(bad.stderr.strip().splitlines()) == 1
+        assert json.loads((pipeline / "logs/stage-times.jsonl").read_text().splitlines()[-1]).get("warm")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        restore(pipeline)
 
 
 def test_push_delete_pull_restores_identical_bytes(pipeline):

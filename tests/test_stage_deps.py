@@ -19,6 +19,8 @@ ALLOWED = {
     "src/ganaug/__init__.py": "the package docstring and version string, written to no output",
     "src/ganaug/errors.py": "error types: a changed message cannot change an output",
     "src/ganaug/paths.py": "output path constants: a moved path is a dvc.yaml change, which DVC sees",
+    "src/ganaug/timing.py": "wall-clock times appended to logs/, never a DVC output",
+    "src/ganaug/warm.py": "how a stage process starts (forked from a warm server or on its own), not what it writes",
     "src/ganaug/tracking.py": "the MLflow client: what is logged to the tracking store, never a DVC output "
     "(the digests it logs, which outputs carry too, come from digests.py: a dep)",
 }

@@ -15,7 +15,8 @@ from ganaug.gan.archs import relevant_config
 from ganaug.gan.export import load_gan, save_gan
 from ganaug.gan.networks import Generator
 from ganaug.gan.pixels import from_uint8
-from ganaug.gan.pool import open_pool, translation_rows, write_translation_pool
+from ganaug.gan.pool import translation_rows, write_translation_pool
+from ganaug.gan.pool_format import open_pool
 from ganaug.gan.stargan import TranslationDiscriminator, TranslationGenerator
 from ganaug.gan.train import (
     Draws,

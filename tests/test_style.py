@@ -148,7 +148,8 @@ def _class_of_brightness(images):
 
 
 def test_a_labelled_pool_fills_its_classes_in_interleaved_order_and_stops_drawing_at_max_draws(tmp_path):
-    from ganaug.gan.pool import open_pool, write_labelled_pool
+    from ganaug.gan.pool import write_labelled_pool
+    from ganaug.gan.pool_format import open_pool
 
     G = _BrightnessGenerator()
     filled = write_labelled_pool(tmp_path / "filled", G, _class_of_brightness, 5, 4, seed=0, batch_size=100)

@@ -10,8 +10,18 @@ from pathlib import Path
 
 from ganaug.errors import GanaugError
 
+_seen: dict[tuple, str] = {}  # (path, algorithm, size, mtime) -> digest: a run's inputs are hashed once a process
+
 
 def file_digest(path: Path, algorithm: str) -> str:
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), algorithm, stat.st_size, stat.st_mtime_ns)
+    if key not in _seen:
+        _seen[key] = _read_digest(path, algorithm)
+    return _seen[key]
+
+
+def _read_digest(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

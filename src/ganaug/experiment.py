@@ -32,7 +32,7 @@ from ganaug import paths
 from ganaug.data.splits import stratified_take
 from ganaug.data.store import Split
 from ganaug.errors import GanaugError
-from ganaug.gan.pool import open_pool
+from ganaug.gan.pool_format import open_pool
 from ganaug.sampling.samplers import SAMPLERS, class_quotas, own_choice, select, topup_quotas
 from ganaug.sampling.scores import Scores
 from ganaug.sampling.selection import load_source_scores, save_selection
@@ -387,6 +387,28 @@ def planned_runs(params) -> list[RunSpec]:
         for method, amount in mode.plan(exp)
         for seed in exp.seeds
     ]
+
+
+# stages whose output only some samplers read (-> whether a sampler reads it); the plan stage writes which planned
+# runs need each, and a stage no run needs writes its empty outputs instead of training
+OPTIONAL_STAGES: dict[str, Callable] = {
+    "rl_policy": lambda sampler: sampler.reads_rl,
+    "projection": lambda sampler: sampler.source == "projection",
+    "pseudo_label": lambda sampler: sampler.source == "pseudo",
+}
+
+
+def optional_stage_plan(params) -> dict[str, dict]:
+    """Each optional stage -> ``needed_by``: the planned runs' samplers that read its output (empty: no run needs
+    it), and ``readers``: every sampler that would."""
+    used = sorted({spec.sampler for spec in planned_runs(params) if spec.synthetic})
+    return {
+        stage: {
+            "needed_by": [s for s in used if reads(SAMPLERS[s])],
+            "readers": [s for s in SAMPLERS if reads(SAMPLERS[s])],
+        }
+        for stage, reads in OPTIONAL_STAGES.items()
+    }
 
 
 def recipe(params) -> dict:

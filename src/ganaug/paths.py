@@ -16,6 +16,7 @@ PROJECTION_REPORTS = Path("reports/projection")
 PSEUDO = Path("data/synthetic/pseudo")  # the unlabelled images, labelled by the scorer (pseudo-labelling)
 POOLS = {"pool": POOL, "projection": PROJECTION, "pseudo": PSEUDO}  # a sampler's source -> its pool
 SCORES = Path("data/scores")  # <source>.parquet, <source>_features.npy, <source>_probs.npy
+PLAN = Path("data/plan")  # <stage>.json: whether a planned run needs an optional stage (the plan stage)
 RL_POLICY = Path("models/rl_policy")
 RL_KEEP = Path("data/rl/keep.parquet")  # the RL policy's keep probability per pool image
 RL_REPORTS = Path("reports/rl")

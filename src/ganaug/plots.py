@@ -131,11 +131,3 @@ def translation_grid(
     if title:
         ax.set_title(title, fontsize=8)
     save(fig, path)
-
-
-def message_png(text: str, path: Path) -> None:
-    """A figure that only says why there is no figure (an output DVC expects must still exist)."""
-    fig, ax = plt.subplots(figsize=(6, 1))
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True)
-    ax.axis("off")
-    save(fig, path, tight=False)

@@ -29,12 +29,16 @@ def summary_lines() -> list[str]:
             f"{gan['label_agreement']:.2f} "
             f"(real: {floor['label_agreement']:.2f})"
         )
-    if proj := _load("projection"):
+    if (proj := _load("projection")) and "skipped" in proj:
+        lines.append(f"DAPPER projection      not run ({proj['skipped']})")
+    elif proj:
         lines.append(
             f"DAPPER projection      {proj['projected']} images, mean reconstruction MSE {proj['recon_mse_mean']:.4f}, "
             f"pool of {proj['pool_size']}"
         )
-    if rl := _load("rl"):
+    if (rl := _load("rl")) and "skipped" in rl:
+        lines.append(f"RL sampler             not trained ({rl['skipped']})")
+    elif rl:
         lines.append(
             f"RL sampler             keeps {rl['kept']} of {rl['pool_size']} pool images on its own "
             f"= {rl['chosen_ratio']:.2f}x the real set"
@@ -67,7 +71,16 @@ def summary_lines() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--timings", action="store_true", help="where the last `make run` spent its time, per stage family"
+    )
+    args = parser.parse_args(argv)
+    if args.timings:
+        from ganaug.timing import timing_table
+
+        print("\n".join(timing_table()))
+        return 0
     print("\n".join(summary_lines()) or "no metrics yet: run `make run`")
     return 0
 

@@ -18,6 +18,7 @@ from ganaug.classify.train import Phase, evaluate, fit
 from ganaug.data.store import Split, ids_digest
 from ganaug.device import pick_device, seed_everything
 from ganaug.plots import confusion_matrix_png
+from ganaug.timing import work
 
 
 @dataclass
@@ -27,6 +28,7 @@ class RunOutputs:
     report_dir: Path  # summary.csv, confusion.png
 
 
+@work()  # the time the timing table counts as training: start-up and MLflow set-up stay outside
 def train_and_report(
     name: str,
     phases: list[Phase],

@@ -101,7 +101,7 @@ def score_pool(
 ) -> pd.DataFrame:
     """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``;
     ``columns`` (one value per image, e.g. a translation's source) are added to the table as they are."""
-    from ganaug.gan.pool import NpyWriter
+    from ganaug.gan.pool_format import NpyWriter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     n, num_classes = len(images), extractor.model.get_classifier().out_features

@@ -4,26 +4,16 @@ plus source_ids.npy, variant.npy -- 0 the reconstruction, 1.. the variants -- an
 
 import json
 
-import numpy as np
-import torch
-
 from ganaug import paths
-from ganaug.data.splits import stratified_take
-from ganaug.data.store import load_classes, load_split
-from ganaug.device import pick_device
-from ganaug.digests import dvc_md5
-from ganaug.gan.export import load_gan
-from ganaug.gan.pool import save_pool
-from ganaug.gan.projection import latent_directions, latent_space, perturb, predictor_directions, project, to_unit
-from ganaug.gan.train import generate
-from ganaug.metrics.features import load_feature_extractor
-from ganaug.params import load_params
-from ganaug.plots import message_png, projection_grid
-from ganaug.stages import main, staged_output
+from ganaug.data.store import load_classes
+from ganaug.gan.pool_format import save_empty_pool
+from ganaug.stages import main, message_png, not_needed, staged_output
 
 
 def predictor_score(target: str, extractor, D):
     """images in [-1, 1], labels -> the score the predictor's direction should raise."""
+    from ganaug.gan.projection import to_unit
+
     if target == "realism":
         return lambda x, y: D(x, y)
     return lambda x, y: extractor.features_and_logits(to_unit(x))[1].gather(1, y[:, None]).squeeze(1)
@@ -32,35 +22,47 @@ def predictor_score(target: str, extractor, D):
 NO_LATENTS = "gan.arch stargan translates real images and has no latent space to project into"
 
 
-def skip(n_classes: int, meta: dict) -> None:
-    """A translation generator: an empty projection pool that says why (the dapper sampler refuses it)."""
-    channels, size = meta["channels"], meta["image_size"]
+def skip(why: str, meta: dict) -> None:
+    """No projection (no run needs one, or a translation generator): an empty pool, metrics and grid that say why
+    (the dapper sampler refuses the pool in one line)."""
     with staged_output(paths.PROJECTION) as out:
-        save_pool(
-            out,
-            np.zeros((0, size, size, channels), np.uint8),
-            np.zeros(0, np.int64),
-            np.zeros((0, 0), np.float32),
-            {"skipped": NO_LATENTS, "classes": meta["classes"]},
-        )
-    message_png(f"no DAPPER projection: {NO_LATENTS}", paths.PROJECTION_REPORTS / "grid.png")
+        save_empty_pool(out, meta["image_size"], meta["channels"], {"skipped": why, "classes": meta["classes"]})
+    message_png(f"no DAPPER projection: {why}", paths.PROJECTION_REPORTS / "grid.png")
     paths.METRICS.mkdir(parents=True, exist_ok=True)
     (paths.METRICS / "projection.json").write_text(
-        json.dumps({"projected": 0, "pool_size": 0, "skipped": NO_LATENTS}, indent=2) + "\n"
+        json.dumps({"projected": 0, "pool_size": 0, "skipped": why}, indent=2) + "\n"
     )
-    print(f"projection: skipped ({NO_LATENTS})")
+    print(f"projection: skipped ({why})")
 
 
 def run() -> None:
+    meta = load_classes(paths.PREPARED)
+    if why := not_needed("projection"):
+        return skip(why, meta)
+    # the GAN, the scorer and torch, loaded only when a run needs the projection
+    import numpy as np
+    import torch
+
+    from ganaug.data.splits import stratified_take
+    from ganaug.data.store import load_split
+    from ganaug.device import pick_device
+    from ganaug.digests import dvc_md5
+    from ganaug.gan.export import load_gan
+    from ganaug.gan.pool_format import save_pool
+    from ganaug.gan.projection import latent_directions, latent_space, perturb, predictor_directions, project
+    from ganaug.gan.train import generate
+    from ganaug.metrics.features import load_feature_extractor
+    from ganaug.params import load_params
+    from ganaug.plots import projection_grid
+
     params = load_params()
     cfg = params.projection
-    meta = load_classes(paths.PREPARED)
     n_classes = len(meta["classes"])
     train = load_split(paths.PREPARED / "train.npz")
     device = pick_device()
     G, D, _ = load_gan(paths.GAN)
     if G.takes == "image":
-        return skip(n_classes, meta)
+        return skip(NO_LATENTS, meta)
     G, _ = latent_space(G.to(device), cfg.w_plus, cfg.seed), D.to(device).eval()
     # what a projected latent is: a cGAN's z, a style GAN's w (or W+), a diffusion model's DDIM-inverted noise
     space = ("w+" if G.plus else "w") if hasattr(G, "plus") else ("noise" if hasattr(G, "invert") else "z")

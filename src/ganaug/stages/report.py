@@ -9,7 +9,7 @@ from ganaug import paths
 from ganaug.classify.models import load_classifier
 from ganaug.data.store import load_classes, load_split
 from ganaug.experiment import planned_runs, recipe
-from ganaug.gan.pool import open_pool
+from ganaug.gan.pool_format import open_pool
 from ganaug.params import load_params
 from ganaug.report.build import build_figures, build_tables, gradcam_images
 from ganaug.report.figures import loss_curves
@@ -24,7 +24,8 @@ def run() -> None:
     meta = load_classes(paths.PREPARED)
     classes = meta["classes"]
     rl_path = paths.METRICS / "rl.json"
-    extra = {"rl_chosen_ratio": json.loads(rl_path.read_text())["chosen_ratio"]} if rl_path.is_file() else {}
+    rl = json.loads(rl_path.read_text()) if rl_path.is_file() else {}
+    extra = {"rl_chosen_ratio": rl["chosen_ratio"]} if "chosen_ratio" in rl else {}  # absent: no run used the agent
     table, _ = build_tables(
         paths.RUNS,
         planned_runs(params),

@@ -5,23 +5,38 @@ dropped images); reports/rl/episodes.csv (the reward curve)."""
 
 import json
 
-import mlflow
-import numpy as np
-import pandas as pd
-from safetensors.torch import save_file
-
 from ganaug import paths
-from ganaug.data.store import load_classes, load_split
-from ganaug.device import pick_device, seed_everything
-from ganaug.gan.pool import open_pool
-from ganaug.params import load_params
-from ganaug.sampling.rl import keep_probabilities, policy_metrics, train_policy
-from ganaug.sampling.scores import load_scores
-from ganaug.stages import main
-from ganaug.tracking import log_epoch, tracked_run
+from ganaug.stages import main, not_needed
+
+
+def skip(why: str) -> None:
+    """No planned run uses the agent: its outputs say why, and a sampler that reads them refuses in one line."""
+    for folder in (paths.RL_POLICY, paths.RL_KEEP.parent, paths.RL_REPORTS, paths.METRICS):
+        folder.mkdir(parents=True, exist_ok=True)
+    note = json.dumps({"skipped": why}, indent=2) + "\n"
+    for path in (paths.RL_POLICY / "skipped.json", paths.RL_KEEP.parent / "skipped.json", paths.METRICS / "rl.json"):
+        path.write_text(note)
+    (paths.RL_REPORTS / "episodes.csv").write_text("episode\n")
+    print(f"rl_policy: skipped ({why})")
 
 
 def run() -> None:
+    if why := not_needed("rl_policy"):
+        return skip(why)
+    # what the agent's training needs, loaded only when a run needs it
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from safetensors.torch import save_file
+
+    from ganaug.data.store import load_classes, load_split
+    from ganaug.device import pick_device, seed_everything
+    from ganaug.gan.pool_format import open_pool
+    from ganaug.params import load_params
+    from ganaug.sampling.rl import keep_probabilities, policy_metrics, train_policy
+    from ganaug.sampling.scores import load_scores
+    from ganaug.tracking import log_epoch, tracked_run
+
     params = load_params()
     cfg = params.rl
     seed_everything(cfg.seed)

@@ -14,7 +14,7 @@ from ganaug import paths
 from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
 from ganaug.gan.export import load_gan
-from ganaug.gan.pool import open_pool
+from ganaug.gan.pool_format import open_pool
 from ganaug.metrics.features import load_feature_extractor
 from ganaug.metrics.quality import QualityEvaluator, balanced_draw
 from ganaug.params import load_params

@@ -28,6 +28,7 @@ from ganaug.metrics.quality import QualityEvaluator, balanced_draw
 from ganaug.params import load_params
 from ganaug.plots import image_grid, translation_grid
 from ganaug.stages import main
+from ganaug.timing import work
 from ganaug.tracking import tracked_run
 
 
@@ -66,7 +67,7 @@ def run() -> None:
         mlflow.log_artifact(str(paths.GAN_REPORTS / "samples-latest.png"), f"samples/step-{row['step']:06d}")
 
     inputs = {"data/prepared": paths.PREPARED, "models/scorer": paths.SCORER}
-    with tracked_run("train_gan", params, inputs, {"mode": "gan"}, run_name="gan"):
+    with tracked_run("train_gan", params, inputs, {"mode": "gan"}, run_name="gan"), work():
         gan = train_gan(
             source.images,
             source.labels if conditional else np.zeros(len(source), np.int64),

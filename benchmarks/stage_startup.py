@@ -1,0 +1,132 @@
+"""How long an experiment stage takes from process start to its first optimiser step, against the floor of
+`python -c "import torch, timm"` in the same run (the ratio reported), with where that time goes: imports, the
+data, the selection, MLflow's store and run, the input digests. Run by hand after `make run` (it reads the
+pipeline's data/prepared, pool and scores, copied into a scratch folder with its own MLflow store, so the
+project's outputs and runs are untouched): `python benchmarks/stage_startup.py [--repeats 5]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ("params.yaml", "data/prepared", "data/synthetic/pool", "data/scores")
+
+# Runs inside the measured process: times the parts of the stage's start-up by wrapping the functions that do
+# them, and ends the process at the first optimiser step (a global hook on every optimiser).
+PROBE = r"""
+import json, os, sys, time
+from pathlib import Path
+
+def process_start():
+    ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
+    boot = next(float(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime"))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+parts, t = {}, time.time()
+parts["interpreter"] = t - process_start()
+
+def timed(label, fn):
+    def wrapper(*args, **kwargs):
+        start = time.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            parts[label] = parts.get(label, 0.0) + time.time() - start
+    return wrapper
+
+for label, module in [("import numpy, pandas", "pandas"), ("import torch", "torch"), ("import timm", "timm"),
+                      ("import albumentations", "albumentations"), ("import mlflow", "mlflow"),
+                      ("import ganaug", "ganaug.stages.experiment")]:
+    start = time.time(); __import__(module); parts[label] = time.time() - start
+start = time.time()
+import ganaug.classify.run, ganaug.experiment, ganaug.tracking, ganaug.digests, ganaug.data.store
+parts["import ganaug"] += time.time() - start
+parts["torch._dynamo loaded"] = float("torch._dynamo" in sys.modules)
+parts["diffusers loaded"] = float("diffusers" in sys.modules)
+
+import torch, mlflow
+from ganaug import data, digests, experiment, tracking
+data.store.load_split = timed("read data/prepared", data.store.load_split)
+experiment.build_training_set = timed("build the training set (selection)", experiment.build_training_set)
+tracking.open_experiment = timed("MLflow store (schema check) + experiment", tracking.open_experiment)
+tracking.git_state = timed("git state", tracking.git_state)
+tracking.dvc_md5 = timed("input digests", tracking.dvc_md5)
+digests.dvc_md5 = timed("input digests", digests.dvc_md5)
+mlflow.start_run = timed("MLflow run: start", mlflow.start_run)
+mlflow.log_params = timed("MLflow run: params", mlflow.log_params)
+mlflow.log_input = timed("MLflow run: inputs", mlflow.log_input)
+ganaug.classify.run.create_classifier = timed("create the model", ganaug.classify.run.create_classifier)
+
+def first_step(optimizer, args, kwargs):
+    parts["to the first step"] = time.time() - process_start()
+    print(json.dumps(parts), flush=True)
+    os._exit(0)
+
+torch.optim.optimizer.register_optimizer_step_pre_hook(first_step)
+sys.argv = ["experiment", "augment", "random", "1", "0"]
+import runpy
+runpy.run_module("ganaug.stages.experiment", run_name="__main__")
+"""
+
+
+def scratch_project(where: Path) -> Path:
+    for name in COPY:
+        source = ROOT / name
+        if not source.exists():
+            sys.exit(f"{source}: not found; run `make run` first (the benchmark reads the pipeline's outputs)")
+        target = where / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+    return where
+
+
+def run_probe(project: Path, env: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=project, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        sys.exit(f"the probed stage failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def floor_seconds(env: dict) -> float:
+    start = time.time()
+    subprocess.run([sys.executable, "-c", "import torch, timm"], env=env, check=True)
+    return time.time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = scratch_project(Path(tmp) / "project")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{Path(tmp) / 'mlflow.db'}", "OMP_NUM_THREADS": "1"}
+        run_probe(project, env)  # the store's tables are created once, as in a project that has run before
+        probes, floors = [], []
+        for _ in range(args.repeats):
+            floors.append(floor_seconds(env))
+            probes.append(run_probe(project, env))
+    median = {k: statistics.median(p.get(k, 0.0) for p in probes) for k in probes[0]}
+    floor = statistics.median(floors)
+    total = median.pop("to the first step")
+    print(f"process start to the first optimiser step of augment@random-1-0 (median of {args.repeats}):")
+    for label, seconds in median.items():
+        if label.endswith("loaded"):
+            print(f"  {label:45s} {'yes' if seconds else 'no'}")
+        else:
+            print(f"  {label:45s} {seconds:6.2f} s")
+    print(f"  {'total':45s} {total:6.2f} s")
+    print(f'python -c "import torch, timm": {floor:.2f} s; the stage start-up / that = {total / floor:.2f}x')
+
+
+if __name__ == "__main__":
+    main()
