@@ -1,0 +1,167 @@
+"""dvc.yaml's code dependencies, written from the import graph: each stage depends on exactly the ganaug files its
+module runs (its import closure, function-level imports included), so no edit can leave a result stale and no
+edit re-runs a stage that does not run it.
+
+    python -m ganaug.pipeline --write   # rewrite each stage's code deps in dvc.yaml
+    python -m ganaug.pipeline --check   # exit 1 naming each stage whose code deps are missing one or list an extra
+
+The code deps of a stage are the ``- src/...`` lines of its ``deps:``; everything else in dvc.yaml (data deps,
+params, outs, comments) is written by hand and left as it is. A folder whose every module the stage runs is
+listed as the folder."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+DVC_YAML = ROOT / "dvc.yaml"
+GENERATED = "# code: python -m ganaug.pipeline --write"
+
+# Modules that cannot change what a stage writes: never a stage's dependency, each with its reason.
+# (Cutting an import a stage does not need is better than a new entry here.)
+NOT_DEPS = {
+    "src/ganaug/__init__.py": "the package docstring and version string, written to no output",
+    "src/ganaug/errors.py": "error types: a changed message cannot change an output",
+    "src/ganaug/paths.py": "output path constants: a moved path is a dvc.yaml change, which DVC sees",
+    "src/ganaug/timing.py": "wall-clock times appended to logs/, never a DVC output",
+    "src/ganaug/warm.py": "how a stage process starts (forked from a warm server or on its own), not what it writes",
+    "src/ganaug/tracking.py": "the MLflow client: what is logged to the tracking store, never a DVC output "
+    "(the digests it logs, which outputs carry too, come from digests.py: a dep)",
+}
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of a dotted ganaug module name (a package's __init__.py), or None."""
+    base = SRC.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(path: Path, name: str) -> set[str]:
+    """The ganaug modules a file imports, anywhere in it (function-level imports run too)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    return {m for m in found if m.split(".")[0] == "ganaug" and module_file(m)}
+
+
+def closure(module: str) -> set[Path]:
+    """Every file that running `python -m <module>` executes from ganaug, packages' __init__ included."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # importing a.b.c runs a and a.b
+        if str(module_file(name).relative_to(ROOT)) not in NOT_DEPS:  # what such a module imports serves only it
+            todo.extend(imported_modules(module_file(name), name))
+    return {module_file(name).relative_to(ROOT) for name in seen}
+
+
+def docstring_only(path: Path) -> bool:
+    body = ast.parse((ROOT / path).read_text()).body
+    return path.name == "__init__.py" and all(
+        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
+    )
+
+
+def code_deps(module: str) -> list[str]:
+    """What a stage running ``module`` depends on: its module first, then its closure (less NOT_DEPS and docstring-only
+    package files), a folder in place of its files when the stage runs every module in it."""
+    files = {p for p in closure(module) if str(p) not in NOT_DEPS and not docstring_only(p)}
+    folders = sorted({p.parent for p in files if p.parent != Path("src/ganaug")}, key=lambda f: len(f.parts))
+    whole = []
+    for folder in folders:
+        modules = {p.relative_to(ROOT) for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts}
+        if modules <= files | {p for p in modules if docstring_only(p)} and not any(
+            folder.is_relative_to(w) for w in whole
+        ):
+            whole.append(folder)
+    listed = [f for f in files if not any(f.is_relative_to(w) for w in whole)] + whole
+    first = module_file(module).relative_to(ROOT)
+    return [str(first)] + sorted(str(p) for p in listed if p != first)
+
+
+def stages(text: str) -> dict[str, tuple[str, int, int]]:
+    """dvc.yaml's stages -> (the module its cmd runs, the first and the end line of its deps list)."""
+    lines = text.splitlines()
+    out, name, module = {}, None, None
+    for i, line in enumerate(lines):
+        if m := re.match(r"^  ([\w-]+):", line):
+            name, module = m.group(1), None
+        elif name and (m := re.search(r"cmd: python -m (ganaug\.[\w.]+)", line)):
+            module = m.group(1)
+        elif name and re.match(r"^    deps:\s*(&\w+)?\s*$", line):
+            end = i + 1
+            while end < len(lines) and re.match(r"^      (- |#)", lines[end]):
+                end += 1
+            if module is None:
+                raise SystemExit(f"dvc.yaml: stage {name}: its cmd does not run a ganaug module")
+            out[name] = (module, i + 1, end)
+    return out
+
+
+def written(text: str) -> str:
+    """dvc.yaml with every stage's code deps as the import graph says (hand-written lines kept in their order)."""
+    lines = text.splitlines()
+    for _, (module, start, end) in sorted(stages(text).items(), key=lambda s: -s[1][1]):
+        kept = [line for line in lines[start:end] if not re.match(r"^      - src/", line) and line.strip() != GENERATED]
+        block = [f"      {GENERATED}"] + [f"      - {dep}" for dep in code_deps(module)]
+        lines[start:end] = block + kept
+    return "\n".join(lines) + "\n"
+
+
+def differences(text: str) -> list[str]:
+    """Each stage whose listed code deps differ from its import closure: what is missing, what is extra."""
+    problems = []
+    lines = text.splitlines()
+    for name, (module, start, end) in stages(text).items():
+        listed = {m.group(1) for line in lines[start:end] if (m := re.match(r"^      - (src/\S+)", line))}
+        wanted = set(code_deps(module))
+        if missing := sorted(wanted - listed):
+            problems.append(f"{name}: missing {', '.join(missing)}")
+        if extra := sorted(listed - wanted):
+            problems.append(f"{name}: extra {', '.join(extra)}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite each stage's code deps in dvc.yaml")
+    mode.add_argument("--check", action="store_true", help="exit 1 if any stage's code deps are missing or extra")
+    args = parser.parse_args(argv)
+    text = DVC_YAML.read_text()
+    if args.write:
+        DVC_YAML.write_text(written(text))
+        return 0
+    problems = differences(text)
+    for problem in problems:
+        print(f"dvc.yaml: {problem} (python -m ganaug.pipeline --write)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
