@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench gpu-check clean
+.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench gpu-check browser clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -93,8 +93,15 @@ lint: install ## ruff: pycodestyle, unused code, import order, bugbear, pyupgrad
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test-all: install ## everything, the slow tier included (what CI runs)
+test-all: install browser ## everything, the slow tier included (what CI runs)
 	$(PYTEST)
+
+# the MLflow UI screenshot test (slow tier) needs a browser: Debian's chromium, where apt-get runs as root
+browser: ## Debian's chromium for the UI screenshot test (test-all; needs apt-get as root)
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  { apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }; }; } || \
+	  echo "chromium not installed (needs apt-get as root; elsewhere install it by hand): the UI screenshot test is skipped"
 
 # the headline of each experiment; per-run and per-class detail stays in files (reports/, MLflow)
 COMPARE = 'Experiment|^fid$$|^label_agreement$$|real_only|best_augmented\.row|best_vs_real_only\.(diff|verdict)'
