@@ -129,6 +129,7 @@ bench: install ## the benchmarks (by hand; results go in docs/performance.md)
 	$(BIN)/python benchmarks/score_memory.py --count 1000000
 	$(BIN)/python benchmarks/select_speed.py
 	$(BIN)/python benchmarks/decode_folder.py
+	$(BIN)/python benchmarks/stage_startup.py --warm 3  # reads the outputs of a make run
 
 # each part under its own time limit, a failed part named in the report; parts: ARGS="--parts classifier,gan"
 gpu-check: install ## every CUDA path once on small settings (< 8 min on one GPU; CPU parts only without one) -> reports/gpu-check/ (or $OUT/)

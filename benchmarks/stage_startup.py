@@ -2,7 +2,8 @@
 `python -c "import torch, timm"` in the same run (the ratio reported), with where that time goes: imports, the
 data, the selection, MLflow's store and run, the input digests. Run by hand after `make run` (it reads the
 pipeline's data/prepared, pool and scores, copied into a scratch folder with its own MLflow store, so the
-project's outputs and runs are untouched): `python benchmarks/stage_startup.py [--repeats 5]`."""
+project's outputs and runs are untouched): `python benchmarks/stage_startup.py [--repeats 5] [--warm 3]`
+(--warm: the same stage handed to a warm server, ganaug.warm, run to its end each time)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def first_step(optimizer, args, kwargs):
     print(json.dumps(parts), flush=True)
     os._exit(0)
 
-torch.optim.optimizer.register_optimizer_step_pre_hook(first_step)
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+register_optimizer_step_pre_hook(first_step)
 sys.argv = ["experiment", "augment", "random", "1", "0"]
 import runpy
 runpy.run_module("ganaug.stages.experiment", run_name="__main__")
@@ -101,9 +103,32 @@ def floor_seconds(env: dict) -> float:
     return time.time() - start
 
 
+def warm_starts(project: Path, env: dict, repeats: int) -> list[float]:
+    """The same stage handed to a warm server (ganaug.warm): seconds from its process start to its work, as the
+    stage's own line in logs/stage-times.jsonl says (the work begins with the model, just before the first step).
+    Each run trains to its end, so this takes repeats x a run's training."""
+    sock = project / "warm.sock"
+    server = subprocess.Popen([sys.executable, "-m", "ganaug.warm", "--serve", str(sock)], cwd=project, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not sock.exists():
+            sys.exit("the warm server did not start")
+        command = [sys.executable, "-m", "ganaug.stages.experiment", "augment", "random", "1", "0"]
+        for _ in range(repeats):
+            subprocess.run(command, cwd=project, env={**env, "GANAUG_WARM": str(sock)}, check=True, capture_output=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = [json.loads(line) for line in (project / "logs/stage-times.jsonl").read_text().splitlines()]
+    return [r["work_start"] - r["start"] for r in lines if r.get("warm")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warm", type=int, default=0, help="also this many runs handed to a warm server (whole runs)")
     args = parser.parse_args()
     import os
 
@@ -115,6 +140,7 @@ def main() -> None:
         for _ in range(args.repeats):
             floors.append(floor_seconds(env))
             probes.append(run_probe(project, env))
+        warm = warm_starts(project, env, args.warm) if args.warm else []
     median = {k: statistics.median(p.get(k, 0.0) for p in probes) for k in probes[0]}
     floor = statistics.median(floors)
     total = median.pop("to the first step")
@@ -126,6 +152,10 @@ def main() -> None:
             print(f"  {label:45s} {seconds:6.2f} s")
     print(f"  {'total':45s} {total:6.2f} s")
     print(f'python -c "import torch, timm": {floor:.2f} s; the stage start-up / that = {total / floor:.2f}x')
+    if warm:
+        w = statistics.median(warm)
+        print(f"handed to a warm server (ganaug.warm), process start to its work: {w:.2f} s (median of {len(warm)});")
+        print(f"  / the import floor = {w / floor:.2f}x; / the stage on its own = {w / total:.2f}x")
 
 
 if __name__ == "__main__":
