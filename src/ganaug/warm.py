@@ -179,7 +179,7 @@ def serve(path: str) -> None:
 
 def run_with_server(command: list[str]) -> int:
     """Run ``command`` with a warm server beside it; the server stops when the command ends."""
-    with tempfile.TemporaryDirectory(prefix="ganaug-warm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ganaug-warm-") as tmp:  # mode 0700: only this user can hand it a stage
         path = os.path.join(tmp, "socket")
         server = subprocess.Popen([sys.executable, "-m", "ganaug.warm", "--serve", path])
         try:

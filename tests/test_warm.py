@@ -1,0 +1,48 @@
+"""ganaug.warm: stages handed to a warm server run in a forked copy of it, as themselves; a stage whose
+import-time environment differs from the server's, or with no server to answer, runs as a process of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.fixture()
+def project(tmp_path):
+    (tmp_path / "params.yaml").write_text("experiments:\n  samplers: [random, rl]\n")
+    return tmp_path
+
+
+def plan_lines(project, env) -> list[dict]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganaug.stages.plan"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "plan: rl_policy for rl; projection not needed; pseudo_label not needed"
+    assert json.loads((project / "data/plan/rl_policy.json").read_text())["needed_by"] == ["rl"]
+    return [json.loads(line) for line in (project / "logs/stage-times.jsonl").read_text().splitlines()]
+
+
+def test_a_stage_forks_from_the_server_only_when_its_import_time_environment_matches(project):
+    sock = project / "warm.sock"
+    server_env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "ganaug.warm", "--serve", str(sock)], env=server_env)
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists() and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sock.exists(), "the warm server did not start"
+        client = {**server_env, "GANAUG_WARM": str(sock)}
+        assert plan_lines(project, client)[-1].get("warm")  # forked from the server: same output, same line
+        other = {**client, "OMP_NUM_THREADS": "2"}  # read when torch loads: the server's copy would not honour it
+        assert not plan_lines(project, other)[-1].get("warm")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # the server gone: the stage runs on its own
+    assert not plan_lines(project, {**server_env, "GANAUG_WARM": str(sock)})[-1].get("warm")
