@@ -26,6 +26,15 @@ def test_the_check_names_a_missing_and_an_extra_dep():
     assert written(extra) == text and written(no_params) == text  # --write puts both right, hand lines kept
 
 
+def test_the_check_refuses_borrowed_deps_of_a_stage_that_runs_another_module():
+    text = DVC_YAML.read_text()
+    other = text.replace(
+        "cmd: python -m ganaug.stages.experiment replace", "cmd: python -m ganaug.stages.report replace", 1
+    )
+    assert "replace: its deps are augment's, which runs another module" in differences(other)
+    assert not any("replace" in problem for problem in differences(text))
+
+
 def test_the_closure_follows_imports_the_way_python_does():
     files = {str(p) for p in closure("ganaug.stages.experiment")}
     assert {

@@ -8,8 +8,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+
+from ganaug import experiment
 
 
 @pytest.fixture()
@@ -41,6 +44,15 @@ def test_a_stage_forks_from_the_server_only_when_its_import_time_environment_mat
         assert plan_lines(project, client)[-1].get("warm")  # forked from the server: same output, same line
         other = {**client, "OMP_NUM_THREADS": "2"}  # read when torch loads: the server's copy would not honour it
         assert not plan_lines(project, other)[-1].get("warm")
+        # a ganaug source edited since the server imported it: the stage loads the new code itself
+        source = Path(experiment.__file__)
+        stat = source.stat()
+        try:
+            os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+            assert not plan_lines(project, client)[-1].get("warm")
+        finally:
+            os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert plan_lines(project, client)[-1].get("warm")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -132,9 +132,26 @@ def written(text: str) -> str:
 
 
 def differences(text: str) -> list[str]:
-    """Each stage whose listed code deps differ from its import closure: what is missing, what is extra."""
+    """Each stage whose listed code deps differ from its import closure: what is missing, what is extra; and a
+    stage that borrows another's deps (a YAML alias) but runs another module."""
     problems = []
     lines = text.splitlines()
+    anchors = {
+        m.group(1): name
+        for name, (_, start, _) in stages(text).items()
+        if (m := re.match(r"^    deps:\s*&(\w+)", lines[start - 1]))
+    }
+    modules = {name: module for name, (module, _, _) in stages(text).items()}
+    name = module = None
+    for line in lines:
+        if m := re.match(r"^  ([\w-]+):", line):
+            name, module = m.group(1), None
+        elif name and (m := re.search(r"cmd: python -m (ganaug\.[\w.]+)", line)):
+            module = m.group(1)
+        elif name and (m := re.match(r"^    deps:\s*\*(\w+)", line)):
+            owner = anchors.get(m.group(1))
+            if owner is None or modules.get(owner) != module:
+                problems.append(f"{name}: its deps are {owner or m.group(1)}'s, which runs another module")
     for name, (module, start, end) in stages(text).items():
         listed = {m.group(1) for line in lines[start:end] if (m := re.match(r"^      - (src/\S+)", line))}
         wanted = set(code_deps(module))

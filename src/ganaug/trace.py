@@ -283,7 +283,12 @@ def report(trace: Trace, inputs, params, code_changed: bool | None = None) -> tu
             + [name for name, run, here in inputs if run != here]
             + [k for k, _, _ in params]
         )
-        where = f"dvc exp apply {trace.exp_name}" if trace.exp_name else f"git checkout {trace.commit}"
+        if trace.exp_name:
+            where = f"dvc exp apply {trace.exp_name}"
+        elif trace.commit in ("", "none", "?"):  # no commit recorded this run: git's history may name one
+            where = f"git log -- {trace.run_id}   # no known commit recorded this run: check out the one that did"
+        else:
+            where = f"git checkout {trace.commit}"
         lines += [
             f"  this workspace does NOT hold this run's inputs ({len(differ)} differ: {', '.join(differ)}); "
             "to restore them:",
@@ -305,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     trace = find_trace(args.run, tracking_uri(root), load_params().mlflow.experiment, root)
     text, same = report(trace, *compare(trace, root), code_changed=code_differs(trace.commit, root))
     print(text)
-    return 0 if same else 1
+    unchecked = trace.elsewhere is not None and not trace.params  # its params could not be compared
+    return 0 if same and not unchecked else 1
 
 
 if __name__ == "__main__":

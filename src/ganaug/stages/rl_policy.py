@@ -4,6 +4,7 @@ its size, the spread of keep probabilities, the scorer's confidence and D's real
 dropped images); reports/rl/episodes.csv (the reward curve)."""
 
 import json
+import shutil
 
 from ganaug import paths
 from ganaug.stages import main, not_needed
@@ -11,6 +12,8 @@ from ganaug.stages import main, not_needed
 
 def skip(why: str) -> None:
     """No planned run uses the agent: its outputs say why, and a sampler that reads them refuses in one line."""
+    for stale in (paths.RL_POLICY, paths.RL_KEEP.parent):  # an earlier agent's (DVC clears them; a hand run may not)
+        shutil.rmtree(stale, ignore_errors=True)
     for folder in (paths.RL_POLICY, paths.RL_KEEP.parent, paths.RL_REPORTS, paths.METRICS):
         folder.mkdir(parents=True, exist_ok=True)
     note = json.dumps({"skipped": why}, indent=2) + "\n"
