@@ -115,6 +115,8 @@ def family(stage: str) -> str:
 def timing_table(path: Path | None = None) -> list[str]:
     """Where the last `make run` spent its time, per stage family, as markdown lines."""
     start, rows = last_run(path or log_path())
+    if not rows and start is not None:
+        return ["timings: no stage ran in the last `make run` (the pipeline was up to date)"]
     if not rows:
         return [f"no stage timings in {path or log_path()}: run `make run`"]
     start = start if start is not None else rows[0]["start"]
