@@ -249,8 +249,10 @@ def serve(path: str, parent_fd: int | None = None) -> None:
         if pid == 0:
             listener.close()
             signal.set_wakeup_fd(-1)
-            os.close(wake_read)
-            os.close(wake_write)
+            for fd in (wake_read, wake_write, *([parent_fd] if parent_fd is not None else [])):
+                os.close(fd)
+            for other in clients.values():  # another stage's client must see only its own stage's end
+                other.close()
             try:
                 conn.sendall(b"pid " + struct.pack("!I", os.getpid()))
                 conn.close()
