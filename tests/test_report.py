@@ -12,6 +12,7 @@ from ganaug.errors import GanaugError
 from ganaug.experiment import RunSpec
 from ganaug.report.build import build_figures, build_tables
 from ganaug.report.tables import collect_runs, summary_table
+from tests.figures import assert_coloured_marks, assert_tiles_differ
 
 CLASSES = ["a", "b"]
 RECIPE = {
@@ -205,7 +206,11 @@ def test_figures_are_written(runs, tmp_path):
             "extremes_realism.png",
         ]
     )
-    assert all(p.stat().st_size > 1000 for p in made)
+    for path in made:
+        if path.name.startswith("extremes_"):
+            assert_tiles_differ(path)  # the pool's most and least confident images per class
+        else:
+            assert_coloured_marks(path)  # curves, bars
 
 
 def test_gradcam_maps_vary_over_the_image_and_use_a_wide_enough_layer():
@@ -296,7 +301,7 @@ def test_long_tail_rows_get_a_tail_column_and_face_the_best_real_only_baseline_c
     from ganaug.report.figures import accuracy_vs_ratio
 
     accuracy_vs_ratio(table, tmp_path / "ratio.png")  # the top-up row at its actual ratio, both baselines drawn
-    assert (tmp_path / "ratio.png").stat().st_size > 10_000
+    assert_coloured_marks(tmp_path / "ratio.png")
     plain = to_markdown(summary_table(collect_runs(runs, specs)), comp)
     assert "tail-third" not in plain  # a balanced set has no tail column
 
@@ -325,3 +330,24 @@ def test_with_pseudo_labelling_every_synthetic_row_also_faces_it_at_the_same_amo
     assert len(pairs) == len(set(pairs))  # no pair of rows compared twice (each would count in Holm's family)
     without = collect_runs(runs, [s for s in specs if s.method != "pseudo-label"])
     assert "vs pseudo-label" not in set(comparisons(without, summary_table(without))["kind"])
+
+
+def test_the_figure_checks_refuse_empty_axes_and_a_flat_grid(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots()
+    ax.set_xlabel("ratio"), ax.set_ylabel("accuracy")  # axes and text, nothing plotted
+    fig.savefig(tmp_path / "empty.png")
+    ax.plot([0, 1, 2], [0.7, 0.8, 0.75])
+    fig.savefig(tmp_path / "line.png")
+    plt.close(fig)
+    Image.new("L", (200, 200), 128).save(tmp_path / "flat.png")
+    with pytest.raises(AssertionError):
+        assert_coloured_marks(tmp_path / "empty.png")
+    assert_coloured_marks(tmp_path / "line.png")
+    with pytest.raises(AssertionError):
+        assert_tiles_differ(tmp_path / "flat.png")
