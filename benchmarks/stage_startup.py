@@ -24,12 +24,7 @@ COPY = ("params.yaml", "data/prepared", "data/synthetic/pool", "data/scores")
 # them, and ends the process at the first optimiser step (a global hook on every optimiser).
 PROBE = r"""
 import json, os, sys, time
-from pathlib import Path
-
-def process_start():
-    ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
-    boot = next(float(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime"))
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+from ganaug.timing import process_start  # light: json, os, time
 
 parts, t = {}, time.time()
 parts["interpreter"] = t - process_start()

@@ -138,3 +138,18 @@ def mlflow_server(store: Path, artifacts: str, env: dict[str, str] | None = None
     with stopping(proc):
         wait_for(lambda: answers(url), proc, "mlflow server", timeout=90)
         yield url
+
+
+@contextlib.contextmanager
+def warm_server(socket_path: Path, env: dict[str, str] | None = None) -> Iterator[Path]:
+    """`python -m ganaug.warm --serve` (what `make run` starts beside `dvc repro`), until its socket accepts."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganaug.warm", "--serve", str(socket_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with stopping(proc):
+        wait_for(socket_path.exists, proc, "the warm server", timeout=120)
+        yield socket_path

@@ -240,16 +240,14 @@ def test_a_warm_server_runs_stages_to_the_same_bytes_and_exit_status(pipeline, t
     """`python -m ganaug.warm` hands each stage to a forked copy of a process that has imported the library: a
     training stage run so writes exactly what it wrote as a process of its own, and an error keeps its one line
     and status."""
+    import contextlib
     import sys
-    import time
 
-    socket_path = tmp_path / "warm.sock"
-    server = subprocess.Popen([sys.executable, "-m", "ganaug.warm", "--serve", str(socket_path)], cwd=pipeline)
-    try:
-        deadline = time.monotonic() + 120
-        while not socket_path.exists() and server.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert socket_path.exists(), "the warm server did not start"
+    from tests.servers import warm_server
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(restore, pipeline)
+        socket_path = stack.enter_context(warm_server(tmp_path / "warm.sock"))
         metrics = pipeline / "reports/runs/augment/random-1-s0/metrics.json"
         before = metrics.read_bytes()
         env = {**os.environ, "GANAUG_WARM": str(socket_path), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -276,10 +274,6 @@ def test_a_warm_server_runs_stages_to_the_same_bytes_and_exit_status(pipeline, t
         assert bad.returncode == 1 and bad.stderr.strip().startswith("ganaug: error: experiment mode augment: unknown")
         assert len(bad.stderr.strip().splitlines()) == 1
         assert json.loads((pipeline / "logs/stage-times.jsonl").read_text().splitlines()[-1]).get("warm")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        restore(pipeline)
 
 
 def test_push_delete_pull_restores_identical_bytes(pipeline):

@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ganaug import experiment
+from tests.servers import warm_server
 
 
 @pytest.fixture()
@@ -32,14 +32,8 @@ def plan_lines(project, env) -> list[dict]:
 
 
 def test_a_stage_forks_from_the_server_only_when_its_import_time_environment_matches(project):
-    sock = project / "warm.sock"
     server_env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "ganaug.warm", "--serve", str(sock)], env=server_env)
-    try:
-        deadline = time.monotonic() + 120
-        while not sock.exists() and server.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert sock.exists(), "the warm server did not start"
+    with warm_server(project / "warm.sock", server_env) as sock:
         client = {**server_env, "GANAUG_WARM": str(sock)}
         assert plan_lines(project, client)[-1].get("warm")  # forked from the server: same output, same line
         other = {**client, "OMP_NUM_THREADS": "2"}  # read when torch loads: the server's copy would not honour it
@@ -53,8 +47,5 @@ def test_a_stage_forks_from_the_server_only_when_its_import_time_environment_mat
         finally:
             os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         assert plan_lines(project, client)[-1].get("warm")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     # the server gone: the stage runs on its own
     assert not plan_lines(project, {**server_env, "GANAUG_WARM": str(sock)})[-1].get("warm")
