@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ganaug.errors import GanaugError
@@ -145,8 +146,8 @@ def average_batchnorm_stats(model: torch.nn.Module, device: torch.device) -> Non
 def shard(batch):
     """This rank's share of a global batch: every world_size-th item from its rank on. Strided, not
     contiguous: the classifier's batch indices are sorted and the prepared splits are ordered by
-    class, so contiguous halves would give each rank's BatchNorm different classes (measured on
-    Fashion-MNIST: 62 % test accuracy instead of 81 %)."""
+    class, so contiguous halves would give each rank's BatchNorm different classes (its cost measured:
+    docs/scaling.md)."""
     if not active():
         return batch
     return batch[rank() :: world_size()]
@@ -184,6 +185,53 @@ def sum_over_ranks(values: list[float]) -> list[float]:
     total = torch.tensor(values, dtype=torch.float64, device=on)
     dist.all_reduce(total)
     return total.tolist()
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """A training loop's view of the torchrun processes, made once and passed to the loop: its device, this
+    process's rank, and the collectives the loop needs. In one process every method leaves things as they are.
+    The methods are this module's functions with the device bound (the functions stay for other callers)."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def here(cls, device: torch.device) -> Ranks:
+        """This process under torchrun's environment (rank 0 of 1 outside it), training on ``device``."""
+        return cls(device, rank(), world_size())
+
+    @classmethod
+    def join(cls, device: torch.device) -> Ranks:
+        """Join the process group (``init``): the ranks of a stage that trains, each on its own device."""
+        return cls.here(init(device))
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: it alone evaluates, writes outputs and logs."""
+        return self.rank == 0
+
+    def check_batch(self, batch_size: int, name: str) -> None:
+        check_batch(batch_size, name)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        return wrap(model, self.device)
+
+    def shard(self, batch):
+        return shard(batch)
+
+    def sum(self, values: list[float]) -> list[float]:
+        return sum_over_ranks(values)
+
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        average_gradients(module)
+
+    def average_batchnorm_stats(self, model: torch.nn.Module) -> None:
+        average_batchnorm_stats(model, self.device)
+
+    def rank0_rng(self):
+        return rank0_rng()
 
 
 def shutdown() -> None:

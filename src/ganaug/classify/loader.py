@@ -39,10 +39,10 @@ class AugmentedBatches(Dataset):
     """Item k: (uint8 B x H x W x C images, their int64 indices) of global batch k, this rank's share of it.
 
     ``order`` is steps x batch size; every torchrun rank augments the whole global batch with the same seed
-    and keeps its part, so the union over ranks is the one-process batch."""
+    and keeps its part (``shard``: ``Ranks.shard``), so the union over ranks is the one-process batch."""
 
-    def __init__(self, images: np.ndarray, order: np.ndarray, augment_cfg, seed: int):
-        self.images, self.order, self.seed = images, order, seed
+    def __init__(self, images: np.ndarray, order: np.ndarray, augment_cfg, seed: int, shard=distributed.shard):
+        self.images, self.order, self.seed, self.shard = images, order, seed, shard
         self.augment = build_augment(augment_cfg, images.shape[1], seed)
 
     def __len__(self) -> int:
@@ -54,7 +54,7 @@ class AugmentedBatches(Dataset):
         if self.augment is not None:
             self.augment.set_random_seed(batch_seed(self.seed, k))
             images = augment_batch(self.augment, images)
-        return torch.from_numpy(distributed.shard(images)), torch.from_numpy(distributed.shard(idx))
+        return torch.from_numpy(self.shard(images)), torch.from_numpy(self.shard(idx))
 
 
 def batch_seed(seed: int, k: int) -> int:

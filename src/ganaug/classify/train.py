@@ -2,13 +2,14 @@
 
 The whole dataset stays uint8 in memory; each batch is augmented (albumentations, on uint8) by the
 DataLoader's workers (ganaug.classify.loader), moved to the device and converted to normalised float
-there. Read top to bottom: fit() is the loop.
+there. Read top to bottom: fit() is the loop over a phase's epochs, train_one_epoch() one epoch's steps.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import timm.optim
@@ -127,6 +128,109 @@ def batch_order(
     return rng.permutation(n) if passes == 1 else np.concatenate([rng.permutation(n) for _ in range(passes)])
 
 
+@dataclass(frozen=True)
+class Optimiser:
+    """The optimiser, its learning-rate schedule (stepped once a batch) and the fp16 gradient scaler, which
+    scales the loss only on GPUs that need it (ganaug.device.needs_grad_scaler)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def create(cls, learner: torch.nn.Module, cfg, total_steps: int, device: torch.device) -> Optimiser:
+        optimizer = timm.optim.create_optimizer_v2(
+            learner,
+            opt="sgd" if cfg.optimizer == "sgd" else "adamw",
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.momentum,
+        )
+        scheduler = make_scheduler(optimizer, cfg.schedule, total_steps, cfg.lr)
+        return cls(optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device)))
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def phase_loss(phase: Phase, num_classes: int, device: torch.device):
+    """The phase's loss of a batch, ``loss(logits, y, idx)``: its weights, soft targets, smoothing and logit
+    adjustment bound (batch_loss)."""
+    offset = (
+        torch.from_numpy(logit_adjustment(phase.data.labels, num_classes, phase.logit_adjust)).to(device)
+        if phase.logit_adjust
+        else None
+    )
+    return partial(
+        batch_loss,
+        weights=phase.weights,
+        targets=phase.targets,
+        label_smoothing=phase.cfg.label_smoothing,
+        logit_offset=offset,
+    )
+
+
+def phase_batches(phase: Phase, steps_per_epoch: int, norm: Normalizer, ranks: distributed.Ranks):
+    """Every batch of the phase as (normalised images, labels, indices into its images) on the device, this rank's
+    share. All epochs' batches are drawn up front (seeded by ``cfg.seed``), so loader workers augment ahead of the
+    training."""
+    cfg, device = phase.cfg, ranks.device
+    rng = np.random.default_rng(cfg.seed)
+    order = np.concatenate(
+        [
+            batch_order(rng, phase.data.labels, steps_per_epoch, cfg.batch_size, phase.class_balanced)[
+                : steps_per_epoch * cfg.batch_size
+            ]
+            for _ in range(cfg.epochs)
+        ]
+    ).reshape(-1, cfg.batch_size)
+    batched = AugmentedBatches(phase.data.images, order, cfg.augment, cfg.seed, ranks.shard)
+    loader = iter(batch_loader(batched, device, loader_workers(device)))  # its workers start now
+    labels = torch.from_numpy(phase.data.labels)
+
+    def on_device():
+        for images, idx in loader:
+            idx = idx.numpy()
+            yield norm.to_input(images, device), labels[idx].to(device, non_blocking=True), idx
+
+    return on_device()
+
+
+def learning_part(model, head_only: bool):
+    """What the optimiser updates: the whole model, or (``head_only``) its classifier head, the rest frozen."""
+    if not head_only:
+        return model
+    model.requires_grad_(False)
+    head = model.get_classifier()
+    head.requires_grad_(True)
+    return head
+
+
+def train_one_epoch(net, batches, steps: int, loss_fn, optimiser: Optimiser, ranks: distributed.Ranks) -> dict:
+    """``steps`` optimiser steps on the next batches; the epoch's mean loss and accuracy over every rank's images."""
+    loss_sum = correct = seen = 0
+    for _ in range(steps):
+        x, y, idx = next(batches)
+        with autocast(ranks.device):
+            logits = net(x)
+            loss = loss_fn(logits, y, idx)
+        optimiser.step(loss)
+        # summed on the device in float64 (as Python floats are): read once an epoch, not once a step
+        loss_sum = loss_sum + loss.detach().double() * len(idx)
+        correct = correct + (logits.argmax(1) == y).sum()
+        seen += len(idx)
+    loss_sum, correct, seen = ranks.sum([float(loss_sum), int(correct), seen])
+    return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
+
+
 def fit(
     model,
     phase: Phase,
@@ -135,6 +239,7 @@ def fit(
     device: torch.device,
     norm: Normalizer | None = None,
     on_epoch=None,
+    ranks: distributed.Ranks | None = None,
 ) -> tuple[list[dict], Normalizer]:
     """Train ``model`` in place for ``phase.cfg.epochs``; returns one row per epoch and the normaliser
     (``norm``, or fitted on the phase's images).
@@ -149,86 +254,41 @@ def fit(
     backbone frozen with its BatchNorm statistics (classifier re-training, Kang et al. 2020; SYNAuG).
     ``on_epoch(row)`` is called after each epoch (MLflow logging).
 
-    Under torchrun (see ganaug.distributed) every process draws and augments the same global batch
-    and trains on its share, gradients averaged by DDP; rank 0 alone evaluates on validation."""
-    cfg, train, weights, targets = phase.cfg, phase.data, phase.weights, phase.targets
-    class_balanced, logit_adjust, head_only = phase.class_balanced, phase.logit_adjust, phase.head_only
-    distributed.check_batch(cfg.batch_size, "train.batch_size")
-    rng = np.random.default_rng(cfg.seed)
-    norm = norm or Normalizer.fit(train.images)
+    Under torchrun (``ranks``, by default this process's: see ganaug.distributed) every process draws and
+    augments the same global batch and trains on its share, gradients averaged by DDP; rank 0 alone evaluates
+    on validation."""
+    cfg = phase.cfg
+    ranks = ranks or distributed.Ranks.here(device)
+    ranks.check_batch(cfg.batch_size, "train.batch_size")
+    norm = norm or Normalizer.fit(phase.data.images)
     model.to(device=device, memory_format=memory_format(device))
-    learner = model.get_classifier() if head_only else model
-    if head_only:
-        model.requires_grad_(False)
-        learner.requires_grad_(True)
-    net = distributed.wrap(model, device)  # model itself in one process
-    optimizer = timm.optim.create_optimizer_v2(
-        learner,
-        opt="sgd" if cfg.optimizer == "sgd" else "adamw",
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        momentum=cfg.momentum,
-    )
-    steps_per_epoch = epoch_steps(len(train), cfg.batch_size, phase.steps_per_epoch)
-    scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch, cfg.lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
-    labels_all = torch.from_numpy(train.labels)
-    offset = (
-        torch.from_numpy(logit_adjustment(train.labels, num_classes, logit_adjust)).to(device) if logit_adjust else None
-    )
-    # every epoch's batches drawn up front, so worker processes can augment ahead of the training
-    order = np.concatenate(
-        [
-            batch_order(rng, train.labels, steps_per_epoch, cfg.batch_size, class_balanced)[
-                : steps_per_epoch * cfg.batch_size
-            ]
-            for _ in range(cfg.epochs)
-        ]
-    ).reshape(-1, cfg.batch_size)
-    batched = AugmentedBatches(train.images, order, cfg.augment, cfg.seed)
-    batches = iter(batch_loader(batched, device, loader_workers(device)))
+    learner = learning_part(model, phase.head_only)
+    net = ranks.wrap(model)  # model itself in one process
+    steps = epoch_steps(len(phase.data), cfg.batch_size, phase.steps_per_epoch)
+    optimiser = Optimiser.create(learner, cfg, cfg.epochs * steps, device)
+    loss_fn = phase_loss(phase, num_classes, device)
+    batches = phase_batches(phase, steps, norm, ranks)
     history = []
-    main = distributed.is_main()
-    bar = tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not main)
-    for epoch in bar:
-        net.train(not head_only)  # a head refit keeps the backbone's BatchNorm statistics
+    for epoch in (bar := tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", disable=not ranks.is_main)):
+        net.train(not phase.head_only)  # a head refit keeps the backbone's BatchNorm statistics
         started = time.perf_counter()
-        loss_sum = correct = seen = 0
-        for _ in range(steps_per_epoch):
-            images, idx = next(batches)
-            x = norm.to_input(images, device)
-            idx = idx.numpy()
-            y = labels_all[idx].to(device, non_blocking=True)
-            with autocast(device):
-                logits = net(x)
-                loss = batch_loss(logits, y, idx, weights, targets, cfg.label_smoothing, offset)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            # summed on the device in float64 (as Python floats were): read once an epoch, not once a step
-            loss_sum = loss_sum + loss.detach().double() * len(idx)
-            correct = correct + (logits.argmax(1) == y).sum()
-            seen += len(idx)
-        loss_sum, correct, seen = distributed.sum_over_ranks([float(loss_sum), int(correct), seen])
-        distributed.average_batchnorm_stats(model, device)
-        if not main:  # rank 0 evaluates and reports; the others only train
+        train = train_one_epoch(net, batches, steps, loss_fn, optimiser, ranks)
+        ranks.average_batchnorm_stats(model)
+        if not ranks.is_main:  # rank 0 evaluates and reports; the others only train
             continue
         val_metrics = evaluate(model, val, norm, device, num_classes, cfg.eval_batch_size)
         row = {
             "epoch": epoch,
-            "train_loss": loss_sum / seen,
-            "train_acc": correct / seen,
+            **train,
             "val_loss": val_metrics["loss"],
             "val_acc": val_metrics["accuracy"],
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": optimiser.lr,
             "seconds": time.perf_counter() - started,
         }
         history.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
         if on_epoch is not None:
             on_epoch(row)
-    if head_only:
+    if phase.head_only:
         model.requires_grad_(True)
     return history, norm
