@@ -1,35 +1,11 @@
-"""The actor-critic sampler of paper 000, built so that it learns *which* images to keep.
+"""The RL sampler: an actor-critic agent, after Bhattarai et al. (2020), that learns which synthetic images to keep.
 
-The paper: a policy network (3 conv + 2 FC) looks at a synthetic image and decides keep or drop; a
-child network of the same shape, trained on a small real subset plus the kept images, is scored on
-validation; the reward is +1 when that score beats a threshold (the mean of the last 5 episodes),
-else -1; a critic's value is the baseline. Applied to the whole pool, the agent keeps what it keeps
-(2.6x the real set in the paper), and that subset is trained on.
-
-Built literally, it learnt "keep more", not "keep good" (keep probabilities 0.50-0.51 over the pool,
-reward correlated with the kept fraction): the child trained one epoch per pass over real + kept,
-so a bigger subset meant more training, and one +-1 per episode (whose threshold came from other
-candidate sets) was spread over hundreds of keep/drop actions. What changed, and why:
-
-- **Size-normalised child budget.** Every child trains ``child_steps`` optimiser steps on batches
-  drawn from real + kept, whatever the subset's size: keeping more is no longer training more, and
-  keeping an image only pays if the child is better for having seen it instead of the others.
-- **The threshold is the same candidates' other draws.** Each episode draws ``rollouts`` keep/drop
-  vectors for one candidate set and trains one child per draw from the same initialisation and batch
-  seed (the batches themselves differ, since the sets do). A shared batch plan in which a dropped
-  candidate's slot went to a real image was tried: on the digits test it learnt nothing (the
-  trajectories diverge at the first differing batch anyway, and a good candidate then only replaces
-  an equally good real image), so it was not kept. A rollout's reward is
-  the paper's +1/-1: its score against the mean score of the episode's other rollouts. This
-  leave-one-out mean is the critic's quantity -- the expected score of this state -- measured
-  rather than regressed; the learnt value head it replaces did not track the reward.
-- **Credit per image.** For each candidate, its advantage is the mean reward of the rollouts that
-  kept it minus that of the rollouts that dropped it; the policy ascends sum_i advantage_i * p_i,
-  whose gradient in image i's logit, advantage_i * p_i(1-p_i), is the gradient of the expected
-  reward with respect to that logit (for independent keep decisions).
-- **The policy sees the target label**, because a well-drawn 3 labelled 7 is a bad image and only
-  the label tells: its network reads the image as class evidence, log p(label | image), and the keep
-  logit is a learnt scale and bias on that evidence (``Actor``).
+The policy (``Actor``) reads an image with its target label and gives a keep probability. Each episode draws a
+few candidates per class and ``rollouts`` keep/drop vectors for them; one child network per vector trains a fixed
+number of steps on a small real subset plus the kept candidates, from the episode's shared seed, and is scored on
+validation. A rollout's reward is its score against the mean of the episode's other rollouts (the critic's value,
+measured), and each candidate's advantage is the mean reward of the rollouts that kept it minus that of those that
+dropped it. How this differs from the paper, and why: docs/methods.md (the RL sampler).
 
 Applied to the whole pool, the keep probability is a score (``rl_keep``, the ``rl`` sampler: top-K
 per class) and ``keep_prob > 0.5`` is the subset the agent chooses on its own (the ``own`` mode).
@@ -37,14 +13,16 @@ per class) and ``keep_prob > 0.5`` is the subset the agent chooses on its own (t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ganaug.gan.pixels import from_uint8  # noqa: E402
-from ganaug.sampling.samplers import KEEP_THRESHOLD  # noqa: E402  the own subset: keep probability above it
+from ganaug.gan.pixels import from_uint8
+from ganaug.sampling.samplers import KEEP_THRESHOLD  # the own subset: keep probability above it
 
 
 class SmallCNN(nn.Module):
@@ -183,6 +161,107 @@ def real_subset(labels: np.ndarray, per_class: int, num_classes: int, rng: np.ra
     return np.sort(np.concatenate([order[labels[order] == c][:per_class] for c in range(num_classes)]))
 
 
+@dataclass(frozen=True)
+class Children:
+    """What every child network shares: the small real subset it trains on, the validation set that scores it,
+    and its training budget, on the device."""
+
+    real_x: torch.Tensor
+    real_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    num_classes: int
+    steps: int
+    lr: float
+
+    @classmethod
+    def draw(cls, real_images, real_labels, val_images, val_labels, num_classes: int, cfg, rng, device) -> Children:
+        """``cfg.real_per_class`` real images of each class (drawn with ``rng``) and the whole validation set."""
+        subset = real_subset(real_labels, cfg.real_per_class, num_classes, rng)
+        return cls(
+            to_input(real_images[subset], device),
+            torch.from_numpy(real_labels[subset].astype(np.int64)).to(device),
+            to_input(val_images, device),
+            torch.from_numpy(val_labels.astype(np.int64)).to(device),
+            num_classes,
+            cfg.child_steps,
+            cfg.child_lr,
+        )
+
+    def score(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor, seed: int) -> float:
+        """Validation accuracy of a child trained on the real subset plus the candidates (x, y) that ``keep`` marks."""
+        return child_score(
+            torch.cat([self.real_x, x[keep]]),
+            torch.cat([self.real_y, y[keep]]),
+            self.val_x,
+            self.val_y,
+            self.num_classes,
+            self.steps,
+            self.lr,
+            seed=seed,
+        )
+
+
+def start_actor(channels: int, children: Children, cfg, device: torch.device) -> tuple[Actor, torch.optim.Optimizer]:
+    """The untrained policy and its optimiser. Its network starts as a classifier of the child's real subset (the
+    only real data the agent has): a representation to judge images with; what to keep is left to the reward
+    (``scale`` starts at 0)."""
+    actor = Actor(channels, children.num_classes).to(device)
+    fit_small(actor.net, children.real_x, children.real_y, children.steps, children.lr, cfg.seed)
+    # the two keep parameters move on the reward's scale, the network's weights on a classifier's
+    opt = torch.optim.Adam(
+        [{"params": actor.net.parameters()}, {"params": [actor.scale, actor.bias], "lr": cfg.keep_lr}], lr=cfg.policy_lr
+    )
+    return actor, opt
+
+
+def draw_candidates(rng: np.random.Generator, by_class: list[np.ndarray], per_class: int) -> np.ndarray:
+    """An episode's candidates: up to ``per_class`` pool indices of each class, without replacement, sorted."""
+    return np.sort(
+        np.concatenate([rng.choice(ids, min(per_class, len(ids)), replace=False) for ids in by_class if len(ids)])
+    )
+
+
+def run_episode(
+    actor: Actor,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    children: Children,
+    cfg,
+    rng: np.random.Generator,
+    action_gen: torch.Generator,
+) -> dict:
+    """One episode on the candidates (x, y): ``cfg.rollouts`` keep/drop draws, a child scored for each, one policy
+    step on the per-image advantages; what it saw, as a history row."""
+    actor.train()
+    prob = torch.sigmoid(keep_logits(actor, x, y))
+    actions = torch.bernoulli(prob.detach().expand(cfg.rollouts, -1).contiguous(), generator=action_gen)
+    child_seed = int(rng.integers(2**31))  # one init and batch seed per episode, shared by its rollouts
+    scores = np.array([children.score(x, y, a.bool(), child_seed) for a in actions])
+    rewards = rollout_rewards(scores, cfg.reward)
+    advantage = torch.from_numpy(image_advantages(actions.cpu().numpy(), rewards)).float().to(device=x.device)
+    # ascend sum_i advantage_i * p_i; the entropy bonus keeps undecided images undecided a while longer
+    entropy = -(prob * prob.clamp_min(1e-6).log() + (1 - prob) * (1 - prob).clamp_min(1e-6).log())
+    loss = -(advantage * prob).sum() - cfg.entropy_weight * entropy.sum()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    kept = actions.mean(1).cpu().numpy()
+    return {
+        "child_score": float(scores.mean()),
+        "child_score_spread": float(np.ptp(scores)),
+        "kept_fraction": float(kept.mean()),
+        "keep_prob": prob.mean().item(),
+        "keep_prob_std": prob.std().item(),
+        # does the reward still follow subset size? ~0 when the size cannot be gamed
+        "size_reward_corr": float(np.corrcoef(kept, scores)[0, 1]) if np.ptp(kept) > 0 and np.ptp(scores) > 0 else 0.0,
+        "mean_abs_advantage": float(advantage.abs().mean()),
+        "scale": actor.scale.item(),
+        "bias": actor.bias.item(),
+    }
+
+
 def train_policy(
     pool_images: np.ndarray,
     pool_labels: np.ndarray,
@@ -199,77 +278,14 @@ def train_policy(
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     action_gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    subset = real_subset(real_labels, cfg.real_per_class, num_classes, rng)
-    real_x, real_y = (
-        to_input(real_images[subset], device),
-        torch.from_numpy(real_labels[subset].astype(np.int64)).to(device),
-    )
-    val_x, val_y = to_input(val_images, device), torch.from_numpy(val_labels.astype(np.int64)).to(device)
+    children = Children.draw(real_images, real_labels, val_images, val_labels, num_classes, cfg, rng, device)
     by_class = [np.flatnonzero(pool_labels == c) for c in range(num_classes)]
-
-    actor = Actor(pool_images.shape[-1], num_classes).to(device)
-    # the actor's network starts as a classifier of the child's real subset (the only real data the agent
-    # has): a representation to judge images with; what to keep is left to the reward (scale starts at 0)
-    fit_small(actor.net, real_x, real_y, cfg.child_steps, cfg.child_lr, cfg.seed)
-    # the two keep parameters move on the reward's scale, the network's weights on a classifier's
-    opt = torch.optim.Adam(
-        [{"params": actor.net.parameters()}, {"params": [actor.scale, actor.bias], "lr": cfg.keep_lr}], lr=cfg.policy_lr
-    )
+    actor, opt = start_actor(pool_images.shape[-1], children, cfg, device)
     history = []
     for episode in (bar := tqdm(range(1, cfg.episodes + 1), desc="rl_policy", unit="episode")):
-        cand = np.sort(
-            np.concatenate(
-                [
-                    rng.choice(ids, min(cfg.candidates_per_class, len(ids)), replace=False)
-                    for ids in by_class
-                    if len(ids)
-                ]
-            )
-        )
+        cand = draw_candidates(rng, by_class, cfg.candidates_per_class)
         x, y = to_input(pool_images[cand], device), torch.from_numpy(np.asarray(pool_labels[cand], np.int64)).to(device)
-        actor.train()
-        prob = torch.sigmoid(keep_logits(actor, x, y))
-        actions = torch.bernoulli(prob.detach().expand(cfg.rollouts, -1).contiguous(), generator=action_gen)
-        child_seed = int(rng.integers(2**31))  # one init and batch seed per episode, shared by its rollouts
-        scores = np.array(
-            [
-                child_score(
-                    torch.cat([real_x, x[a.bool()]]),
-                    torch.cat([real_y, y[a.bool()]]),
-                    val_x,
-                    val_y,
-                    num_classes,
-                    cfg.child_steps,
-                    cfg.child_lr,
-                    seed=child_seed,
-                )
-                for a in actions
-            ]
-        )
-        rewards = rollout_rewards(scores, cfg.reward)
-        advantage = torch.from_numpy(image_advantages(actions.cpu().numpy(), rewards)).float().to(device)
-        # ascend sum_i advantage_i * p_i; the entropy bonus keeps undecided images undecided a while longer
-        entropy = -(prob * prob.clamp_min(1e-6).log() + (1 - prob) * (1 - prob).clamp_min(1e-6).log())
-        loss = -(advantage * prob).sum() - cfg.entropy_weight * entropy.sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        kept = actions.mean(1).cpu().numpy()
-        row = {
-            "episode": episode,
-            "child_score": float(scores.mean()),
-            "child_score_spread": float(np.ptp(scores)),
-            "kept_fraction": float(kept.mean()),
-            "keep_prob": prob.mean().item(),
-            "keep_prob_std": prob.std().item(),
-            # does the reward still follow subset size? ~0 when the size cannot be gamed
-            "size_reward_corr": float(np.corrcoef(kept, scores)[0, 1])
-            if np.ptp(kept) > 0 and np.ptp(scores) > 0
-            else 0.0,
-            "mean_abs_advantage": float(advantage.abs().mean()),
-            "scale": actor.scale.item(),
-            "bias": actor.bias.item(),
-        }
+        row = {"episode": episode, **run_episode(actor, opt, x, y, children, cfg, rng, action_gen)}
         history.append(row)
         bar.set_postfix(
             score=f"{row['child_score']:.3f}", kept=f"{row['kept_fraction']:.2f}", spread=f"{row['keep_prob_std']:.3f}"
