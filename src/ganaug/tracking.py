@@ -83,7 +83,7 @@ def ensure_experiment(client, name: str, artifact_root: Path | None) -> str:
             if experiment is None:
                 raise error
     for key, value in EXPERIMENT_KIND.items():
-        if experiment.tags.get(key) != value:  # a store made before ganaug set the kind
+        if experiment.tags.get(key) != value:  # an experiment made without the kind (by hand, or by an older ganaug)
             client.set_experiment_tag(experiment.experiment_id, key, value)
     return experiment.experiment_id
 
