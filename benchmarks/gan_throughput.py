@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.gan.train import train_gan
-from ganaug.params import parse_params
+from ganaug.params import load_params
 
 
 def plain_loop(real: torch.Tensor, labels: torch.Tensor, cfg, steps: int) -> float:
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    cfg = parse_params({}).gan
+    cfg = load_params().gan
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (1000, args.size, args.size, args.channels), dtype=np.uint8)
     labels = np.arange(1000) % 10

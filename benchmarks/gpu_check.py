@@ -273,10 +273,12 @@ def params_for(ctx: Context, **changes) -> dict:
 def write_params(folder: Path, params: dict) -> None:
     import yaml
 
-    from ganaug.params import parse_params
+    from ganaug.params import load_params
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "params.yaml").write_text(yaml.safe_dump(parse_params(params).model_dump(), sort_keys=False))
+    (folder / "params.yaml").write_text(
+        yaml.safe_dump(load_params(ROOT / "params.yaml", params).model_dump(), sort_keys=False)
+    )
 
 
 def part_data(ctx: Context) -> dict:
@@ -469,7 +471,7 @@ def probe_precision(record: dict) -> None:
     from ganaug.classify.normalize import Normalizer
     from ganaug.classify.train import Phase, fit
     from ganaug.data.store import Split
-    from ganaug.params import parse_params
+    from ganaug.params import load_params
 
     device = dev.pick_device()
     record["capability"] = list(torch.cuda.get_device_capability(device))
@@ -482,7 +484,7 @@ def probe_precision(record: dict) -> None:
         record["autocast"] = str(conv(x).dtype)
     # the branch of GPUs below compute capability 8 (T4, V100): fp16 autocast with a GradScaler, on this GPU
     dev.half_precision = lambda d: torch.float16 if d.type == "cuda" else None
-    cfg = parse_params({"train": {"epochs": 1, "batch_size": 16}}).train
+    cfg = load_params(ROOT / "params.yaml", {"train": {"epochs": 1, "batch_size": 16}}).train
     labels = np.arange(64) % 10
     data = Split(images, labels, np.array([str(i) for i in range(64)]))
     model = timm.create_model("resnet10t", num_classes=10, in_chans=3)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ganaug.classify.loader import AugmentedBatches, batch_loader
 from ganaug.classify.normalize import Normalizer
 from ganaug.device import autocast, memory_format, pick_device
-from ganaug.params import parse_params
+from ganaug.params import load_params
 
 
 def timed_steps(model, batches, norm, device, steps: int) -> tuple[float, float]:
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes]
     device = pick_device()
-    cfg = parse_params({"train": {"augment": {"hflip": True, "crop_padding": 4}}}).train
+    cfg = load_params(overrides={"train": {"augment": {"hflip": True, "crop_padding": 4}}}).train
     print("| images | workers | step (ms) | waiting for data | reference step (ms) | reference / ours |")
     print("| --- | --- | --- | --- | --- | --- |")
     for side, channels in shapes:

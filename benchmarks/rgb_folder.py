@@ -19,11 +19,11 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 
 from ganaug.data.sources import get_source
-from ganaug.params import parse_params
+from ganaug.params import load_params
 
 
 def build(out: Path, per_class: int, size: int, seed: int = 0) -> None:
-    raw = get_source("fashion-mnist").load(Path("data/raw/fashion-mnist"), parse_params({}).data)
+    raw = get_source("fashion-mnist").load(Path("data/raw/fashion-mnist"), load_params().data)
     photos = [np.asarray(p) for p in load_sample_images().images]
     rng = np.random.default_rng(seed)
     item_size = int(round(0.75 * size))

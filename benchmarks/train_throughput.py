@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ganaug.classify.train import Phase, fit
 from ganaug.data.store import Split, load_split
 from ganaug.device import pick_device, seed_everything
-from ganaug.params import parse_params
+from ganaug.params import load_params
 
 
 def plain_loop(images: np.ndarray, labels: np.ndarray, model_name: str, batch_size: int, epochs: int, device) -> float:
@@ -45,8 +45,8 @@ def plain_loop(images: np.ndarray, labels: np.ndarray, model_name: str, batch_si
 
 def ours(train: Split, model_name: str, batch_size: int, epochs: int, device, augment: bool) -> float:
     aug = {} if augment else {"hflip": False, "crop_padding": 0, "rotate_degrees": 0}
-    cfg = parse_params(
-        {"train": {"model": model_name, "batch_size": batch_size, "epochs": epochs, "augment": aug}}
+    cfg = load_params(
+        overrides={"train": {"model": model_name, "batch_size": batch_size, "epochs": epochs, "augment": aug}}
     ).train
     model = timm.create_model(model_name, num_classes=int(train.labels.max()) + 1, in_chans=train.images.shape[-1])
     val = Split(train.images[:64], train.labels[:64], train.ids[:64])

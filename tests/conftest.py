@@ -1,11 +1,31 @@
-"""Shared fixtures: tiny params on scikit-learn's digits (no network anywhere in the tests)."""
+"""Shared fixtures and the project's params with overrides: tiny params on scikit-learn's digits (no network)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
-from ganaug.params import parse_params
+from ganaug.params import Params, load_params, overlay
+
+PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"  # the project's: every key, its value
+
+
+def params_with(overrides: dict | None = None) -> Params:
+    """The project's params.yaml with ``overrides`` laid over it (ganaug.params.overlay): how tests build params."""
+    return load_params(PARAMS_YAML, overrides)
+
+
+def write_params(folder: Path, overrides: dict | None = None) -> Path:
+    """``folder``/params.yaml: the project's with ``overrides`` laid over it, not validated (so that a test can
+    write a bad value for a stage to refuse)."""
+    raw = overlay(yaml.safe_load(PARAMS_YAML.read_text()), overrides or {})
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
 
 # Small enough for seconds of CPU, big enough that a real classifier clearly beats chance.
 TINY = {
@@ -87,7 +107,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def tiny_params():
-    return parse_params(TINY)
+    return params_with(TINY)
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ from sklearn.datasets import load_digits
 
 from ganaug import distributed
 from ganaug.data.store import Split
-from ganaug.params import parse_params
-from tests.conftest import TINY
+from tests.conftest import TINY, params_with
 
 
 def digits(n: int) -> Split:
@@ -33,7 +32,7 @@ def fit_result(out: Path) -> None:
     model = torch.nn.Sequential(
         torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 64, 10)
     )
-    cfg = parse_params(TINY).train.model_copy(update={"epochs": 2, "batch_size": 32, "lr": 0.05, "schedule": "cosine"})
+    cfg = params_with(TINY).train.model_copy(update={"epochs": 2, "batch_size": 32, "lr": 0.05, "schedule": "cosine"})
     data = digits(400)
     train, val = (
         Split(data.images[:320], data.labels[:320], data.ids[:320]),
@@ -73,7 +72,7 @@ def gan_result(out: Path) -> None:
     gan_train.batch_drawers = recording_drawers
     device = distributed.init(torch.device("cpu"))
     data = digits(300)
-    cfg = parse_params(TINY).gan.model_copy(update={"steps": 6, "ckpt_every": 3, "eval_every": 2, "batch_size": 16})
+    cfg = params_with(TINY).gan.model_copy(update={"steps": 6, "ckpt_every": 3, "eval_every": 2, "batch_size": 16})
     gan = gan_train.train_gan(
         data.images, data.labels, 10, cfg, device, out / f"ckpt-rank{distributed.rank()}", evaluate=evaluate
     )
@@ -95,7 +94,7 @@ def batchnorm_result(out: Path) -> None:
         torch.nn.Linear(8 * 64, 10),
     )
     model.get_classifier = lambda: model[-1]
-    cfg = parse_params(TINY).train.model_copy(update={"epochs": 2, "batch_size": 32, "lr": 0.05, "schedule": "cosine"})
+    cfg = params_with(TINY).train.model_copy(update={"epochs": 2, "batch_size": 32, "lr": 0.05, "schedule": "cosine"})
     data = digits(400)
     train, val = (
         Split(data.images[:320], data.labels[:320], data.ids[:320]),

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from ganaug.params import parse_params
+from tests.conftest import params_with
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -69,7 +69,7 @@ def new_project(root: Path, params: dict) -> Path:
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(ROOT / "data/no-images", root / "data/no-images")  # the default data.root, a fetch dependency
-    (root / "params.yaml").write_text(yaml.safe_dump(parse_params(params).model_dump(), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(params_with(params).model_dump(), sort_keys=False))
     sh(root, "git", "init", "-q")
     sh(root, "git", "config", "user.email", "tests@ganaug")
     sh(root, "git", "config", "user.name", "ganaug tests")

@@ -18,7 +18,7 @@ from ganaug.data.sources import digits
 from ganaug.data.store import load_split
 from ganaug.device import seed_everything
 from ganaug.errors import GanaugError
-from ganaug.params import parse_params
+from tests.conftest import params_with
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +26,25 @@ def digit_splits(tmp_path_factory):
     from tests.conftest import TINY
 
     root = tmp_path_factory.mktemp("digits")
-    params = parse_params(TINY).data
+    params = params_with(TINY).data
     digits.fetch(root / "raw", params)
     prepare(root / "raw", root / "prepared", params)
     return tuple(load_split(root / "prepared" / f"{s}.npz") for s in ("train", "val", "test"))
 
 
 def test_augment_keeps_shape_and_dtype_and_changes_pixels():
-    cfg = parse_params({"train": {"augment": {"hflip": True, "crop_padding": 2, "rotate_degrees": 15}}}).train
+    cfg = params_with({"train": {"augment": {"hflip": True, "crop_padding": 2, "rotate_degrees": 15}}}).train
     images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)
     out = augment_batch(build_augment(cfg.augment, 16, seed=0), images)
     assert out.shape == images.shape and out.dtype == np.uint8 and not np.array_equal(out, images)
-    off = parse_params({"train": {"augment": {"hflip": False, "crop_padding": 0, "rotate_degrees": 0}}}).train
+    off = params_with({"train": {"augment": {"hflip": False, "crop_padding": 0, "rotate_degrees": 0}}}).train
     assert build_augment(off.augment, 16, seed=0) is None
 
 
 def test_loader_batches_are_the_same_with_any_number_of_workers(monkeypatch):
     """Batch k is a function of (seed, k): the same from 0 or 2 worker processes, augmented (not the raw
     images), different for another seed, and in the given order."""
-    cfg = parse_params({"train": {"augment": {"hflip": True, "crop_padding": 2}}}).train
+    cfg = params_with({"train": {"augment": {"hflip": True, "crop_padding": 2}}}).train
     images = np.random.default_rng(0).integers(0, 256, (40, 12, 12, 3), dtype=np.uint8)
     order = np.random.default_rng(1).permutation(40)[:36].reshape(6, 6)
     cpu = torch.device("cpu")

@@ -11,13 +11,13 @@ from ganaug.gan.export import load_gan, save_gan
 from ganaug.gan.pixels import from_uint8
 from ganaug.gan.projection import latent_space, perturb, project
 from ganaug.gan.train import best_networks, train_gan
-from ganaug.params import parse_params
+from tests.conftest import params_with
 from tests.test_gan import assert_a_killed_run_resumes_to_the_same_weights
 
 
 def ddpm_params(**kw):
     base = {"arch": "ddpm", "steps": 6, "batch_size": 16, "unet_width": 8, "sample_steps": 10, "lr_g": 1e-3}
-    return parse_params({"gan": {**base, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20, **kw}}).gan
+    return params_with({"gan": {**base, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20, **kw}}).gan
 
 
 def fixed_denoising_loss(G, images) -> float:

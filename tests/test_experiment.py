@@ -15,14 +15,13 @@ from ganaug.data.store import Split, save_split
 from ganaug.errors import GanaugError
 from ganaug.experiment import RunSpec, build_training_set, planned_runs, run_experiment
 from ganaug.gan.pool_format import save_pool
-from ganaug.params import parse_params
-from tests.conftest import TINY
+from tests.conftest import TINY, params_with
 
 CLASSES = [str(c) for c in range(10)]
 
 
 def make_params(**experiments):
-    return parse_params({**TINY, "experiments": {"epochs": 2, **experiments}})
+    return params_with({**TINY, "experiments": {"epochs": 2, **experiments}})
 
 
 @pytest.fixture
@@ -77,7 +76,7 @@ def real_split():
 @pytest.mark.parametrize("imbalance", [None, 5])  # quotas that favour small classes must not apply here
 def test_replacement_keeps_the_set_size(project, fraction, n_synthetic, imbalance):
     spec = RunSpec("replace", "cl-sam", str(fraction), seed=0)
-    params = parse_params({**TINY, "data": {**TINY["data"], "imbalance": imbalance}, "experiments": {"epochs": 2}})
+    params = params_with({**TINY, "data": {**TINY["data"], "imbalance": imbalance}, "experiments": {"epochs": 2}})
     real = real_split()
     keep = np.flatnonzero((real.labels != 0) | (np.cumsum(real.labels == 0) <= 10))  # class 0: 10 images, others 20
     real = Split(real.images[keep], real.labels[keep], real.ids[keep])
@@ -97,7 +96,7 @@ def test_a_naturally_imbalanced_set_gets_its_small_classes_topped_up_first(proje
     real = real_split()
     keep = np.flatnonzero((real.labels != 0) | (np.cumsum(real.labels == 0) <= 10))
     real = Split(real.images[keep], real.labels[keep], real.ids[keep])
-    params = parse_params({**TINY, "select": {"balance": balance}, "experiments": {"epochs": 2}})
+    params = params_with({**TINY, "select": {"balance": balance}, "experiments": {"epochs": 2}})
     data = build_training_set(RunSpec("augment", "random", "0.5", 0), real, params)  # 95 synthetic images
     synthetic = np.bincount(data.split.labels[data.n_real :], minlength=10).tolist()
     if balance:  # water-filling to a common level of 28.5: class 0 gets 18.5, the others 8.5 (remainders to the first)

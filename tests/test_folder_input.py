@@ -13,11 +13,11 @@ from PIL import Image
 from ganaug.data.prepare import prepare
 from ganaug.data.sources import folder
 from ganaug.errors import GanaugError
-from ganaug.params import parse_params
+from tests.conftest import params_with
 
 
 def data_params(**kw):
-    return parse_params({"data": {"name": "folder", "image_size": 16, **kw}}).data
+    return params_with({"data": {"name": "folder", "image_size": 16, **kw}}).data
 
 
 def gray(value: int, size=(12, 12)) -> Image.Image:
@@ -249,7 +249,7 @@ def test_worker_processes_and_jpeg_draft_decoding_give_the_same_images(tmp_path)
     jobs = [(f, 16, "RGB", "stretch", 255) for f in files]
     serial, parallel = folder.read_all(jobs, workers=1), folder.read_all(jobs, workers=2)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(serial, parallel))
-    full = folder._read(files[0], 16, "RGB", "stretch", draft=False)[0].astype(int)
+    full = folder._read(files[0], 16, "RGB", "stretch", 255, draft=False)[0].astype(int)
     assert np.abs(serial[0][0].astype(int) - full).mean() < 4
 
 

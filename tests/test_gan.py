@@ -17,7 +17,7 @@ from ganaug.gan.networks import Discriminator, Generator, layout, native_size
 from ganaug.gan.pool import write_pool
 from ganaug.gan.pool_format import open_pool
 from ganaug.gan.train import batch_drawers, best_networks, build_gan, train_gan
-from ganaug.params import parse_params
+from tests.conftest import params_with
 
 
 def gan_params(**kw):
@@ -30,7 +30,7 @@ def gan_params(**kw):
         "eval_every": 3,
         "eval_samples": 20,
     }
-    return parse_params({"gan": {**base, **kw}}).gan
+    return params_with({"gan": {**base, **kw}}).gan
 
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 16), (1, 28), (3, 32)])
@@ -219,7 +219,7 @@ def test_pool_with_files_of_different_lengths_is_refused(tmp_path):
 )
 def test_gan_params_out_of_range_are_named(raw, key):
     with pytest.raises(GanaugError, match=key):
-        parse_params({"gan": raw})
+        params_with({"gan": raw})
 
 
 def test_projection_recovers_an_image_the_generator_can_make():
@@ -291,8 +291,8 @@ def test_predictor_direction_raises_the_score_it_was_fitted_on():
 @pytest.mark.parametrize("raw", [{"method": "predictor"}, {"method": "directions", "directions": 2, "variants": 9}])
 def test_more_variants_than_distinct_perturbations_is_refused(raw):
     with pytest.raises(GanaugError, match="lower projection.variants or add projection.coefficients"):
-        parse_params({"projection": raw})
-    parse_params({"projection": {**raw, "variants": 4}})  # 4 coefficients: enough distinct steps
+        params_with({"projection": raw})
+    params_with({"projection": {**raw, "variants": 4}})  # 4 coefficients: enough distinct steps
 
 
 def test_class_balanced_draws_give_a_rare_class_its_share_of_updates():

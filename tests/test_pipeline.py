@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from ganaug.params import parse_params
-from tests.conftest import PIPELINE, TINY
+from tests.conftest import PIPELINE, TINY, params_with
 from tests.project import BIN, DIGIT_CLASSES, ODD_CLASS, ROOT, dvc, restore, sh
 
 EXPERIMENT_MODES = ("baseline", "augment", "replace", "count", "own")  # each mode's stages are <mode>@...
@@ -70,11 +69,11 @@ def test_the_stages_dvc_builds_are_the_runs_the_report_plans_for_the_full_tiny_m
     from ganaug.experiment import planned_runs
 
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(parse_params(TINY).model_dump(), sort_keys=False))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with(TINY).model_dump(), sort_keys=False))
     dvc(tmp_path, "init", "--no-scm", "-q")
     listed = dvc(tmp_path, "stage", "list", "--name-only").split()
     experiment_stages = sorted(s for s in listed if s.split("@")[0] in EXPERIMENT_MODES)
-    assert experiment_stages == sorted(spec.dvc_stage for spec in planned_runs(parse_params(TINY)))
+    assert experiment_stages == sorted(spec.dvc_stage for spec in planned_runs(params_with(TINY)))
     assert (
         len(experiment_stages) == 18
         and "augment@rl-1-1" in experiment_stages
@@ -89,7 +88,7 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(pipeline):
     prepared_md5 = next(d["md5"] for d in lock["stages"]["train_scorer"]["deps"] if d["path"] == "data/prepared")
     commit = sh(pipeline, "git", "rev-list", "-1", "HEAD~1").strip()  # the commit the run was made from
     runs = plain_runs(pipeline)
-    planned = [spec.dvc_stage for spec in planned_runs(parse_params(PIPELINE))]
+    planned = [spec.dvc_stage for spec in planned_runs(params_with(PIPELINE))]
     assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted(
         ["train_scorer", "train_gan", "rl_policy", *planned]
     )
@@ -366,10 +365,10 @@ def test_low_data_sweep_trains_every_model_of_a_size_on_that_size_only(pipeline,
     )
 
     # the ids 10/class prepare keeps: computed here, independently of the experiment
-    sets = dict(s.split("=") for s in size_overrides(parse_params(PIPELINE), 10, [PIPELINE["data"]["per_class"]] * 10))
+    sets = dict(s.split("=") for s in size_overrides(params_with(PIPELINE), 10, [PIPELINE["data"]["per_class"]] * 10))
     small_data = {**PIPELINE["data"], "per_class": 10, "val_per_class": int(sets["data.val_per_class"])}
     expected = prepare(
-        pipeline / "data/raw/folder", tmp_path / "prepared", parse_params({**PIPELINE, "data": small_data}).data
+        pipeline / "data/raw/folder", tmp_path / "prepared", params_with({**PIPELINE, "data": small_data}).data
     )
     assert set(expected["counts"]["train"].values()) == {10}
     ids10 = ids_digest(load_split(tmp_path / "prepared/train.npz").ids)
@@ -475,7 +474,7 @@ def test_queued_experiments_on_two_workers_are_recorded_and_log_every_training_r
     for name, seed in names.items():
         params = copy.deepcopy(PIPELINE)
         params["experiments"].update(cheap, seeds=[seed])
-        expected = {spec.dvc_stage for spec in planned_runs(parse_params(params))}
+        expected = {spec.dvc_stage for spec in planned_runs(params_with(params))}
         assert expected == {f"baseline@real-0-{seed}", f"augment@random-1-{seed}"}
         runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`dvc.exp_name` = '{name}'")
         assert sorted(r.data.tags["dvc.stage"] for r in runs) == sorted(expected)  # each once, all there

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from ganaug.params import parse_params
 from ganaug.sampling.rl import (
     Actor,
     SmallCNN,
@@ -17,6 +16,7 @@ from ganaug.sampling.rl import (
     rollout_rewards,
     train_policy,
 )
+from tests.conftest import params_with
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def policy_inputs(images, labels, seed, cfg) -> tuple:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, seed):
     images, labels = digits
-    args = policy_inputs(images, labels, seed, parse_params({"rl": {"seed": seed, "episodes": 40}}).rl)
+    args = policy_inputs(images, labels, seed, params_with({"rl": {"seed": seed, "episodes": 40}}).rl)
     pool_images, pool_labels = args[:2]
     actor, history = train_policy(*args)
     keep = keep_probabilities(actor, pool_images, pool_labels, torch.device("cpu"))
@@ -118,7 +118,7 @@ def test_the_policy_learns_to_keep_good_images_over_label_swapped_ones(digits, s
 
 def test_training_is_seeded_and_reports_each_episode(digits):
     images, labels = digits
-    args = policy_inputs(images, labels, 0, parse_params({"rl": {"episodes": 3, "child_steps": 10}}).rl)
+    args = policy_inputs(images, labels, 0, params_with({"rl": {"episodes": 3, "child_steps": 10}}).rl)
     rows = []
     _, history = train_policy(*args, on_episode=rows.append)
     assert [r["episode"] for r in history] == [1, 2, 3] and rows == history

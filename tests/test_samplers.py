@@ -12,9 +12,9 @@ from ganaug.classify.normalize import Normalizer
 from ganaug.errors import GanaugError
 from ganaug.gan.networks import Discriminator
 from ganaug.metrics.features import ClassifierFeatures
-from ganaug.params import SAMPLER_NAMES
 from ganaug.sampling.samplers import SAMPLERS, Sampler, class_quotas, k_center_greedy, select, top_k_per_class
 from ganaug.sampling.scores import Scores, load_scores, score_pool
+from tests.conftest import params_with
 
 
 def table(**cols) -> Scores:
@@ -37,18 +37,6 @@ SIX = table(
 )
 
 
-def test_registries_match_the_names_params_accepts():
-    """params.py keeps the names (so that params load without the sampling code); each must be its registry's."""
-    from ganaug.experiment import VARIANTS
-    from ganaug.gan.archs import ARCHS
-    from ganaug.params import ARCH_NAMES, OWN_SAMPLER_NAMES, VARIANT_NAMES
-
-    assert list(SAMPLERS) == list(SAMPLER_NAMES), "add the sampler's name to ganaug.params.SAMPLER_NAMES"
-    assert [n for n, s in SAMPLERS.items() if s.own] == list(OWN_SAMPLER_NAMES)
-    assert list(VARIANTS) == list(VARIANT_NAMES), "add the variant's name to ganaug.params.VARIANT_NAMES"
-    assert list(ARCHS) == list(ARCH_NAMES), "add the architecture's name to ganaug.params.ARCH_NAMES"
-
-
 def test_cl_sam_takes_top_k_confidence_per_class_with_ties_to_the_lower_id():
     assert select("cl-sam", SIX, np.array([2, 1]), seed=0).tolist() == [100, 102, 105]
     assert select("cl-sam", SIX, np.array([1, 2]), seed=0).tolist() == [100, 105, 107]  # 0.9 tie: id 100 first
@@ -60,8 +48,9 @@ def test_cr_sam_takes_top_k_realism_per_class():
 
 def test_ties_do_not_depend_on_row_order():
     shuffled = Scores(SIX.table.sample(frac=1.0, random_state=3).reset_index(drop=True))
-    for name in ("cl-sam", "cr-sam", "combined"):
-        assert select(name, shuffled, np.array([3, 1]), 0).tolist() == select(name, SIX, np.array([3, 1]), 0).tolist()
+    for name, options in (("cl-sam", {}), ("cr-sam", {}), ("combined", {"realism_weight": 0.5})):
+        once, again = (select(name, s, np.array([3, 1]), 0, **options).tolist() for s in (shuffled, SIX))
+        assert once == again
 
 
 def test_random_respects_quotas_and_its_seed():
@@ -185,7 +174,7 @@ def test_diverse_never_picks_an_image_twice_when_features_coincide():
     # all-equal features: every distance is 0 after the first pick; k-center greedy used to return [0, 0, 0]
     assert k_center_greedy(np.zeros((5, 3)), 3).tolist() == [0, 1, 2]
     same = Scores(SIX.table, features=np.zeros((8, 4), np.float16))
-    ids = select("diverse", same, np.array([3, 2]), 0)
+    ids = select("diverse", same, np.array([3, 2]), 0, keep=0.5)
     assert len(set(ids.tolist())) == 5 and np.bincount(same.table.set_index("id").loc[ids, "label"]).tolist() == [3, 2]
 
 
@@ -215,7 +204,8 @@ def test_every_sampler_returns_unique_ids_on_a_table_of_ties(name):
         ),
         features=np.zeros((n, 4), np.float16),
     )
-    ids = select(name, ties, np.array([20, 20]), 0)
+    options = SAMPLERS[name].options(params_with().select)  # as a run passes them: params.yaml's select section
+    ids = select(name, ties, np.array([20, 20]), 0, **options)
     assert len(np.unique(ids)) == 40
 
 

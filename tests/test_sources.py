@@ -18,11 +18,11 @@ from PIL import Image
 from ganaug.data import download
 from ganaug.data.sources import cifar10, digits, fashion_mnist, folder, get_source, idx_archives, mnist
 from ganaug.errors import GanaugError
-from ganaug.params import parse_params
+from tests.conftest import params_with
 
 
 def data_params(**kw):
-    return parse_params({"data": kw}).data
+    return params_with({"data": kw}).data
 
 
 def test_digits_fetch_and_load(tmp_path):

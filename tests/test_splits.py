@@ -10,13 +10,13 @@ from ganaug.data.sources import digits
 from ganaug.data.splits import imbalance_fractions, split_indices
 from ganaug.data.store import Split, load_split, save_split
 from ganaug.errors import GanaugError
-from ganaug.params import parse_params
+from tests.conftest import params_with
 
 CLASSES = [f"c{i}" for i in range(4)]
 
 
 def data_params(**kw):
-    return parse_params({"data": kw}).data
+    return params_with({"data": kw}).data
 
 
 def labels_with(per_class=(50, 50, 50, 50)):

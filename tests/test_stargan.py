@@ -28,9 +28,9 @@ from ganaug.gan.train import (
     fingerprint,
     train_gan,
 )
-from ganaug.params import parse_params
 from ganaug.sampling.samplers import select
 from ganaug.sampling.scores import load_scores, score_pool
+from tests.conftest import params_with
 from tests.test_gan import assert_a_killed_run_resumes_to_the_same_weights, fake_fid
 
 
@@ -47,7 +47,7 @@ def star_params(**kw):
         "eval_every": 3,
         "eval_samples": 20,
     }
-    return parse_params({"gan": {**base, **kw}}).gan
+    return params_with({"gan": {**base, **kw}}).gan
 
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 16), (1, 28), (3, 32), (3, 30)])
@@ -155,7 +155,7 @@ def test_best_translation_generator_round_trips_through_models_gan(tmp_path, dig
 
 
 def test_each_architecture_ignores_the_others_params():
-    cgan = parse_params({}).gan
+    cgan = params_with({}).gan
     # the cGAN's identity is what it was before architectures existed: no arch, no stargan, style or ddpm keys
     assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {
         "arch",

@@ -12,13 +12,13 @@ from ganaug.gan.pixels import from_uint8, to_uint8
 from ganaug.gan.projection import latent_space, perturb, predictor_directions, project
 from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator
 from ganaug.gan.train import train_gan
-from ganaug.params import parse_params
+from tests.conftest import params_with
 from tests.test_gan import assert_a_killed_run_resumes_to_the_same_weights
 
 
 def style_params(**kw):
     base = {"arch": "style", "steps": 6, "batch_size": 16, "g_width": 8, "d_width": 8, "z_dim": 32}
-    return parse_params({"gan": {**base, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20, **kw}}).gan
+    return params_with({"gan": {**base, "ckpt_every": 3, "eval_every": 3, "eval_samples": 20, **kw}}).gan
 
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 32), (1, 28)])

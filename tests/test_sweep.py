@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 
 from ganaug.errors import GanaugError
-from ganaug.params import parse_params
 from ganaug.sweeps.common import experiment_name, with_overrides
 from ganaug.sweeps.gan import build_gan_report, gan_experiment_name, parse_variant
 from ganaug.sweeps.lowdata import SWEEP_KEYS, build_report, size_overrides
 from ganaug.sweeps.pools import build_pools_report
+from tests.conftest import params_with, write_params
 from tests.figures import assert_coloured_marks
 
 
 def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
-    params = parse_params(
+    params = params_with(
         {
             "data": {"per_class": 100, "val_per_class": 50},
             "train": {"epochs": 40, "batch_size": 64},
@@ -41,17 +41,15 @@ def test_each_size_trains_at_least_the_full_size_steps_within_one_epoch():
     assert size_overrides(params, 100, counts) == []  # the reference size runs the params as they are
     with pytest.raises(GanaugError, match="--per-class 200: expected sizes up to data.per_class"):
         size_overrides(params, 200, counts)
-    fraction = parse_params(
-        {"data": {"per_class": 100, "val_per_class": 0.1}}
-    )  # a fraction cannot shrink with the size
+    fraction = params_with({"data": {"per_class": 100, "val_per_class": 0.1}})  # a fraction cannot shrink with the size
     with pytest.raises(GanaugError, match="data.val_per_class is a fraction .0.1.; set a count"):
         size_overrides(fraction, 10, counts)
-    null_epochs = parse_params({"data": {"per_class": 100}, "experiments": {"epochs": None}})
+    null_epochs = params_with({"data": {"per_class": 100}, "experiments": {"epochs": None}})
     assert not any(s.startswith("experiments.epochs") for s in size_overrides(null_epochs, 10, counts))
 
 
 def test_overrides_apply_before_scaling_and_sweep_keys_are_refused(tmp_path):
-    (tmp_path / "params.yaml").write_text("data:\n  per_class: 100\nexperiments:\n  epochs: 12\n")
+    write_params(tmp_path, {"data": {"per_class": 100}, "experiments": {"epochs": 12}})
     params = with_overrides(["experiments.epochs=20", "experiments.samplers=[cl-sam]"], str(tmp_path / "params.yaml"))
     assert params.experiments.epochs == 20 and params.experiments.samplers == ["cl-sam"]
     with pytest.raises(GanaugError, match="-S data.per_class: the sweep sets it per size"):

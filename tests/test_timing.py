@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from ganaug.timing import timing_table
+from tests.conftest import write_params
 
 
 def test_timing_table_sums_work_start_up_and_the_gaps_between_stages(tmp_path):
@@ -33,7 +34,7 @@ def test_timing_table_sums_work_start_up_and_the_gaps_between_stages(tmp_path):
 
 
 def test_a_stage_process_records_its_start_work_and_end(tmp_path):
-    (tmp_path / "params.yaml").write_text("experiments:\n  samplers: [random]\n")
+    write_params(tmp_path, {"experiments": {"samplers": ["random"]}})
     subprocess.run([sys.executable, "-m", "ganaug.timing", "start"], cwd=tmp_path, check=True)
     proc = subprocess.run([sys.executable, "-m", "ganaug.stages.plan"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

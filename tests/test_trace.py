@@ -13,6 +13,7 @@ import yaml
 
 from ganaug import trace
 from ganaug.digests import dvc_md5
+from tests.conftest import write_params
 
 RUN = "reports/runs/augment/random-1-s0"
 
@@ -31,7 +32,7 @@ def clone(root: Path, select_seed: int = 3) -> dict[str, str]:
     """A clone after git clone + dvc pull: params.yaml, the run's inputs, its metrics.json and dvc.lock, all
     committed; no MLflow store. The lock records ``select_seed``; returns the run's input md5s."""
     root.mkdir()
-    (root / "params.yaml").write_text(yaml.safe_dump({"select": {"seed": 3}, "experiments": {"epochs": 4}}))
+    write_params(root, {"select": {"seed": 3}, "experiments": {"epochs": 4}})
     (root / "data/prepared").mkdir(parents=True)
     (root / "data/prepared/train.npz").write_bytes(b"real images")
     (root / "data/selected/augment").mkdir(parents=True)
@@ -75,7 +76,7 @@ def test_without_the_runs_mlflow_store_trace_answers_from_its_record(tmp_path, m
 
 @pytest.mark.parametrize("command", [["ganaug", "trace"], ["ganaug.trace"]])
 def test_a_ganaug_error_from_a_command_is_one_line(tmp_path, command):
-    (tmp_path / "params.yaml").write_text("{}\n")
+    write_params(tmp_path)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         [sys.executable, "-m", *command, "no-such-run"], cwd=tmp_path, env=env, capture_output=True, text=True

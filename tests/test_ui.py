@@ -14,11 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import mlflow
 import pytest
-import yaml
 
 from ganaug import ui
 from ganaug.tracking import ensure_experiment, open_experiment
-from tests.conftest import TINY
+from tests.conftest import TINY, write_params
 
 TAGS = ("mode", "sampler", "ratio", "seed")
 HEADERS = {"metrics.`test_accuracy`": "test_accuracy", **{f"tags.`{tag}`": tag for tag in TAGS}}  # id -> text
@@ -92,7 +91,7 @@ def fake_chromium(bin_dir: Path, seconds: int) -> Path:
 
 
 def test_a_browser_past_its_timeout_ends_in_one_line_that_says_how_to_allow_longer(tmp_path, monkeypatch, capsys):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(TINY))
+    write_params(tmp_path, TINY)
     monkeypatch.chdir(tmp_path)
     bin_dir = fake_chromium(tmp_path / "bin", 60)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")

@@ -10,12 +10,11 @@ from ganaug.data.prepare import prepare
 from ganaug.data.sources import digits
 from ganaug.data.store import load_split
 from ganaug.errors import GanaugError
-from ganaug.params import parse_params
-from tests.conftest import TINY
+from tests.conftest import TINY, params_with
 
 
 def data_params(**data):
-    return parse_params({**TINY, "data": {**TINY["data"], **data}}).data
+    return params_with({**TINY, "data": {**TINY["data"], **data}}).data
 
 
 def test_rest_is_every_image_not_drawn_as_train_val_or_test_without_labels(tmp_path):
@@ -119,7 +118,7 @@ def test_pseudo_labels_from_a_trained_scorer_are_mostly_right_and_its_sampler_ke
     from ganaug.sampling.scores import Scores
 
     # a scorer trained briefly, so that it makes mistakes a sampler can avoid
-    params = parse_params(
+    params = params_with(
         {**TINY, "data": {**TINY["data"], "unlabelled": "rest"}, "train": {**TINY["train"], "epochs": 2}}
     )
     digits.fetch(tmp_path / "raw", params.data)

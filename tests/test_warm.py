@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from ganaug import experiment
+from tests.conftest import write_params
 from tests.servers import warm_server
 
 
 @pytest.fixture()
 def project(tmp_path):
-    (tmp_path / "params.yaml").write_text("experiments:\n  samplers: [random, rl]\n")
+    write_params(tmp_path, {"experiments": {"samplers": ["random", "rl"]}})
     return tmp_path
 
 

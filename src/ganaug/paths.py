@@ -3,6 +3,8 @@
 from pathlib import Path
 
 RAW = Path("data/raw")
+# a placeholder folder in git (a README only): data.root and data.unlabelled_root name it when no folder is used
+NO_FOLDER = Path("data/no-images")
 PREPARED = Path("data/prepared")
 SCORER = Path("models/scorer")
 METRICS = Path("reports/metrics")

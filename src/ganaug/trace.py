@@ -154,9 +154,7 @@ def from_record(path: Path, metrics: dict, stage: str, root: Path, uri: str) -> 
 def record_params(locked: dict, root: Path) -> dict[str, str]:
     """The params dvc.lock records for a stage, as MLflow would log them: read through params.yaml's schema
     (``1`` for a float param reads ``1.0``), dotted keys, strings; only the keys the lock holds."""
-    import yaml
-
-    from ganaug.params import flatten, parse_params
+    from ganaug.params import flatten, load_params
 
     flat: dict[str, object] = {}
 
@@ -168,16 +166,9 @@ def record_params(locked: dict, root: Path) -> dict[str, str]:
             flat[prefix] = value
 
     walk("", locked)
-    try:
-        raw = yaml.safe_load((root / "params.yaml").read_text()) or {}
-        for key, value in flat.items():  # the run's values over this workspace's, so the schema fills the rest
-            node = raw
-            *parents, last = key.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[last] = value
-        parsed = flatten(parse_params(raw))
-    except (GanaugError, OSError, yaml.YAMLError, AttributeError, TypeError):  # another schema: as the lock has them
+    try:  # the run's values laid over this workspace's params.yaml, which holds the rest
+        parsed = flatten(load_params(root / "params.yaml", flat))
+    except (GanaugError, OSError):  # another schema: as the lock has them
         return {k: str(v) for k, v in flat.items()}
     return {k: str(v) for k, v in parsed.items() if any(k == key or k.startswith(key + ".") for key in flat)}
 

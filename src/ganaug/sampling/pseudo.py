@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 
-def predict(images: np.ndarray, extractor, device, batch_size: int = 500, progress: bool = True) -> np.ndarray:
+def predict(images: np.ndarray, extractor, device, batch_size: int, progress: bool = True) -> np.ndarray:
     """The scorer's predicted class of each uint8 N x H x W x C image."""
     import torch
 

@@ -3,8 +3,8 @@
 
 ``quota[c]`` is how many images of class c to choose. Every top-K sampler breaks ties by pool id
 (lowest first), so a selection depends only on the scores, never on row order. Adding a sampler is
-its function and its entry (docs/development.md has a worked example); params.yaml accepts it once its
-name is in ganaug.params.SAMPLER_NAMES, which a test checks against SAMPLERS.
+its function and its entry (docs/development.md has a worked example); params.yaml may then name it (the plan
+stage looks each name of experiments.* up here).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def within_class_rank(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def combined_sampler(
-    scores: Scores, quota: np.ndarray, rng: np.random.Generator, realism_weight: float = 0.5, **_
+    scores: Scores, quota: np.ndarray, rng: np.random.Generator, *, realism_weight: float, **_
 ) -> np.ndarray:
     """Rank fusion: a weighted mean of the within-class percentile ranks of confidence and realism,
     so neither score's scale dominates (D's logits are unbounded, confidences are in [0, 1])."""
@@ -106,7 +106,7 @@ def k_center_greedy(features: np.ndarray, k: int, first: int = 0) -> np.ndarray:
     return np.asarray(chosen, np.int64)
 
 
-def diverse_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, keep: float = 0.5, **_) -> np.ndarray:
+def diverse_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, *, keep: float, **_) -> np.ndarray:
     """Drop the low-confidence images (keep the top ``keep`` fraction of each class, never fewer
     than the quota), then cover the class in the classifier's feature space with k-center greedy,
     starting from its most confident image. Cost O(n k) per class."""

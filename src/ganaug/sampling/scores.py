@@ -50,7 +50,7 @@ def read_rows(images: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def score_batches(
-    images: np.ndarray, labels: np.ndarray, extractor, discriminator, device, batch_size: int = 500, desc: str = "score"
+    images: np.ndarray, labels: np.ndarray, extractor, discriminator, device, batch_size: int, desc: str = "score"
 ):
     """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
     import torch  # here, not at the top: samplers and selections read scores without torch
@@ -96,7 +96,7 @@ def score_pool(
     device,
     out_dir: Path,
     name: str,
-    batch_size: int = 500,
+    batch_size: int,
     columns: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``;

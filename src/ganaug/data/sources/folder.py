@@ -38,9 +38,9 @@ from urllib.parse import quote, unquote
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ganaug import paths
 from ganaug.data.sources.base import RawDataset
 from ganaug.errors import GanaugError
-from ganaug.params import NO_FOLDER
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 GRAY_MODES = ("L", "1", "I", "I;16", "LA")
@@ -134,7 +134,7 @@ def _class_images(root: Path, what: str, ignored: Counter, at_least: int = 2) ->
 def layout(root: Path, what: str = "data.root") -> tuple[dict[str | None, dict[str, list[Path]]], Counter]:
     """``{split: {class: files}}`` of the folder (split None: the plain <root>/<class>/ layout), and the
     files ignored, by kind."""
-    if what == "data.root" and root == Path(NO_FOLDER):
+    if what == "data.root" and root == paths.NO_FOLDER:
         raise GanaugError(
             f"data.root: '{root}' is the placeholder for downloaded datasets; for data.name: folder put your "
             "images in data/images/<class_name>/, run `dvc add data/images` and set data.root: data/images"
@@ -262,7 +262,7 @@ def _flatten(im: Image.Image, background: int) -> Image.Image:
 
 
 def _read(
-    path: Path, size: int, mode: str, how: str, background: int = 255, draft: bool = True
+    path: Path, size: int, mode: str, how: str, background: int, draft: bool = True
 ) -> tuple[np.ndarray, str, bool]:
     """The image as uint8 size x size x C, the mode its file stores, and whether it is gray as read (R = G = B
     within GRAY_TOLERANCE; always, read as "L"): computed here, in the worker, so the check costs no second pass.
@@ -385,7 +385,7 @@ def unlabelled_files(root: Path, what: str = "data.unlabelled_root") -> tuple[li
     """Every image file under ``root``, at any depth (sub-folders are not classes here), in sorted order; other
     files counted by kind. Hidden files and folders are skipped."""
     root = root.expanduser()
-    if root == Path(NO_FOLDER):
+    if root == paths.NO_FOLDER:
         raise GanaugError(
             f"{what}: '{root}' is the placeholder; put your unlabelled images in a folder such as data/unlabelled/, "
             "run `dvc add data/unlabelled` and set data.unlabelled_root: data/unlabelled"
