@@ -39,7 +39,7 @@ SIX = table(
 
 def test_registries_match_the_names_params_accepts():
     """params.py keeps the names (so that params load without the sampling code); each must be its registry's."""
-    from ganaug.experiment import VARIANTS
+    from ganaug.experiment.variants import VARIANTS
     from ganaug.gan.archs import ARCHS
     from ganaug.params import ARCH_NAMES, OWN_SAMPLER_NAMES, VARIANT_NAMES
 

@@ -5,7 +5,7 @@ its answer changes, and a stage no run needs writes its empty outputs in a momen
 import json
 
 from ganaug import paths
-from ganaug.experiment import optional_stage_plan
+from ganaug.experiment.plan import optional_stage_plan
 from ganaug.params import load_params
 from ganaug.stages import main
 

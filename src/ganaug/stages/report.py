@@ -1,14 +1,14 @@
 """Stage report: reports/summary.{md,csv}, reports/comparisons.csv, reports/metrics/summary.json,
 reports/figures/*.png (accuracy vs ratio, replacement / fixed-count curves, loss curves, score
 histograms, highest/lowest grids, Grad-CAM of real-only vs the best augmented classifier).
-It reads exactly the runs the current params define (ganaug.experiment.planned_runs)."""
+It reads exactly the runs the current params define (ganaug.experiment.plan.planned_runs)."""
 
 import json
 
 from ganaug import paths
 from ganaug.classify.models import load_classifier
 from ganaug.data.store import load_classes, load_split
-from ganaug.experiment import planned_runs, recipe
+from ganaug.experiment.plan import planned_runs, recipe
 from ganaug.gan.pool_format import open_pool
 from ganaug.params import load_params
 from ganaug.report.build import build_figures, build_tables, gradcam_images
@@ -44,9 +44,9 @@ def run() -> None:
     runs = {"real only": paths.RUNS / "baseline" / real_key}
     best = best_augmented(table)
     if best is not None:
-        runs[f"{best['row']} (highest mean)"] = paths.RUNS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}"
-        random_rows = table[(table["mode"] == "augment") & (table["sampler"] == "random")]
-        if len(random_rows) and best["sampler"] != "random":
+        runs[f"{best['row']} (highest mean)"] = paths.RUNS / "augment" / f"{best['method']}-{best['amount']}-s{seed}"
+        random_rows = table[(table["mode"] == "augment") & (table["method"] == "random")]
+        if len(random_rows) and best["method"] != "random":
             r = random_rows.iloc[0]
             runs[r["row"]] = paths.RUNS / "augment" / f"random-{r['amount']}-s{seed}"
     runs = {k: v for k, v in runs.items() if (v / "summary.csv").is_file()}
@@ -57,7 +57,7 @@ def run() -> None:
         models["real only"] = load_classifier(paths.CLASSIFIERS / "baseline" / real_key)
     if (
         best is not None
-        and (d := paths.CLASSIFIERS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}").is_dir()
+        and (d := paths.CLASSIFIERS / "augment" / f"{best['method']}-{best['amount']}-s{seed}").is_dir()
     ):
         models[best["row"]] = load_classifier(d)
     if models:
