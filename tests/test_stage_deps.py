@@ -111,3 +111,19 @@ def test_a_folder_stands_for_its_files_only_when_the_stage_runs_all_of_them():
 
 def test_not_deps_name_existing_files():
     assert all((ROOT / path).is_file() for path in NOT_DEPS)
+
+
+def test_the_experiment_package_is_layered_plan_below_training_below_run():
+    """Who imports whom: the plan and the report never reach the training code, the training code never the run (the
+    one module that reads and writes files)."""
+    from ganaug.pipeline import imported_modules, module_file
+
+    def imports(name: str) -> set[str]:
+        return {m for m in imported_modules(module_file(name), name) if m.startswith("ganaug.experiment.")}
+
+    assert imports("ganaug.experiment.variants") == set()
+    assert imports("ganaug.experiment.plan") == {"ganaug.experiment.variants"}
+    assert imports("ganaug.experiment.training") == {"ganaug.experiment.plan", "ganaug.experiment.variants"}
+    assert imports("ganaug.experiment.run") == {"ganaug.experiment.plan", "ganaug.experiment.training"}
+    for name in ("ganaug.report.rows", "ganaug.report.tables", "ganaug.stages.report", "ganaug.stages.plan"):
+        assert imports(name) <= {"ganaug.experiment.plan"}, name
