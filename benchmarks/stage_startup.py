@@ -43,13 +43,14 @@ for label, module in [("import numpy, pandas", "pandas"), ("import torch", "torc
                       ("import ganaug", "ganaug.stages.experiment")]:
     start = time.time(); __import__(module); parts[label] = time.time() - start
 start = time.time()
-import ganaug.classify.run, ganaug.experiment, ganaug.tracking, ganaug.digests, ganaug.data.store
+import ganaug.classify.run, ganaug.experiment.run, ganaug.tracking, ganaug.digests, ganaug.data.store
 parts["import ganaug"] += time.time() - start
 parts["torch._dynamo loaded"] = float("torch._dynamo" in sys.modules)
 parts["diffusers loaded"] = float("diffusers" in sys.modules)
 
 import torch, mlflow
-from ganaug import data, digests, experiment, tracking
+from ganaug import data, digests, tracking
+from ganaug.experiment import run as experiment
 data.store.load_split = timed("read data/prepared", data.store.load_split)
 experiment.build_training_set = timed("build the training set (selection)", experiment.build_training_set)
 tracking.open_experiment = timed("MLflow store (schema check) + experiment", tracking.open_experiment)

@@ -13,7 +13,9 @@ import pytest
 from ganaug import paths
 from ganaug.data.store import Split, save_split
 from ganaug.errors import GanaugError
-from ganaug.experiment import RunSpec, build_training_set, planned_runs, run_experiment
+from ganaug.experiment.plan import RunSpec, planned_runs
+from ganaug.experiment.run import build_training_set, run_experiment
+from ganaug.experiment.training import training_phases
 from ganaug.gan.pool_format import save_pool
 from tests.conftest import TINY, params_with
 
@@ -66,6 +68,12 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+def both(data):
+    from ganaug.experiment.training import concat
+
+    return concat(data.real, data.added)
+
+
 def real_split():
     from ganaug.data.store import load_split
 
@@ -82,9 +90,9 @@ def test_replacement_keeps_the_set_size(project, fraction, n_synthetic, imbalanc
     real = Split(real.images[keep], real.labels[keep], real.ids[keep])
     data = build_training_set(spec, real, params)
     n_synthetic -= round(fraction * 10)  # class 0 has half as many to replace
-    assert len(data.split) == 190 and data.n_real == 190 - n_synthetic and data.reference_size == 190
-    assert np.bincount(data.split.labels, minlength=10).tolist() == [10] + [20] * 9  # per class too
-    synthetic = data.split.ids[data.n_real :]
+    assert len(data.real) == 190 - n_synthetic and data.n_added == n_synthetic and data.reference_size == 190
+    assert np.bincount(both(data).labels, minlength=10).tolist() == [10] + [20] * 9  # per class too
+    synthetic = data.added.ids
     assert len(synthetic) == n_synthetic and all(s.startswith("pool-") for s in synthetic)
     recorded = pd.read_parquet(spec.selection_path)  # the selection is recorded as ids, with scores
     assert sorted(recorded["id"]) == sorted(int(s.split("-")[1]) for s in synthetic)
@@ -98,7 +106,7 @@ def test_a_naturally_imbalanced_set_gets_its_small_classes_topped_up_first(proje
     real = Split(real.images[keep], real.labels[keep], real.ids[keep])
     params = params_with({**TINY, "select": {"balance": balance}, "experiments": {"epochs": 2}})
     data = build_training_set(RunSpec("augment", "random", "0.5", 0), real, params)  # 95 synthetic images
-    synthetic = np.bincount(data.split.labels[data.n_real :], minlength=10).tolist()
+    synthetic = np.bincount(data.added.labels, minlength=10).tolist()
     if balance:  # water-filling to a common level of 28.5: class 0 gets 18.5, the others 8.5 (remainders to the first)
         assert synthetic == [19, 9, 9, 9, 9, 8, 8, 8, 8, 8]
     else:  # proportional: half as many for the class with half the images
@@ -112,11 +120,11 @@ def test_augment_selects_per_seed_a_new_random_draw_and_the_same_ranking(project
         for seed in (0, 1):
             spec = RunSpec("augment", sampler, "2", seed)
             data = build_training_set(spec, real_split(), params)
-            assert len(data.split) == 600 and data.n_real == 200 and data.weights is None and data.targets is None
+            assert len(data.real) == 200 and data.n_added == 400 and data.weights is None and data.targets is None
             ids = pd.read_parquet(spec.selection_path)["id"].to_numpy()  # recorded as the run's own selection
             assert spec.selection_path == paths.SELECTED / "augment" / f"{sampler}-2-s{seed}.parquet"
             pool_images = np.load(paths.POOL / "images.npy")  # the chosen images are the pool's, with its labels
-            np.testing.assert_array_equal(data.split.images[200:], pool_images[ids])
+            np.testing.assert_array_equal(data.added.images, pool_images[ids])
             draws[sampler, seed] = ids
     assert not np.array_equal(draws["random", 0], draws["random", 1])  # a stochastic sampler draws anew per seed
     np.testing.assert_array_equal(draws["cl-sam", 0], draws["cl-sam", 1])  # a ranking does not depend on the seed
@@ -124,22 +132,29 @@ def test_augment_selects_per_seed_a_new_random_draw_and_the_same_ranking(project
     np.testing.assert_array_equal(
         pd.read_parquet(RunSpec("augment", "random", "2", 1).selection_path)["id"], draws["random", 1]
     )
-    assert len(again.split) == 600
+    assert again.n_added == 400
 
 
 def test_count_with_confidence_weights_and_soft_labels(project):
     spec = RunSpec("count", "dapper", "50", 0)  # dapper: cl-sam over the projection pool
-    data = build_training_set(spec, real_split(), make_params(synthetic_labels="confidence", synthetic_weight=0.5))
-    assert len(data.split) == 250 and all(s.startswith("projection-") for s in data.split.ids[200:])
+    params = make_params(synthetic_labels="confidence", synthetic_weight=0.5)
+    data = build_training_set(spec, real_split(), params)
+    assert data.n_added == 50 and all(s.startswith("projection-") for s in data.added.ids)
     conf = pd.read_parquet(spec.selection_path)["confidence"].to_numpy()
-    np.testing.assert_allclose(data.weights[:200], 1.0)
-    np.testing.assert_allclose(data.weights[200:], 0.5 * conf, rtol=1e-6)
-    soft = build_training_set(spec, real_split(), make_params(synthetic_labels="soft"))
-    assert soft.weights is None and soft.targets.shape == (250, 10)
-    np.testing.assert_array_equal(soft.targets[:200].argmax(1), soft.split.labels[:200])  # real rows: one-hot
+    np.testing.assert_allclose(data.weights, 0.5 * conf, rtol=1e-6)
+    main = training_phases(spec, data, params)[0]  # real and synthetic joined once, into the main phase
+    assert len(main.data) == 250 and main.data.ids[0] == data.real.ids[0]
+    np.testing.assert_allclose(main.weights, np.concatenate([np.ones(200), 0.5 * conf]), rtol=1e-6)
+    params = make_params(synthetic_labels="soft")
+    soft = build_training_set(spec, real_split(), params)
+    assert soft.weights is None and soft.targets.shape == (50, 10)
     probs = np.load(paths.SCORES / "projection_probs.npy").astype(np.float32)
     ids = pd.read_parquet(spec.selection_path)["id"].to_numpy()
-    np.testing.assert_allclose(soft.targets[200:], probs[ids])
+    np.testing.assert_allclose(soft.targets, probs[ids])
+    main = training_phases(spec, soft, params)[0]
+    assert main.weights is None and main.targets.shape == (250, 10)
+    np.testing.assert_array_equal(main.targets[:200].argmax(1), soft.real.labels)  # real rows: one-hot
+    np.testing.assert_allclose(main.targets[200:], probs[ids])
 
 
 def test_run_spec_rejects_bad_input():
@@ -156,14 +171,14 @@ def test_a_tracked_run_records_its_data(project, monkeypatch):
     # match: steps -- as many steps as a real-only run: 2 epochs x 200 // 32, + 1 fine-tune epoch on real
     assert metrics["steps"] == 2 * 6 + 6
     saved = json.loads((spec.report_dir / "metrics.json").read_text())
-    assert saved["sampler"] == "random" and saved["selection"] == "data/selected/augment/random-1-s0.parquet"
+    assert saved["method"] == "random" and saved["selection"] == "data/selected/augment/random-1-s0.parquet"
     assert saved["recipe"]["finetune_epochs"] == 1 and saved["inputs"]["data/prepared"].endswith(".dir")
     history = pd.read_csv(spec.report_dir / "summary.csv")
     assert history["phase"].tolist() == ["train", "train", "finetune"]
     assert (spec.model_dir / "model.safetensors").is_file()
     run = mlflow.search_runs(experiment_names=["ganaug-tests"], output_format="list")[0]
     tags = run.data.tags
-    assert (tags["mode"], tags["sampler"], tags["ratio"], tags["seed"]) == ("augment", "random", "1", "0")
+    assert (tags["mode"], tags["method"], tags["amount"], tags["seed"]) == ("augment", "random", "1", "0")
     assert tags["dvc.stage"] == "augment@random-1-0"  # the dvc.yaml stage that makes this run
     for name in ("data/prepared", "data/synthetic/pool", "data/selected/augment/random-1-s0.parquet"):
         assert len(tags[f"input.{name}.md5"].removesuffix(".dir")) == 32
@@ -222,7 +237,7 @@ def test_replace_rows_fine_tune_as_long_as_real_only(project):
 
 
 def test_rotated_copies_baseline_adds_one_rotated_copy_per_image_and_trains_unaugmented(project):
-    from ganaug.experiment import VARIANTS
+    from ganaug.experiment.variants import VARIANTS
 
     def baseline_augment(variant, augment, exp):
         return augment if VARIANTS[variant].augment is None else VARIANTS[variant].augment(augment, exp)
@@ -231,15 +246,15 @@ def test_rotated_copies_baseline_adds_one_rotated_copy_per_image_and_trains_unau
     real = real_split()
     spec = RunSpec("baseline", "rotated-copies", "0", 0)
     data = build_training_set(spec, real, params)
-    assert len(data.split) == 400 and data.n_real == 200 and data.selection is None
-    copies = data.split.images[200:]
-    np.testing.assert_array_equal(data.split.labels[200:], real.labels)  # a rotated image keeps its label
-    assert all(i.startswith("rotated-") for i in data.split.ids[200:])
+    assert len(data.real) == 200 and data.n_added == 200 and data.selection is None
+    copies = data.added.images
+    np.testing.assert_array_equal(data.added.labels, real.labels)  # a rotated image keeps its label
+    assert all(i.startswith("rotated-") for i in data.added.ids)
     changed = (copies != real.images).reshape(200, -1).any(1)
     assert changed.mean() > 0.9  # U(0, 45) degrees: almost every copy moved (0 degrees is measure zero)
     assert copies.mean() <= real.images.mean() + 1e-6  # rotation into black corners never adds ink
-    again = build_training_set(spec, real, params).split.images[200:]
-    other = build_training_set(RunSpec("baseline", "rotated-copies", "0", 1), real, params).split.images[200:]
+    again = build_training_set(spec, real, params).added.images
+    other = build_training_set(RunSpec("baseline", "rotated-copies", "0", 1), real, params).added.images
     np.testing.assert_array_equal(again, copies)  # seeded by the run's seed
     assert not np.array_equal(other, copies)
     for variant in ("plain", "rotated-copies"):  # paper 004's comparison: both without online augmentation
@@ -263,7 +278,7 @@ def test_own_mode_trains_on_everything_the_agent_keeps(project):
     data = build_training_set(spec, real_split(), make_params(own=["rl"]))
     chosen = pd.read_parquet(spec.selection_path)["id"].to_numpy()
     np.testing.assert_array_equal(chosen, np.flatnonzero(keep > 0.5))  # its size is its own: no quota
-    assert len(data.split) == 200 + len(chosen) and data.n_real == 200
+    assert data.n_added == len(chosen) and len(data.real) == 200
     with pytest.raises(GanaugError, match="mode own takes 'own'"):
         RunSpec("own", "rl", "1", 0)
     assert [s.dvc_stage for s in planned_runs(make_params(own=["rl"], seeds=[0, 1])) if s.mode == "own"] == [
@@ -283,8 +298,8 @@ def uneven(real):
 def test_top_up_fills_every_class_to_the_largest_one_with_any_sampler(project, sampler):
     real = uneven(real_split())
     data = build_training_set(RunSpec("augment", sampler, "topup", 0), real, make_params(ratios=["topup"]))
-    assert np.bincount(data.split.labels[data.n_real :], minlength=10).tolist() == [15, 10] + [0] * 8
-    assert np.bincount(data.split.labels, minlength=10).tolist() == [20] * 10  # real + synthetic: balanced
+    assert np.bincount(data.added.labels, minlength=10).tolist() == [15, 10] + [0] * 8
+    assert np.bincount(both(data).labels, minlength=10).tolist() == [20] * 10  # real + synthetic: balanced
     spec = RunSpec("augment", sampler, "topup", 0)
     assert spec.dvc_stage == f"augment@{sampler}-topup-0" and spec.key == f"{sampler}-topup-s0"
     with pytest.raises(GanaugError, match="use match: steps"):
@@ -357,7 +372,7 @@ def test_every_recipe_trains_the_real_only_steps_and_ends_on_real_images(project
     params = make_params(ratios=[1], finetune_epochs=1, recipe=recipe)
     base = run_experiment(RunSpec("baseline", "real", "0", 0), params, track=False)
     aug = run_experiment(RunSpec("augment", "cl-sam", "1", 0), params, track=False)
-    assert base["steps"] == aug["steps"] == 2 * 6 + 6 and base["recipe"].get("recipe", "mix") == recipe
+    assert base["steps"] == aug["steps"] == 2 * 6 + 6 and base["recipe"]["recipe"] == recipe
     history = pd.read_csv(RunSpec("augment", "cl-sam", "1", 0).report_dir / "summary.csv")
     assert history["phase"].tolist() == ["train", "train", "finetune"]
     if recipe == "pretrain":  # the main phase saw only synthetic images: its train accuracy is on the pool

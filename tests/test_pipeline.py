@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import yaml
 
+from ganaug.experiment.plan import MODES
 from tests.conftest import PIPELINE, TINY, params_with
 from tests.project import BIN, DIGIT_CLASSES, ODD_CLASS, ROOT, dvc, restore, sh
 
-EXPERIMENT_MODES = ("baseline", "augment", "replace", "count", "own")  # each mode's stages are <mode>@...
+EXPERIMENT_MODES = list(MODES)  # each mode's stages are <mode>@...
 
 
 def assert_figure(path: Path, min_side: int = 200) -> None:
@@ -66,7 +67,7 @@ def test_repro_writes_parseable_outputs_above_chance(pipeline):
 def test_the_stages_dvc_builds_are_the_runs_the_report_plans_for_the_full_tiny_matrix(tmp_path):
     """The wiring of every mode and sampler of TINY (4 samplers, 2 baselines), checked with `dvc stage list`,
     which trains nothing: the pipeline fixture itself runs a smaller matrix."""
-    from ganaug.experiment import planned_runs
+    from ganaug.experiment.plan import planned_runs
 
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with(TINY).model_dump(), sort_keys=False))
@@ -82,7 +83,7 @@ def test_the_stages_dvc_builds_are_the_runs_the_report_plans_for_the_full_tiny_m
 
 
 def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(pipeline):
-    from ganaug.experiment import planned_runs
+    from ganaug.experiment.plan import planned_runs
 
     lock = yaml.safe_load((pipeline / "dvc.lock").read_text())
     prepared_md5 = next(d["md5"] for d in lock["stages"]["train_scorer"]["deps"] if d["path"] == "data/prepared")
@@ -113,7 +114,7 @@ def test_mlflow_run_carries_stage_commit_and_the_dvc_hash_of_its_data(pipeline):
     locked.update({d["path"]: d["md5"] for d in lock["stages"]["augment@cl-sam-1-0"]["deps"]})
     for path in ("data/selected/augment/cl-sam-1-s0.parquet", "data/synthetic/pool", "data/prepared"):
         assert aug.data.tags[f"input.{path}.md5"] == locked[path], path
-    assert (aug.data.tags["sampler"], aug.data.tags["ratio"], aug.data.tags["seed"], aug.data.tags["mode"]) == (
+    assert (aug.data.tags["method"], aug.data.tags["amount"], aug.data.tags["seed"], aug.data.tags["mode"]) == (
         "cl-sam",
         "1",
         "0",
@@ -431,7 +432,7 @@ def test_queued_experiments_on_two_workers_are_recorded_and_log_every_training_r
     import copy
     import time
 
-    from ganaug.experiment import planned_runs
+    from ganaug.experiment.plan import planned_runs
 
     cheap = {"samplers": ["random"], "replace": [], "counts": [], "own": [], "baselines": ["real"], "epochs": 1}
     sets = [

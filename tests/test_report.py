@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ganaug.errors import GanaugError
-from ganaug.experiment import RunSpec
+from ganaug.experiment.plan import RunSpec
 from ganaug.report.build import build_figures, build_tables
 from ganaug.report.tables import collect_runs, summary_table
 from tests.figures import assert_coloured_marks, assert_tiles_differ
@@ -45,7 +45,7 @@ def write_run(runs, spec: RunSpec, acc, a=None, recipe=RECIPE, steps=180, data="
         json.dumps(
             {
                 "mode": spec.mode,
-                "sampler": spec.method,
+                "method": spec.method,
                 "amount": spec.amount,
                 "seed": spec.seed,
                 "test_accuracy": acc,
@@ -137,8 +137,24 @@ def test_tables_give_verdicts_with_holm(runs, tmp_path):
     # worse: random 1x and replace 100% vs real-only; better: cl-sam 1x vs random (+4.5 to +6 points on every seed)
     assert head["verdicts"] == {"better": 1, "n=1, not tested": 1, "no clear difference": 1, "worse": 2}
     full = json.loads((tmp_path / "out/summary.json").read_text())  # every statistic, for the sweep
-    assert full["rows"]["random 1x"]["seeds"] == {"0": 0.75, "1": 0.77, "2": 0.76} and full["recipe"] == RECIPE
-    assert {c["verdict"] for c in full["comparisons"] if c["row"] == "random 1x"} == {"worse"}
+    # rows keyed by id, the label beside it; comparisons name both rows by id
+    random = full["rows"]["augment/random/1"]
+    assert random["seeds"] == {"0": 0.75, "1": 0.77, "2": 0.76} and full["recipe"] == RECIPE
+    assert (random["row"], random["mode"], random["method"], random["amount"]) == (
+        "random 1x",
+        "augment",
+        "random",
+        "1",
+    )
+    assert {(c["reference_id"], c["verdict"]) for c in full["comparisons"] if c["id"] == "augment/random/1"} == {
+        ("baseline/real/0", "worse")
+    }
+    assert head["best_augmented"]["id"] == "augment/cl-sam/2"
+    csv = pd.read_csv(tmp_path / "out/summary.csv", dtype=str)
+    assert list(csv.columns[:5]) == ["id", "row", "mode", "method", "amount"]
+    assert csv.set_index("id").loc["replace/cl-sam/1.0", "row"] == "cl-sam replace 100%"
+    comparisons_csv = pd.read_csv(tmp_path / "out/comparisons.csv", dtype=str)
+    assert list(comparisons_csv.columns[:4]) == ["id", "reference_id", "row", "reference"]
     assert "matched by **steps**" in md
 
 
@@ -351,3 +367,27 @@ def test_the_figure_checks_refuse_empty_axes_and_a_flat_grid(tmp_path):
     assert_coloured_marks(tmp_path / "line.png")
     with pytest.raises(AssertionError):
         assert_tiles_differ(tmp_path / "flat.png")
+
+
+def test_every_mode_and_variant_has_its_report_entry_and_each_row_its_own_label():
+    from ganaug.experiment.plan import MODES, planned_runs
+    from ganaug.experiment.training import SYNTHETIC
+    from ganaug.experiment.variants import VARIANTS
+    from ganaug.report.rows import MODE_ROWS, VARIANT_ROWS, label
+    from tests.conftest import TINY, params_with
+
+    assert set(MODE_ROWS) == set(MODES) and list(VARIANT_ROWS) == list(VARIANTS)
+    assert set(SYNTHETIC) == {name for name, mode in MODES.items() if mode.method_kind == "sampler"}
+    every = {
+        "baselines": list(VARIANTS),
+        "baseline_at": [0, 1],
+        "samplers": ["random", "cl-sam"],
+        "ratios": [1, 2],
+        "replace": [0.5],
+        "counts": [100],
+        "own": ["rl"],
+    }
+    params = params_with({**TINY, "experiments": {**TINY.get("experiments", {}), **every}})
+    ids = {spec.row_id for spec in planned_runs(params)}
+    labels = {label(*row.split("/")) for row in ids}
+    assert len(labels) == len(ids) == 6 * 2 + 2 * 2 + 1 + 1 + 1  # one label per id, none shared

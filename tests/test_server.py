@@ -47,7 +47,7 @@ def check_run_reads_back(project: Path, url: str) -> None:  # noqa: F811
     client = MlflowClient(tracking_uri=url)  # everything below goes over HTTP
     experiment = client.get_experiment_by_name("ganaug-tests")
     [run] = client.search_runs([experiment.experiment_id])
-    assert run.data.tags["dvc.stage"] == "augment@cl-sam-1-0" and run.data.tags["sampler"] == "cl-sam"
+    assert run.data.tags["dvc.stage"] == "augment@cl-sam-1-0" and run.data.tags["method"] == "cl-sam"
     local = json.loads((project / "reports/runs/augment/cl-sam-1-s0/metrics.json").read_text())
     assert run.data.metrics["test_accuracy"] == pytest.approx(local["test_accuracy"])
     names = {a.path for a in client.list_artifacts(run.info.run_id, "report")}

@@ -33,7 +33,7 @@ def test_prepare_without_fetch_names_the_missing_archive(tmp_path):
 
 
 def test_plan_names_the_optional_stages_each_planned_run_needs(tmp_path):
-    from ganaug.experiment import optional_stage_plan
+    from ganaug.experiment.plan import optional_stage_plan
     from tests.conftest import params_with
 
     def needed(experiments: dict) -> dict[str, list[str]]:

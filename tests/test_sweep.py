@@ -67,15 +67,37 @@ def test_experiment_names_differ_by_overrides():
     assert a.startswith("lowdata-10-") and a != b
 
 
+REAL_ONLY, CL_SAM = "baseline/real/0", "augment/cl-sam/1"  # row ids
+
+
+def rows(accuracies: dict[str, list[float]], steps=180) -> dict:
+    """reports/summary.json's rows: keyed by id, each with its parts and its label (which a sweep never joins on)."""
+    out = {}
+    for row, accs in accuracies.items():
+        mode, method, amount = row.split("/")
+        out[row] = {
+            "row": f"a label of {row}",
+            "mode": mode,
+            "method": method,
+            "amount": amount,
+            "seeds": {str(s): a for s, a in enumerate(accs)},
+            "steps": steps,
+        }
+    return out
+
+
 def summary(real, synth, steps=180):
-    rows = {
-        "real only": {"seeds": dict(enumerate(real)), "steps": steps},
-        "cl-sam 1x": {"seeds": dict(enumerate(synth)), "steps": steps},
-    }
     return {
-        "rows": {k: {**v, "seeds": {str(s): a for s, a in v["seeds"].items()}} for k, v in rows.items()},
+        "rows": rows({REAL_ONLY: real, CL_SAM: synth}, steps),
         "comparisons": [
-            {"row": "cl-sam 1x", "reference": "real only", "diff": sum(synth) / 3 - sum(real) / 3, "verdict": "better"}
+            {
+                "id": CL_SAM,
+                "reference_id": REAL_ONLY,
+                "row": "cl-sam 1x",
+                "reference": "real only",
+                "diff": sum(synth) / 3 - sum(real) / 3,
+                "verdict": "better",
+            }
         ],
     }
 
@@ -99,7 +121,9 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
         row["diff_vs_full_real"] == pytest.approx(0.01)
         and row["diff_vs_full_real_ci_low"] < 0.01 < row["diff_vs_full_real_ci_high"]
     )
-    assert row["n"] == 3 and row["vs_real_same_size"] == "better"
+    assert row["n"] == 3 and row["vs_real_same_size"] == "better" and row["id"] == CL_SAM
+    # joined across sizes by id; the label is made from the id (the stored labels above are placeholders)
+    assert table.groupby("id")["per_class"].apply(list).to_dict() == {CL_SAM: [10, 50, 100], REAL_ONLY: [10, 50, 100]}
     md = (tmp_path / "lowdata.md").read_text()
     assert "| 50 | cl-sam 1x | 180 | 3 | 81.00 ± 1.00 |" in md and "cl-sam 1x 50" in md
     assert (
@@ -110,18 +134,26 @@ def test_report_finds_the_data_saved_against_the_full_real_set(tmp_path):
 
 def pool_summary(real, synth):
     """One pool's reports/summary.json: real-only, rotation and cl-sam 1x per seed, with comparisons."""
-    rows = {
-        "real only": ("baseline", real),
-        "real only + rotation": ("baseline", [a - 0.01 for a in real]),
-        "cl-sam 1x": ("augment", synth),
-    }
+    rotate = "baseline/rotate/0"
     return {
-        "rows": {
-            k: {"mode": m, "seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, (m, v) in rows.items()
-        },
+        "rows": rows({REAL_ONLY: real, rotate: [a - 0.01 for a in real], CL_SAM: synth}),
         "comparisons": [
-            {"row": "real only + rotation", "reference": "real only", "kind": "vs real-only", "verdict": "worse"},
-            {"row": "cl-sam 1x", "reference": "real only", "kind": "vs real-only", "verdict": "worse"},
+            {
+                "id": rotate,
+                "reference_id": REAL_ONLY,
+                "row": "real only + rotation",
+                "reference": "real only",
+                "kind": "vs real-only",
+                "verdict": "worse",
+            },
+            {
+                "id": CL_SAM,
+                "reference_id": REAL_ONLY,
+                "row": "cl-sam 1x",
+                "reference": "real only",
+                "kind": "vs real-only",
+                "verdict": "worse",
+            },
         ],
     }
 
@@ -223,8 +255,11 @@ def test_the_makefile_presets_are_valid_params(preset):
 
 
 def unlabelled_summary(real, pseudo, samples, dapper):
-    rows = {"real only": real, "pseudo-label 1x": pseudo, "random 1x": samples, "dapper 1x": dapper}
-    return {"rows": {k: {"seeds": {str(s): a for s, a in enumerate(v)}, "steps": 180} for k, v in rows.items()}}
+    return {
+        "rows": rows(
+            {REAL_ONLY: real, "augment/pseudo-label/1": pseudo, "augment/random/1": samples, "augment/dapper/1": dapper}
+        )
+    }
 
 
 def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_under_one_holm_family():
@@ -276,20 +311,6 @@ def test_unlabelled_sweep_pairs_every_row_with_real_only_and_pseudo_labelling_un
     md = to_markdown(table.reset_index(), quality, ["dvc exp run -S x=1"])
     assert "| 100 | DAPPER-W (predictor) | 180 | 3 | 87.00 ± 1.00 |" in md and "dvc exp run -S x=1" in md
     assert "| 100 | ddpm | random | 1.0 | 1.0 | 1,734 / 2,000 | 1.0 / 1.00 |" in md  # a short pool says so
-
-
-def test_a_summary_from_before_the_rename_reads_with_todays_row_names():
-    """Experiments run before "0x real" became "real only" still rebuild a sweep's report (--report-only)."""
-    from ganaug.sweeps.common import renamed_rows
-
-    legacy = {
-        "rows": {"0x real": {"steps": 180}, "0x real + rotation": {"steps": 180}, "cl-sam 1x": {"steps": 180}},
-        "comparisons": [{"row": "cl-sam 1x", "reference": "0x real (steps of 1x)"}, {"row": "random 1x"}],
-    }
-    summary = renamed_rows(legacy)
-    assert list(summary["rows"]) == ["real only", "real only + rotation", "cl-sam 1x"]
-    assert summary["comparisons"][0] == {"row": "cl-sam 1x", "reference": "real only (steps of 1x)"}
-    assert summary["comparisons"][1] == {"row": "random 1x"}
 
 
 def test_an_unlabelled_report_of_a_partial_sweep_names_and_leaves_out_the_points_not_run(tmp_path, monkeypatch, capsys):
@@ -344,7 +365,7 @@ def test_an_unlabelled_experiment_run_without_the_samples_row_reports_its_other_
 
     real, pseudo = [0.80, 0.81, 0.82], [0.78, 0.79, 0.80]
     summary = unlabelled_summary(real, pseudo, [0.7, 0.7, 0.7], [0.83, 0.84, 0.86])
-    del summary["rows"]["random 1x"]
+    del summary["rows"]["augment/random/1"]
     table = table_rows({(100, "ddpm", "random"): summary}).set_index("row")
     assert list(table.index) == ["real-only", "pseudo-label", "Diffusion Inversion (random)"]
     assert table.loc["Diffusion Inversion (random)", "vs real-only"] == pytest.approx(0.0333, abs=1e-4)

@@ -38,7 +38,7 @@ def clone(root: Path, select_seed: int = 3) -> dict[str, str]:
     (root / "data/selected/augment").mkdir(parents=True)
     (root / "data/selected/augment/random-1-s0.parquet").write_bytes(b"chosen ids")
     inputs = {p: dvc_md5(root / p) for p in ("data/prepared", "data/selected/augment/random-1-s0.parquet")}
-    metrics = {"test_accuracy": 0.8125, "mode": "augment", "sampler": "random", "amount": "1", "seed": 0}
+    metrics = {"test_accuracy": 0.8125, "mode": "augment", "method": "random", "amount": "1", "seed": 0}
     (root / RUN).mkdir(parents=True)
     (root / RUN / "metrics.json").write_text(json.dumps({**metrics, "inputs": inputs}, indent=2) + "\n")
     out = {"path": f"{RUN}/metrics.json", "hash": "md5", "md5": dvc_md5(root / RUN / "metrics.json")}

@@ -19,14 +19,14 @@ from ganaug import ui
 from ganaug.tracking import ensure_experiment, open_experiment
 from tests.conftest import TINY, write_params
 
-TAGS = ("mode", "sampler", "ratio", "seed")
+TAGS = ("mode", "method", "amount", "seed")
 HEADERS = {"metrics.`test_accuracy`": "test_accuracy", **{f"tags.`{tag}`": tag for tag in TAGS}}  # id -> text
 
 
-def test_the_view_shows_test_accuracy_and_the_run_tags_grouped_by_sampler_and_ratio_best_first():
+def test_the_view_shows_test_accuracy_and_the_run_tags_grouped_by_method_and_amount_best_first():
     state = ui.view_state()
     assert state["selectedColumns"] == list(HEADERS)
-    assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": k} for k in ("sampler", "ratio")]
+    assert state["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": k} for k in ("method", "amount")]
     assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`test_accuracy`", False)
     assert "searchFilter" not in state
     assert ui.view_state("seed1")["searchFilter"] == "tags.`dvc.exp_name` = 'seed1'"
@@ -160,13 +160,13 @@ def test_a_real_browser_shows_the_view_columns_and_groups(tmp_path, tiny_params)
     from ganaug.tracking import tracked_run
 
     rows = [("real-only", "none", "0", "0", 0.80)] + [
-        ("augment", sampler, ratio, seed, 0.81 + 0.02 * i + 0.01 * int(seed))
-        for i, (sampler, ratio) in enumerate([("random", "1"), ("cl-sam", "1"), ("cl-sam", "2")])
+        ("augment", method, amount, seed, 0.81 + 0.02 * i + 0.01 * int(seed))
+        for i, (method, amount) in enumerate([("random", "1"), ("cl-sam", "1"), ("cl-sam", "2")])
         for seed in ("0", "1")
     ]
-    for mode, sampler, ratio, seed, accuracy in rows:
-        tags = {"mode": mode, "sampler": sampler, "ratio": ratio, "seed": seed}
-        with tracked_run("train", tiny_params, {}, tags, run_name=f"{mode}/{sampler}-{ratio}-s{seed}"):
+    for mode, method, amount, seed, accuracy in rows:
+        tags = {"mode": mode, "method": method, "amount": amount, "seed": seed}
+        with tracked_run("train", tiny_params, {}, tags, run_name=f"{mode}/{method}-{amount}-s{seed}"):
             mlflow.log_metric("test_accuracy", accuracy)
     _, client, experiment_id = open_experiment(TINY["mlflow"]["experiment"])
     client.delete_experiment_tag(experiment_id, "mlflow.experimentKind")  # a store from before the kind
@@ -190,7 +190,7 @@ def test_a_real_browser_shows_the_view_columns_and_groups(tmp_path, tiny_params)
     shown = {column: text for column, text in column_headers(dom).items() if column in HEADERS}
     assert list(shown.items()) == list(HEADERS.items())  # those columns, in this order
     assert ui.view_name() in dom  # the Views menu names the view it opened
-    groups = re.findall(r">Group: (sampler: [^<]*)<", dom)  # one row per sampler and ratio, best mean first
-    assert groups == ["sampler: cl-sam, ratio: 2", "sampler: cl-sam, ratio: 1", "sampler: random, ratio: 1"] + [
-        "sampler: none, ratio: 0"
+    groups = re.findall(r">Group: (method: [^<]*)<", dom)  # one row per method and amount, best mean first
+    assert groups == ["method: cl-sam, amount: 2", "method: cl-sam, amount: 1", "method: random, amount: 1"] + [
+        "method: none, amount: 0"
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ganaug import experiment
+from ganaug.experiment import plan
 from tests.conftest import write_params
 from tests.servers import warm_server
 
@@ -40,7 +40,7 @@ def test_a_stage_forks_from_the_server_only_when_its_import_time_environment_mat
         other = {**client, "OMP_NUM_THREADS": "2"}  # read when torch loads: the server's copy would not honour it
         assert not plan_lines(project, other)[-1].get("warm")
         # a ganaug source edited since the server imported it: the stage loads the new code itself
-        source = Path(experiment.__file__)
+        source = Path(plan.__file__)
         stat = source.stat()
         try:
             os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))

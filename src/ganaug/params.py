@@ -211,7 +211,7 @@ class RlParams(_Strict):
 
 
 class ExperimentParams(_Strict):
-    # sampler and baseline names: ganaug.sampling.samplers.SAMPLERS and ganaug.experiment.VARIANTS entries,
+    # sampler and baseline names: ganaug.sampling.samplers.SAMPLERS and ganaug.experiment.variants.VARIANTS entries,
     # looked up by the plan stage (ganaug.stages.plan)
     samplers: list[str]
     # Union[int, float]: 1 stays 1 (not 1.0), so names built here match the stage names DVC builds from the YAML

@@ -1,13 +1,15 @@
-"""dvc.yaml's code dependencies, written from the import graph: each stage depends on exactly the ganaug files its
-module runs (its import closure, function-level imports included), so no edit can leave a result stale and no
-edit re-runs a stage that does not run it.
+"""dvc.yaml's code dependencies and experiment matrices, written from their one source: each stage depends on exactly
+the ganaug files its module runs (its import closure, function-level imports included), so no edit can leave a
+result stale and no edit re-runs a stage that does not run it; each experiment mode's stage expands into exactly the
+runs the mode registry plans (ganaug.experiment.plan.MODES).
 
-    python -m ganaug.pipeline --write   # rewrite each stage's code deps in dvc.yaml
-    python -m ganaug.pipeline --check   # exit 1 naming each stage whose code deps are missing one or list an extra
+    python -m ganaug.pipeline --write   # rewrite each stage's code deps and each mode stage's matrix and cmd
+    python -m ganaug.pipeline --check   # exit 1 naming each stage whose code deps are missing one or list an extra,
+                                        # or whose matrix or cmd disagrees with the mode registry
 
-The code deps of a stage are the ``- src/...`` lines of its ``deps:``; everything else in dvc.yaml (data deps,
-params, outs, comments) is written by hand and left as it is. A folder whose every module the stage runs is
-listed as the folder."""
+The code deps of a stage are the ``- src/...`` lines of its ``deps:``; a mode stage's ``matrix:`` block and its
+``cmd:`` line are the mode's. Everything else in dvc.yaml (data deps, params, outs, comments) is written by hand and
+left as it is. A folder whose every module the stage runs is listed as the folder."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 DVC_YAML = ROOT / "dvc.yaml"
 GENERATED = "# code: python -m ganaug.pipeline --write"
+MATRIX = "# from ganaug.experiment.plan.MODES: python -m ganaug.pipeline --write"
+EXPERIMENT = "ganaug.stages.experiment"  # the module every mode's stage runs
 
 # Modules that cannot change what a stage writes: never a stage's dependency, each with its reason.
 # (Cutting an import a stage does not need is better than a new entry here.)
@@ -162,19 +166,96 @@ def differences(text: str) -> list[str]:
     return problems
 
 
+def stage_spans(lines: list[str]) -> dict[str, tuple[int, int]]:
+    """Each top-level stage -> its first line (the ``  name:`` line) and its end."""
+    starts = [(i, m.group(1)) for i, line in enumerate(lines) if (m := re.match(r"^  ([\w-]+):", line))]
+    ends = [i for i, _ in starts[1:]] + [len(lines)]
+    return {name: (i, end) for (i, name), end in zip(starts, ends)}
+
+
+def matrix_lines(mode) -> list[str]:
+    """A mode stage's generated lines: its matrix (the mode's axes, in the order DVC joins them in stage names) and
+    its cmd."""
+    return [
+        f"    matrix:  {MATRIX}",
+        *(f"      {axis.name}: ${{experiments.{axis.param}}}" for axis in mode.axes),
+        f"    cmd: {mode.cmd}",
+    ]
+
+
+def mode_lines(lines: list[str], start: int, end: int) -> tuple[list[int], int | None]:
+    """Within a stage, the line numbers of its matrix block and of its cmd line: the lines MODES writes."""
+    matrix, cmd, in_matrix = [], None, False
+    for i in range(start + 1, end):
+        if lines[i].startswith("    matrix:"):
+            matrix.append(i)
+            in_matrix = True
+        elif in_matrix and re.match(r"^      \S", lines[i]):
+            matrix.append(i)
+        else:
+            in_matrix = False
+            if lines[i].startswith("    cmd:") and cmd is None:
+                cmd = i
+    return matrix, cmd
+
+
+def written_matrices(text: str) -> str:
+    """dvc.yaml with every mode stage's matrix and cmd as MODES says, each where it stood (the rest kept)."""
+    from ganaug.experiment.plan import MODES
+
+    lines = text.splitlines()
+    for name, (start, end) in sorted(stage_spans(lines).items(), key=lambda s: -s[1][0]):
+        if name not in MODES:
+            continue
+        *matrix, cmd = matrix_lines(MODES[name])
+        found, at = mode_lines(lines, start, end)
+        if at is not None:
+            lines[at] = cmd  # one line for one: the matrix's line numbers still hold
+        first = found[0] if found else start + 1
+        lines[first : first + len(found)] = matrix if at is not None else [*matrix, cmd]
+    return "\n".join(lines) + "\n"
+
+
+def matrix_differences(text: str) -> list[str]:
+    """Each mode stage whose matrix or cmd disagrees with MODES, each mode without a stage, and each stage that runs an
+    experiment without being a mode."""
+    from ganaug.experiment.plan import MODES
+
+    lines, problems = text.splitlines(), []
+    spans = stage_spans(lines)
+    for name, (start, end) in spans.items():
+        if name not in MODES:
+            if any(f"cmd: python -m {EXPERIMENT} " in line for line in lines[start:end]):
+                problems.append(f"{name}: runs {EXPERIMENT} but is no mode of ganaug.experiment.plan.MODES")
+            continue
+        matrix, cmd = mode_lines(lines, start, end)
+        found = [lines[i].split("#")[0].rstrip() for i in [*matrix, *([] if cmd is None else [cmd])]]
+        wanted = [line.split("#")[0].rstrip() for line in matrix_lines(MODES[name])]
+        if found != wanted:
+            problems.append(
+                f"{name}: its matrix and cmd are not mode {name}'s in ganaug.experiment.plan.MODES "
+                f"(dvc.yaml: {' | '.join(x.strip() for x in found) or 'none'}; "
+                f"MODES: {' | '.join(x.strip() for x in wanted)})"
+            )
+    problems += [f"{mode}: mode {mode} has no stage in dvc.yaml" for mode in MODES if mode not in spans]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="rewrite each stage's code deps in dvc.yaml")
-    mode.add_argument("--check", action="store_true", help="exit 1 if any stage's code deps are missing or extra")
+    mode.add_argument("--write", action="store_true", help="rewrite dvc.yaml's code deps and experiment matrices")
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 if a stage's code deps are missing or extra, or a matrix is wrong"
+    )
     args = parser.parse_args(argv)
     text = DVC_YAML.read_text()
     if args.write:
-        DVC_YAML.write_text(written(text))
+        DVC_YAML.write_text(written(written_matrices(text)))
         return 0
-    problems = differences(text)
+    problems = matrix_differences(text) + differences(text)
     for problem in problems:
         print(f"dvc.yaml: {problem} (python -m ganaug.pipeline --write)", file=sys.stderr)
     return 1 if problems else 0

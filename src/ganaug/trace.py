@@ -70,15 +70,15 @@ def find_trace(target: str, uri: str, experiment: str, root: Path) -> Trace:
         path = path / "metrics.json"
     if not path.is_file():
         return from_run(run_by_id(target, uri))
-    from ganaug.experiment import RunSpec
+    from ganaug.experiment.plan import RunSpec
 
     try:
         metrics = json.loads(path.read_text())
-        stage = RunSpec(metrics["mode"], metrics["sampler"], metrics["amount"], int(metrics["seed"])).dvc_stage
+        stage = RunSpec(metrics["mode"], metrics["method"], metrics["amount"], int(metrics["seed"])).dvc_stage
         metrics["inputs"] = dict(metrics["inputs"])
     except (ValueError, KeyError, TypeError):
         raise GanaugError(
-            f"{path}: not a training run's metrics.json (expected JSON with mode, sampler, amount, seed, inputs)"
+            f"{path}: not a training run's metrics.json (expected JSON with mode, method, amount, seed, inputs)"
         ) from None
     run = find_run(path, metrics, stage, uri, experiment) if has_store(uri) else None
     return from_run(run) if run else from_record(path, metrics, stage, root, uri)

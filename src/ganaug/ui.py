@@ -6,8 +6,8 @@
     python -m ganaug.ui --screenshot runs.png --timeout 600    # ... on a busy machine (default 180 s)
 
 The view is one of MLflow's saved runs-table views (Views in the runs page's toolbar): columns metric
-test_accuracy and tags mode, sampler, ratio and seed, rows grouped by sampler and ratio, best test accuracy
-first. It lives on the MLflow experiment, so the printed address opens the same table for anyone who can
+test_accuracy and tags mode, method, amount (a row's id) and seed, rows grouped by method and amount, best test
+accuracy first. It lives on the MLflow experiment, so the printed address opens the same table for anyone who can
 read the experiment. Each DVC experiment is one parent run; its stage runs are nested under it.
 """
 
@@ -36,10 +36,10 @@ from ganaug.tracking import open_experiment, quoted
 # MLflow's runs page (3.15+) keeps each saved view in one experiment tag: this prefix plus the view's id
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 METRIC = "test_accuracy"
-TAGS = ("mode", "sampler", "ratio", "seed")  # tracked_run's tags on every training run
-GROUP_BY = ("sampler", "ratio")
+TAGS = ("mode", "method", "amount", "seed")  # tracked_run's tags on every training run
+GROUP_BY = ("method", "amount")
 COLUMNS = [f"metrics.`{METRIC}`", *(f"tags.`{tag}`" for tag in TAGS)]  # the UI's column ids
-RUN_NAME = "attributes.`Run Name`"  # its group rows read "Group: sampler: cl-sam, ratio: 2"
+RUN_NAME = "attributes.`Run Name`"  # its group rows read "Group: method: cl-sam, amount: 2"
 # pixels: a group's label and its mean accuracy (all of a float's digits) in full, the short tags narrower
 WIDTHS = {RUN_NAME: 280, COLUMNS[0]: 150, **dict(zip(COLUMNS[1:], (80, 90, 60, 60)))}
 TIMEOUT = 180  # seconds; a busy 2-core machine needs about a minute for the server and the browser together
@@ -70,7 +70,7 @@ def view_id(exp_name: str | None = None) -> str:
 
 
 def view_name(exp_name: str | None = None) -> str:
-    return f"ganaug: {exp_name}" if exp_name else "ganaug: test accuracy by sampler and ratio"
+    return f"ganaug: {exp_name}" if exp_name else "ganaug: test accuracy by method and amount"
 
 
 def encode_view(name: str, state: dict, created_ms: int, updated_ms: int) -> str:

@@ -24,7 +24,7 @@ from ganaug.timing import work
 @dataclass
 class RunOutputs:
     model_dir: Path | None  # None: the model is not kept
-    metrics_path: Path
+    metrics_path: Path | None  # None: the caller completes the metrics and writes them (an experiment run)
     report_dir: Path  # summary.csv, confusion.png
 
 
@@ -101,8 +101,9 @@ def train_and_report(
         "train_seconds": round(train_seconds, 1),
         "train_images_per_second": round(steps * cfg.batch_size / train_seconds, 1),
     }
-    out.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    if out.metrics_path is not None:
+        out.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        out.metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     out.report_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(history).drop(columns="seconds").to_csv(  # seconds: MLflow only (not deterministic)
         out.report_dir / "summary.csv", index=False, float_format="%.6g"

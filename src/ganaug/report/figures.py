@@ -32,7 +32,7 @@ def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
     """One line per sampler, x = synthetic images / real images (0 = real only), error bars = 95% CIs over seeds."""
     aug, base = table[table["mode"] == "augment"], real_only_row(table)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for sampler, rows in aug.groupby("sampler", sort=True):
+    for sampler, rows in aug.groupby("method", sort=True):
         rows = pd.concat([base.to_frame().T, rows]) if base is not None else rows
         # x: the ratio actually added (a top-up row adds what the data needs)
         rows = rows.assign(x=rows["n_synthetic"].astype(float) / rows["n_real"].astype(float)).sort_values("x")
@@ -42,7 +42,7 @@ def accuracy_vs_ratio(table: pd.DataFrame, path: Path) -> None:
     if base is not None:
         ax.axhline(100 * base["mean"], color="gray", ls="--", lw=1, label="real only")
         best = best_real_only_row(table, base["steps"])
-        if best is not None and best["sampler"] != "real":  # a long tail's stronger real-only baseline
+        if best is not None and best["method"] != "real":  # a long tail's stronger real-only baseline
             ax.axhline(
                 100 * best["mean"],
                 color="black",
@@ -78,7 +78,7 @@ def curve(table: pd.DataFrame, mode: str, path: Path, xlabel: str, title: str) -
         yerr=ci_error(rows),
         marker="o",
         capsize=3,
-        label=table.loc[table["mode"] == mode, "sampler"].iloc[0],
+        label=table.loc[table["mode"] == mode, "method"].iloc[0],
     )
     ax.set(xlabel=xlabel, ylabel="test accuracy (%) (95% CI)", title=title)
     ax.legend(fontsize=8)

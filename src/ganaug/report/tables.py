@@ -1,6 +1,6 @@
 """Tables from the experiment runs the current params define (shape of paper 000's Tables 2 and 3).
 
-One row per (mode, sampler, amount): mean, std, n and 95% CI of test accuracy over seeds, the
+One row per id (mode, method, amount): mean, std, n and 95% CI of test accuracy over seeds, the
 optimiser steps it trained for, per-class means. Then the comparisons the table's verdict rests on:
 every row against real-only at the same number of steps, every sampler against random at the same
 ratio, each a paired difference over shared seeds with a Holm-adjusted p-value and a verdict.
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ganaug.errors import GanaugError
-from ganaug.experiment import MODES, REAL_ONLY, VARIANTS
+from ganaug.experiment.plan import row_id
 from ganaug.report.cells import accuracy_cell, ci_cell, signed_points
+from ganaug.report.rows import MODE_ROWS, REAL_ONLY, VARIANT_ROWS, label
 from ganaug.report.stats import NOT_TESTED, holm, paired, summarize, verdict
 
 DIFFERENT_BUDGETS = "not compared: no real-only row at the same steps"
@@ -35,7 +36,7 @@ def tail_classes(train_counts: dict[str, int]) -> list[str]:
 
 
 def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[str] | None = None) -> pd.DataFrame:
-    """One row per planned run (``specs``: ganaug.experiment.planned_runs), read from
+    """One row per planned run (``specs``: ganaug.experiment.plan.planned_runs), read from
     ``runs_dir/<mode>/<key>/metrics.json``. Files of runs the params do not define are never read;
     a planned run that is missing, was trained with another ``recipe``, on other real data or from
     another pool than the rest is an error. ``tail``: classes whose mean accuracy is the row's
@@ -51,7 +52,7 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
                 k: m[k]
                 for k in (
                     "mode",
-                    "sampler",
+                    "method",
                     "amount",
                     "seed",
                     "test_accuracy",
@@ -66,14 +67,14 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
             raise GanaugError(
                 f"{path}: not a run's metrics.json ({err}); re-run its stage (`dvc repro {spec.dvc_stage}`)"
             ) from None
-        if (row["mode"], row["sampler"], row["amount"], row["seed"]) != (
+        if (row["mode"], row["method"], row["amount"], row["seed"]) != (
             spec.mode,
             spec.method,
             spec.amount,
             spec.seed,
         ):
             raise GanaugError(
-                f"{path}: holds run {row['mode']}/{row['sampler']}-{row['amount']}-s{row['seed']}, not {spec.key}"
+                f"{path}: holds run {row['mode']}/{row['method']}-{row['amount']}-s{row['seed']}, not {spec.key}"
             )
         if recipe is not None and run_recipe != recipe:
             knob = next(k for k in recipe if run_recipe.get(k) != recipe[k])
@@ -106,19 +107,19 @@ def collect_runs(runs_dir: Path, specs, recipe: dict | None = None, tail: list[s
     return pd.DataFrame(rows)
 
 
-def row_name(mode: str, method: str, amount: str) -> str:
-    return MODES[mode].row(method, amount)
+def by_row(runs: pd.DataFrame):
+    """The runs grouped by row, (mode, method, amount) -> its seeds' runs, in the runs' order."""
+    return runs.groupby(["mode", "method", "amount"], sort=False)
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per row: mean, std, n, 95% CI over seeds, steps; per-class accuracy columns are means."""
     class_cols = [c for c in runs.columns if c.startswith("acc.")]
     rows = []
-    for (mode, sampler, amount), g in runs.groupby(["mode", "sampler", "amount"], sort=False):
+    for (mode, method, amount), g in by_row(runs):
         if g["steps"].nunique() != 1:  # a row is one recipe: its seeds must have trained equally long
             raise GanaugError(
-                f"row {row_name(mode, sampler, amount)}: seeds trained for different steps "
-                f"{sorted(g['steps'].unique())}"
+                f"row {row_id(mode, method, amount)}: seeds trained for different steps {sorted(g['steps'].unique())}"
             )
         balanced = summarize(g["balanced_accuracy"])
         tail = (
@@ -128,9 +129,10 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
         )
         rows.append(
             {
-                "row": row_name(mode, sampler, amount),
+                "id": row_id(mode, method, amount),
+                "row": label(mode, method, amount),
                 "mode": mode,
-                "sampler": sampler,
+                "method": method,
                 "amount": amount,
                 **summarize(g["test_accuracy"]),
                 "balanced": balanced["mean"],
@@ -148,8 +150,8 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort(
         (
             pd.to_numeric(table["amount"], errors="coerce").fillna(np.inf),
-            table["sampler"],
-            table["mode"].map({m.name: m.report_order for m in MODES.values()}),
+            table["method"],
+            table["mode"].map({mode: rows.order for mode, rows in MODE_ROWS.items()}),
         )
     )
     return table.iloc[order].reset_index(drop=True)
@@ -157,7 +159,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def real_only_row(table: pd.DataFrame, steps: int | None = None) -> pd.Series | None:
     """The plain real-only row at ``steps`` (default: at its own budget, amount 0); None if absent."""
-    base = table[(table["mode"] == "baseline") & (table["sampler"] == "real")]
+    base = table[(table["mode"] == "baseline") & (table["method"] == "real")]
     base = base[base["steps"] == steps] if steps is not None else base[base["amount"].astype(float) == 0]
     return base.iloc[0] if len(base) else None
 
@@ -177,7 +179,7 @@ def first(rows: pd.DataFrame):
 
 
 def is_real_only(row) -> bool:
-    return row["mode"] == "baseline" and row["sampler"] == "real"
+    return row["mode"] == "baseline" and row["method"] == "real"
 
 
 def vs_real_only(row, table):
@@ -188,34 +190,34 @@ def vs_real_only(row, table):
 def vs_best_real_only(row, table):
     """A synthetic row against the real-only variant with the best validation accuracy, when that is not plain."""
     best = best_real_only_row(table, row["steps"])
-    if row["mode"] == "baseline" or best is None or best["sampler"] == "real":
+    if row["mode"] == "baseline" or best is None or best["method"] == "real":
         return NOT_APPLICABLE
     return best
 
 
 def vs_no_augmentation(row, table):
     """A real-only variant marked ``vs_plain`` (rotated copies, paper 004) against the un-augmented baseline."""
-    if row["mode"] != "baseline" or not VARIANTS[row["sampler"]].vs_plain:
+    if row["mode"] != "baseline" or not VARIANT_ROWS[row["method"]].vs_plain:
         return NOT_APPLICABLE
-    plain = (table["mode"] == "baseline") & (table["sampler"] == "plain") & (table["steps"] == row["steps"])
+    plain = (table["mode"] == "baseline") & (table["method"] == "plain") & (table["steps"] == row["steps"])
     return first(table[plain])
 
 
 def vs_random(row, table):
     """A sampler's row against random's at the same amount, in the modes that compare samplers. Not pseudo-labelling:
     random's row faces it already (vs_pseudo_label), and the same pair twice would count twice in Holm's family."""
-    if not MODES[row["mode"]].vs_random or row["sampler"] in ("random", "pseudo-label"):
+    if not MODE_ROWS[row["mode"]].vs_random or row["method"] in ("random", "pseudo-label"):
         return NOT_APPLICABLE
-    same = (table["mode"] == row["mode"]) & (table["sampler"] == "random") & (table["amount"] == row["amount"])
+    same = (table["mode"] == row["mode"]) & (table["method"] == "random") & (table["amount"] == row["amount"])
     return first(table[same])
 
 
 def vs_pseudo_label(row, table):
     """A synthetic row against pseudo-labelling the unlabelled images (data.unlabelled) at the same amount, when
     that ran: a generator that learned from those images has to beat simply labelling them with the scorer."""
-    if row["mode"] == "baseline" or row["sampler"] == "pseudo-label":
+    if row["mode"] == "baseline" or row["method"] == "pseudo-label":
         return NOT_APPLICABLE
-    same = (table["mode"] == row["mode"]) & (table["sampler"] == "pseudo-label") & (table["amount"] == row["amount"])
+    same = (table["mode"] == row["mode"]) & (table["method"] == "pseudo-label") & (table["amount"] == row["amount"])
     return first(table[same])
 
 
@@ -235,14 +237,13 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     augment sampler vs random at the same ratio; rotated copies vs the un-augmented baseline (paper
     004's comparison) when both ran. Paired over shared seeds; Holm's adjustment over every tested
     comparison in the table."""
-    acc = {
-        key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)
-    }
+    acc = {row_id(*key): g.set_index("seed")["test_accuracy"] for key, g in by_row(runs)}
     out = []
 
     def add(row, ref, kind):
-        key = (row["mode"], row["sampler"], row["amount"])
         entry = {
+            "id": row["id"],
+            "reference_id": None if ref is None else ref["id"],
             "row": row["row"],
             "reference": None if ref is None else ref["row"],
             "kind": kind,
@@ -261,7 +262,7 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
                 }
             )
             return
-        d = paired(acc[key], acc[(ref["mode"], ref["sampler"], ref["amount"])])
+        d = paired(acc[row["id"]], acc[ref["id"]])
         out.append({**entry, **{k: d[k] for k in ("n", "diff", "ci_low", "ci_high", "p")}, "note": ""})
 
     for _, row in table.iterrows():
@@ -270,7 +271,21 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
             if ref is not NOT_APPLICABLE:
                 add(row, ref, kind)
     comp = pd.DataFrame(
-        out, columns=["row", "reference", "kind", "steps", "n", "diff", "ci_low", "ci_high", "p", "note"]
+        out,
+        columns=[
+            "id",
+            "reference_id",
+            "row",
+            "reference",
+            "kind",
+            "steps",
+            "n",
+            "diff",
+            "ci_low",
+            "ci_high",
+            "p",
+            "note",
+        ],
     )
     comp["p_holm"] = holm(comp["p"].to_numpy()) if len(comp) else []
     comp["verdict"] = [
@@ -282,7 +297,7 @@ def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
 def to_markdown(table: pd.DataFrame, comp: pd.DataFrame, title: str = "Test accuracy on the real test set") -> str:
     """The accuracy table (per-class means, best marked in bold) and the comparisons with verdicts."""
     class_cols = [c for c in table.columns if c.startswith("acc.")]
-    compared = table["mode"].map(lambda m: MODES[m].bold).astype(bool)
+    compared = table["mode"].map(lambda m: MODE_ROWS[m].bold).astype(bool)
     # per-class bests only: the overall winner is what the comparisons' verdicts say, not the largest mean
     best = {col: table.loc[compared, col].max() if compared.any() else np.nan for col in class_cols}
 
@@ -370,13 +385,12 @@ def _num(x):
 def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict:
     """Everything behind the table, for other tools (the low-data sweep reads it from each
     experiment): every row's statistics and per-seed accuracies, every comparison and verdict."""
-    seeds = {
-        key: g.set_index("seed")["test_accuracy"] for key, g in runs.groupby(["mode", "sampler", "amount"], sort=False)
-    }
+    seeds = {row_id(*key): g.set_index("seed")["test_accuracy"] for key, g in by_row(runs)}
     rows = {
-        r["row"]: {
+        r["id"]: {
+            "row": r["row"],
             "mode": r["mode"],
-            "sampler": r["sampler"],
+            "method": r["method"],
             "amount": r["amount"],
             "mean": _num(r["mean"]),
             "balanced_mean": _num(r["balanced"]),
@@ -385,12 +399,14 @@ def details(table: pd.DataFrame, comp: pd.DataFrame, runs: pd.DataFrame) -> dict
             "n": int(r["n"]),
             "steps": int(r["steps"]),
             "ci": [_num(r["ci_low"]), _num(r["ci_high"])],
-            "seeds": {str(s): a for s, a in seeds[(r["mode"], r["sampler"], r["amount"])].items()},
+            "seeds": {str(s): a for s, a in seeds[r["id"]].items()},
         }
         for _, r in table.iterrows()
     }
     comparisons = [
         {
+            "id": c["id"],
+            "reference_id": c["reference_id"],
             "row": c["row"],
             "reference": c["reference"],
             "kind": c["kind"],
@@ -414,9 +430,9 @@ def headline(table: pd.DataFrame, comp: pd.DataFrame) -> dict:
     if base is not None:
         out["real_only"] = _num(base["mean"])
     if best is not None:
-        out["best_augmented"] = {"row": best["row"], "accuracy": _num(best["mean"])}
+        out["best_augmented"] = {"id": best["id"], "row": best["row"], "accuracy": _num(best["mean"])}
         for kind, key in (("vs real-only", "best_vs_real_only"), ("vs best real-only", "best_vs_best_real_only")):
-            vs = comp[(comp["row"] == best["row"]) & (comp["kind"] == kind)]
+            vs = comp[(comp["id"] == best["id"]) & (comp["kind"] == kind)]
             if len(vs):
                 c = vs.iloc[0]
                 out[key] = {

@@ -1,20 +1,21 @@
-"""Stage baseline@ / augment@ / replace@ / count@: one experiment run (see ganaug.experiment).
+"""Stage baseline@ / augment@ / replace@ / count@: one experiment run (see ganaug.experiment.run).
 
-Usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed>"""
+Usage: python -m ganaug.stages.experiment <mode> <method> <amount> <seed>"""
 
 import sys
 
 from ganaug.errors import GanaugError
-from ganaug.experiment import RunSpec, run_experiment
+from ganaug.experiment.plan import RunSpec
+from ganaug.experiment.run import run_experiment
 from ganaug.params import load_params
 from ganaug.stages import main
 
 
 def run() -> None:
     if len(sys.argv) != 5:
-        raise GanaugError("usage: python -m ganaug.stages.experiment <mode> <sampler> <amount> <seed>")
-    mode, sampler, amount, seed = sys.argv[1:5]
-    spec = RunSpec(mode, sampler, amount, int(seed))
+        raise GanaugError("usage: python -m ganaug.stages.experiment <mode> <method> <amount> <seed>")
+    mode, method, amount, seed = sys.argv[1:5]
+    spec = RunSpec(mode, method, amount, int(seed))
     metrics = run_experiment(spec, load_params())
     if metrics is None:  # a torchrun rank other than 0
         return

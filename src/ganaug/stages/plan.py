@@ -8,7 +8,8 @@ before any run trains."""
 import json
 
 from ganaug import paths
-from ganaug.experiment import VARIANTS, optional_stage_plan
+from ganaug.experiment.plan import optional_stage_plan
+from ganaug.experiment.variants import VARIANTS
 from ganaug.params import ExperimentParams, load_params
 from ganaug.registry import lookup
 from ganaug.sampling.samplers import SAMPLERS

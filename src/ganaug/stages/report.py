@@ -1,19 +1,20 @@
 """Stage report: reports/summary.{md,csv}, reports/comparisons.csv, reports/metrics/summary.json,
 reports/figures/*.png (accuracy vs ratio, replacement / fixed-count curves, loss curves, score
 histograms, highest/lowest grids, Grad-CAM of real-only vs the best augmented classifier).
-It reads exactly the runs the current params define (ganaug.experiment.planned_runs)."""
+It reads exactly the runs the current params define (ganaug.experiment.plan.planned_runs)."""
 
 import json
 
 from ganaug import paths
 from ganaug.classify.models import load_classifier
 from ganaug.data.store import load_classes, load_split
-from ganaug.experiment import planned_runs, recipe
+from ganaug.experiment.plan import RunSpec, planned_runs, recipe
 from ganaug.gan.pool_format import open_pool
 from ganaug.params import load_params
 from ganaug.report.build import build_figures, build_tables, gradcam_images
 from ganaug.report.figures import loss_curves
 from ganaug.report.gradcam import gradcam_figure
+from ganaug.report.rows import REAL_ONLY
 from ganaug.report.tables import best_augmented, tail_classes
 from ganaug.sampling.scores import load_scores
 from ganaug.stages import main
@@ -40,26 +41,20 @@ def run() -> None:
 
     # loss curves and Grad-CAM: real-only (first seed) against the best augmented row (same seed)
     seed = params.experiments.seeds[0]
-    real_key = f"real-0-s{seed}"
-    runs = {"real only": paths.RUNS / "baseline" / real_key}
+    real_only = RunSpec("baseline", "real", "0", seed)
+    runs, models = {REAL_ONLY: real_only}, {REAL_ONLY: real_only}
     best = best_augmented(table)
     if best is not None:
-        runs[f"{best['row']} (highest mean)"] = paths.RUNS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}"
-        random_rows = table[(table["mode"] == "augment") & (table["sampler"] == "random")]
-        if len(random_rows) and best["sampler"] != "random":
+        best_run = RunSpec("augment", best["method"], best["amount"], seed)
+        runs[f"{best['row']} (highest mean)"] = models[best["row"]] = best_run
+        random_rows = table[(table["mode"] == "augment") & (table["method"] == "random")]
+        if len(random_rows) and best["method"] != "random":
             r = random_rows.iloc[0]
-            runs[r["row"]] = paths.RUNS / "augment" / f"random-{r['amount']}-s{seed}"
-    runs = {k: v for k, v in runs.items() if (v / "summary.csv").is_file()}
-    if runs:
-        loss_curves(runs, paths.FIGURES / "loss_curves.png")
-    models = {}
-    if (paths.CLASSIFIERS / "baseline" / real_key).is_dir():
-        models["real only"] = load_classifier(paths.CLASSIFIERS / "baseline" / real_key)
-    if (
-        best is not None
-        and (d := paths.CLASSIFIERS / "augment" / f"{best['sampler']}-{best['amount']}-s{seed}").is_dir()
-    ):
-        models[best["row"]] = load_classifier(d)
+            runs[r["row"]] = RunSpec("augment", "random", r["amount"], seed)
+    curves = {name: spec.report_dir for name, spec in runs.items() if (spec.report_dir / "summary.csv").is_file()}
+    if curves:
+        loss_curves(curves, paths.FIGURES / "loss_curves.png")
+    models = {name: load_classifier(spec.model_dir) for name, spec in models.items() if spec.model_dir.is_dir()}
     if models:
         test = load_split(paths.PREPARED / "test.npz")
         images, labels = gradcam_images(test.images, test.labels)

@@ -20,7 +20,7 @@ def run() -> None:
     meta = load_classes(paths.PREPARED)
     train, val, test = (load_split(paths.PREPARED / f"{s}.npz") for s in ("train", "val", "test"))
     out = RunOutputs(paths.SCORER, paths.METRICS / "real-only.json", paths.SCORER_REPORTS)
-    tags = {"mode": "real-only", "sampler": "none", "ratio": "0", "seed": str(params.train.seed)}
+    tags = {"mode": "real-only", "method": "none", "amount": "0", "seed": str(params.train.seed)}
     with tracked_run("train_scorer", params, {"data/prepared": paths.PREPARED}, tags, run_name="real-only"):
         phases = [Phase("train", train, params.train)]
         metrics, timing = train_and_report("real-only", phases, val, test, meta, out, log_epoch=log_epoch)

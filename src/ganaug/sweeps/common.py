@@ -60,34 +60,14 @@ def finished_experiments(dvc: str = "dvc") -> set[str]:
 
 
 def read_summary(experiment: str, path: str = "reports/summary.json") -> dict:
-    """reports/summary.json (every row's per-seed accuracies) of a finished experiment, or another of its files."""
+    """reports/summary.json (every row's per-seed accuracies, keyed by row id) of a finished experiment, or another of
+    its files."""
     import dvc.api
 
     try:
-        return renamed_rows(json.loads(dvc.api.read(path, rev=experiment)))
+        return json.loads(dvc.api.read(path, rev=experiment))
     except Exception as err:  # dvc raises several types for a missing revision or file
         raise GanaugError(
             f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
             "run the sweep without --report-only first"
         ) from None
-
-
-def renamed_rows(summary: dict) -> dict:
-    """An experiment's summary.json with the rows named as today: experiments run before the rename wrote the
-    real-only rows "0x real ...", so that a sweep's report can still be rebuilt from them (--report-only)."""
-    from ganaug.experiment import LEGACY_REAL_ONLY, REAL_ONLY
-
-    def name(row):
-        return (
-            REAL_ONLY + row.removeprefix(LEGACY_REAL_ONLY)
-            if isinstance(row, str) and row.startswith(LEGACY_REAL_ONLY)
-            else row
-        )
-
-    if "rows" in summary:
-        summary["rows"] = {name(k): v for k, v in summary["rows"].items()}
-    for comparison in summary.get("comparisons", []):
-        for key in ("row", "reference"):
-            if key in comparison:
-                comparison[key] = name(comparison[key])
-    return summary

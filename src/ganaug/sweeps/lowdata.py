@@ -35,8 +35,9 @@ import pandas as pd
 
 from ganaug import paths
 from ganaug.errors import GanaugError
-from ganaug.experiment import REAL_ONLY
+from ganaug.experiment.plan import REAL_ONLY_ID
 from ganaug.report.cells import ci_cell, signed_points
+from ganaug.report.rows import label
 from ganaug.report.stats import summarize, welch
 from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
 
@@ -84,20 +85,21 @@ def run_size(per_class: int, overrides: list[str], params, train_counts: list[in
 def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
     """One row per (size, table row): statistics over seeds, the verdict against real-only of the
     same size (paired, from that experiment's report), and the unpaired difference against real-only
-    at the full size (the reference for "data saved")."""
+    at the full size (the reference for "data saved"). Rows are joined across sizes by id."""
     full = max(summaries)
-    reference = list(summaries[full]["rows"][REAL_ONLY]["seeds"].values())
+    reference = list(summaries[full]["rows"][REAL_ONLY_ID]["seeds"].values())
     rows = []
     for n, head in sorted(summaries.items()):
-        verdicts = {c["row"]: c for c in head.get("comparisons", []) if c["reference"] == REAL_ONLY}
-        for name, r in head["rows"].items():
+        verdicts = {c["id"]: c for c in head.get("comparisons", []) if c["reference_id"] == REAL_ONLY_ID}
+        for row, r in head["rows"].items():
             accs = list(r["seeds"].values())
             diff, lo, hi = welch(accs, reference)
-            c = verdicts.get(name)
+            c = verdicts.get(row)
             rows.append(
                 {
                     "per_class": n,
-                    "row": name,
+                    "id": row,
+                    "row": label(r["mode"], r["method"], r["amount"]),
                     **summarize(accs),
                     "steps": r["steps"],
                     "vs_real_same_size": None if c is None else c["verdict"],
@@ -113,11 +115,11 @@ def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
 def data_saved(table: pd.DataFrame) -> dict:
     """Per row: the smallest size whose mean reaches real-only at the full size (its Welch CI beside)."""
     full = table["per_class"].max()
-    ref = float(table[(table["per_class"] == full) & (table["row"] == REAL_ONLY)]["mean"].iloc[0])
+    ref = float(table[(table["per_class"] == full) & (table["id"] == REAL_ONLY_ID)]["mean"].iloc[0])
     out = {"reference_per_class": int(full), "reference_accuracy": round(ref, 5), "smallest_per_class": {}}
-    for name, g in table[table["per_class"] < full].groupby("row"):
+    for _, g in table[table["per_class"] < full].groupby("id"):
         reached = g[g["mean"] >= ref].sort_values("per_class")
-        out["smallest_per_class"][name] = int(reached["per_class"].iloc[0]) if len(reached) else None
+        out["smallest_per_class"][g["row"].iloc[0]] = int(reached["per_class"].iloc[0]) if len(reached) else None
     return out
 
 
@@ -155,8 +157,8 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     from ganaug.plots import plt, save  # pyplot with the files-only backend
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, g in table.groupby("row", sort=False):
-        g = g.sort_values("per_class")
+    for _, g in table.groupby("id", sort=False):
+        name, g = g["row"].iloc[0], g.sort_values("per_class")
         err = 100 * np.nan_to_num(g["ci_high"].to_numpy() - g["mean"].to_numpy())
         ax.errorbar(g["per_class"], 100 * g["mean"], yerr=err, marker="o", capsize=3, label=name)
     ax.set(

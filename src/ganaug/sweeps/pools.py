@@ -40,12 +40,14 @@ def pool_differences(summaries: dict[int, dict]) -> pd.DataFrame:
         for c in head["comparisons"]:
             # real-only rows do not depend on the pool (the same runs in every replicate): a comparison
             # of two of them has nothing to replicate and would only inflate the Holm family
-            if c["reference"] is None or head["rows"][c["row"]]["mode"] == "baseline":
+            if c["reference_id"] is None or head["rows"][c["id"]]["mode"] == "baseline":
                 continue
-            a, b = accs[c["row"]], accs[c["reference"]]
+            a, b = accs[c["id"]], accs[c["reference_id"]]
             shared = sorted(set(a.index) & set(b.index))
             rows.append(
                 {
+                    "id": c["id"],
+                    "reference_id": c["reference_id"],
                     "row": c["row"],
                     "reference": c["reference"],
                     "kind": c["kind"],
@@ -62,12 +64,14 @@ def pools_table(summaries: dict[int, dict]) -> pd.DataFrame:
     """Per comparison, over pool replicates: mean difference, t CI, one-sample t-test, Holm, verdict."""
     per_pool = pool_differences(summaries)
     out = []
-    for (row, ref, kind), g in per_pool.groupby(["row", "reference", "kind"], sort=False):
+    for (row, ref, kind), g in per_pool.groupby(["id", "reference_id", "kind"], sort=False):
         d = mean_test(g["diff"])
         out.append(
             {
-                "row": row,
-                "reference": ref,
+                "id": row,
+                "reference_id": ref,
+                "row": g["row"].iloc[0],
+                "reference": g["reference"].iloc[0],
                 "kind": kind,
                 "pools": d["n"],
                 "seeds_per_pool": int(g["seeds"].min()),

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ganaug import paths
-from ganaug.experiment import REAL_ONLY
+from ganaug.experiment.plan import REAL_ONLY_ID, row_id
 from ganaug.report.cells import ci_cell, signed_points
 from ganaug.report.stats import holm, paired, summarize, verdict
 from ganaug.sweeps.common import (
@@ -71,7 +71,9 @@ GENERATORS = {
         "Diffusion Inversion",
     ),
 }
-ROWS = {REAL_ONLY: "real-only", "pseudo-label 1x": "pseudo-label"}
+ROWS = {REAL_ONLY_ID: "real-only", row_id("augment", "pseudo-label", "1"): "pseudo-label"}  # id -> this table's row
+SAMPLES = row_id("augment", "random", "1")  # a generator's own samples, the random sampler
+PROJECTED = row_id("augment", "dapper", "1")  # its projected labelled images, perturbed
 
 
 def point_overrides(generator: str, method: str, extra: list[str]) -> list[str]:
@@ -86,16 +88,16 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
     for n in sorted({n for n, _, _ in summaries}):
         points = [(g, m) for size, g, m in summaries if size == n]
         base = summaries[(n, *points[0])]["rows"]
-        rows = {label: base[name] for name, label in ROWS.items()}
+        rows = {label: base[row] for row, label in ROWS.items()}
         for g in dict.fromkeys(g for g, _ in points):
             spec = GENERATORS[g]
             first = next(m for generator, m in points if generator == g)
-            samples = summaries[(n, g, first)]["rows"].get("random 1x")  # None: an experiment run without it
+            samples = summaries[(n, g, first)]["rows"].get(SAMPLES)  # None: an experiment run without it
             if samples is not None:
                 rows[f"{spec.samples_row} (random)"] = samples
             for method in spec.methods:
                 if (g, method) in points:
-                    rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"]["dapper 1x"]
+                    rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"][PROJECTED]
         seeds = {label: pd.Series({int(k): v for k, v in r["seeds"].items()}) for label, r in rows.items()}
         for label, r in rows.items():
             entry = {"per_class": n, "row": label, "steps": r["steps"], **summarize(list(seeds[label]))}
