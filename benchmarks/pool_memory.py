@@ -23,10 +23,10 @@ def child(count: int, size: int, width: int, out: str) -> None:
     from ganaug.gan.pool_format import open_pool
 
     torch.manual_seed(0)
-    G = Generator(10, 1, size, width=width, min_width=8)
+    G = Generator(10, 1, size, z_dim=128, width=width, min_width=8)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    write_pool(Path(out), G, per_class=count // 10, num_classes=10, seed=0, batch_size=1000)
+    write_pool(Path(out), G, per_class=count // 10, num_classes=10, seed=0, truncation=None, batch_size=1000)
     elapsed = time.perf_counter() - start
     pool = open_pool(Path(out))
     checksum = int(pool.images[:: max(1, count // 1000)].sum())  # read back through the memory map

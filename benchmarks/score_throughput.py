@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     model = timm.create_model("resnet10t", num_classes=10, in_chans=1).eval()
-    D = Discriminator(10, 1, args.size, width=32).eval()  # the default discriminator
+    D = Discriminator(10, 1, args.size, width=32, min_width=32).eval()  # the default discriminator
     extractor = ClassifierFeatures(model, Normalizer([0.5], [0.25]))
     rng = np.random.default_rng(0)
     labels = (np.arange(args.count) % 10).astype(np.int64)

@@ -88,8 +88,8 @@ def test_a_pool_made_in_smaller_pieces_after_running_out_of_memory_is_the_same_p
     from ganaug.gan.networks import Generator
     from ganaug.gan.pool import write_pool
 
-    G = Generator(3, 1, 16, z_dim=8, width=8)
-    plain = write_pool(tmp_path / "plain", G, per_class=7, num_classes=3, seed=1, batch_size=8)
+    G = Generator(3, 1, 16, z_dim=8, width=8, min_width=32)
+    plain = write_pool(tmp_path / "plain", G, per_class=7, num_classes=3, seed=1, truncation=None, batch_size=8)
     forward = Generator.forward
 
     def small_memory(self, z, y):
@@ -98,7 +98,7 @@ def test_a_pool_made_in_smaller_pieces_after_running_out_of_memory_is_the_same_p
         return forward(self, z, y)
 
     monkeypatch.setattr(Generator, "forward", small_memory)
-    shrunk = write_pool(tmp_path / "shrunk", G, per_class=7, num_classes=3, seed=1, batch_size=8)
+    shrunk = write_pool(tmp_path / "shrunk", G, per_class=7, num_classes=3, seed=1, truncation=None, batch_size=8)
     assert "generate: out of device memory at 8 images a batch; going on with 4" in capsys.readouterr().out
     assert np.array_equal(plain.images, shrunk.images) and np.array_equal(plain.latents, shrunk.latents)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ganaug.errors import GanaugError
+from ganaug.gan.archs import ARCHS
 from ganaug.gan.cgan import hinge_d_loss
 from ganaug.gan.diffaugment import diff_augment
 from ganaug.gan.export import load_gan, save_gan
@@ -35,7 +36,8 @@ def gan_params(**kw):
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 16), (1, 28), (3, 32)])
 def test_shapes_and_gradients_for_gray_and_rgb(channels, size):
-    G, D = Generator(5, channels, size, z_dim=16, width=8), Discriminator(5, channels, size, width=8)
+    G = Generator(5, channels, size, z_dim=16, width=8, min_width=32)
+    D = Discriminator(5, channels, size, width=8, min_width=32)
     y = torch.tensor([0, 1, 4])
     x = G(torch.randn(3, 16), y)
     assert x.shape == (3, channels, size, size) and x.min() >= -1 and x.max() <= 1
@@ -61,9 +63,12 @@ def test_no_block_under_min_width_channels_at_any_resolution():
         return [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.out_channels > 3]
 
     for size in (32, 64, 128):
-        G, D = Generator(10, 3, size, width=48), Discriminator(10, 3, size, width=32)
+        G, D = (
+            Generator(10, 3, size, z_dim=128, width=48, min_width=32),
+            Discriminator(10, 3, size, width=32, min_width=32),
+        )
         assert min(widths(G)) == 32 and min(widths(D)) == 32, size  # 48 halved per block would give 12 at 64 px
-    assert min(widths(Generator(10, 3, 64, width=48, min_width=8))) == 12  # the old floor, for comparison
+    assert min(widths(Generator(10, 3, 64, z_dim=128, width=48, min_width=8))) == 12  # the old floor, for comparison
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -116,26 +121,35 @@ def kill_at(step: int):
     return on_log
 
 
-def assert_a_killed_run_resumes_to_the_same_weights(cfg, images, labels, folder) -> None:
+# each generator's small params for the resume test, beside gan_params' base; an ARCHS entry without one fails it
+SMALL = {
+    "cgan": {},
+    "stargan": {"arch": "stargan", "min_width": 8, "res_blocks": 1},
+    "style": {"arch": "style", "z_dim": 32},
+    "ddpm": {"arch": "ddpm", "unet_width": 8, "sample_steps": 10, "lr_g": 1e-3},
+}
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_a_killed_run_resumes_to_the_same_weights(arch, tmp_path, digits16):
     """Train straight through; train again, killed after step 4 (checkpoints every 3), then resumed: the same
-    generator weights, loss rows and best FID. For every gan.arch (test_stargan calls it too)."""
+    generator weights, loss rows and best FID, for every generator."""
+    cfg = gan_params(**SMALL[arch])
+    images, labels = digits16
+    labels = labels if ARCHS[arch].conditional else np.zeros(len(images), np.int64)
 
     def run(out, **kw):
         return train_gan(images, labels, 10, cfg, torch.device("cpu"), out, evaluate=fake_fid, log_every=2, **kw)
 
-    straight = run(folder / "a")
+    straight = run(tmp_path / "a")
     with pytest.raises(KeyboardInterrupt):
-        run(folder / "b", on_log=kill_at(4))
-    assert json.loads((folder / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
-    resumed = run(folder / "b")
+        run(tmp_path / "b", on_log=kill_at(4))
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["step"] == 3  # the last checkpoint before the kill
+    resumed = run(tmp_path / "b")
     assert resumed.step == straight.step == cfg.steps
     for (k, a), b in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
         assert torch.equal(a, b), k
     assert resumed.losses == straight.losses and resumed.best == straight.best
-
-
-def test_killed_run_resumes_to_the_same_weights(tmp_path, digits16):
-    assert_a_killed_run_resumes_to_the_same_weights(gan_params(), *digits16, tmp_path)
 
 
 def test_more_steps_continue_from_the_checkpoint(tmp_path, digits16):
@@ -169,7 +183,7 @@ def test_best_generator_is_kept_not_the_last(tmp_path, digits16):
         evaluate=lambda im, lb: {**fake_fid(im, lb), "fid": next(fids)},
     )
     assert gan.best == {"fid": 1.0, "step": 6}
-    G, D = best_networks(gan)
+    G, D = best_networks(gan, gan_params(steps=9))
     last = gan.sampler.state_dict()
     assert any(not torch.equal(v, last[k]) for k, v in G.state_dict().items())
     save_gan(
@@ -184,22 +198,22 @@ def test_best_generator_is_kept_not_the_last(tmp_path, digits16):
 
 
 def test_pool_round_trip_is_memory_mapped_and_seeded(tmp_path):
-    G = Generator(3, 1, 16, z_dim=8, width=8)
-    pool = write_pool(tmp_path / "a", G, per_class=7, num_classes=3, seed=1, batch_size=4)
+    G = Generator(3, 1, 16, z_dim=8, width=8, min_width=32)
+    pool = write_pool(tmp_path / "a", G, per_class=7, num_classes=3, seed=1, truncation=None, batch_size=4)
     assert len(pool) == 21 and isinstance(pool.images, np.memmap) and pool.images.shape == (21, 16, 16, 1)
     assert np.bincount(pool.labels).tolist() == [7, 7, 7] and pool.latents.shape == (21, 8)
-    again = write_pool(tmp_path / "b", G, per_class=7, num_classes=3, seed=1, batch_size=10)
+    again = write_pool(tmp_path / "b", G, per_class=7, num_classes=3, seed=1, truncation=None, batch_size=10)
     assert np.array_equal(pool.images, again.images) and np.array_equal(pool.latents, again.latents)
     with torch.no_grad():
         direct = G.eval()(torch.from_numpy(np.array(pool.latents[:2])), torch.tensor([0, 1]))
     assert np.abs(((direct + 1) * 127.5).round().permute(0, 2, 3, 1).numpy() - pool.images[:2]).max() <= 1
-    truncated = write_pool(tmp_path / "c", G, per_class=7, num_classes=3, seed=1, truncation=0.5)
+    truncated = write_pool(tmp_path / "c", G, per_class=7, num_classes=3, seed=1, truncation=0.5, batch_size=1000)
     assert np.abs(truncated.latents).max() <= 0.5
 
 
 def test_pool_with_files_of_different_lengths_is_refused(tmp_path):
-    G = Generator(2, 1, 8, z_dim=4, width=8)
-    write_pool(tmp_path, G, per_class=3, num_classes=2, seed=0)
+    G = Generator(2, 1, 8, z_dim=4, width=8, min_width=32)
+    write_pool(tmp_path, G, per_class=3, num_classes=2, seed=0, truncation=None, batch_size=1000)
     np.save(tmp_path / "labels.npy", np.zeros(5, np.int64))
     with pytest.raises(GanaugError, match="pool files disagree in length .*labels.npy 5"):
         open_pool(tmp_path)
@@ -226,7 +240,7 @@ def test_projection_recovers_an_image_the_generator_can_make():
     from ganaug.gan.projection import latent_directions, perturb, project
 
     torch.manual_seed(0)
-    G = Generator(3, 1, 16, z_dim=8, width=8).eval()
+    G = Generator(3, 1, 16, z_dim=8, width=8, min_width=32).eval()
     z_true = torch.randn(6, 8)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     with torch.no_grad():
@@ -272,7 +286,7 @@ def test_predictor_direction_raises_the_score_it_was_fitted_on():
     from ganaug.gan.projection import predictor_directions
 
     torch.manual_seed(0)
-    G = Generator(3, 1, 16, z_dim=8, width=8).eval()
+    G = Generator(3, 1, 16, z_dim=8, width=8, min_width=32).eval()
 
     def brightness(x, y):  # a score of the image: its mean intensity
         return x.mean((1, 2, 3))

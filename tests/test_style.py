@@ -9,11 +9,10 @@ import torch
 
 from ganaug.gan.archs import build_networks
 from ganaug.gan.pixels import from_uint8, to_uint8
-from ganaug.gan.projection import latent_space, perturb, predictor_directions, project
-from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator
+from ganaug.gan.projection import perturb, predictor_directions, project
+from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator, WSpace
 from ganaug.gan.train import train_gan
 from tests.conftest import params_with
-from tests.test_gan import assert_a_killed_run_resumes_to_the_same_weights
 
 
 def style_params(**kw):
@@ -23,7 +22,7 @@ def style_params(**kw):
 
 @pytest.mark.parametrize("channels, size", [(1, 16), (3, 32), (1, 28)])
 def test_shapes_gradients_and_labels_ignored(channels, size):
-    G = StyleGenerator(10, channels, size, z_dim=16, width=8, min_width=8)
+    G = StyleGenerator(10, channels, size, z_dim=16, width=8, min_width=8, mapping_layers=2)
     D = UnconditionalDiscriminator(10, channels, size, width=8, min_width=8)
     z = torch.randn(3, 16)
     x = G(z, torch.tensor([0, 1, 9]))
@@ -39,7 +38,7 @@ def test_shapes_gradients_and_labels_ignored(channels, size):
 
 def test_noise_is_fresh_in_training_and_fixed_when_sampling():
     torch.manual_seed(0)
-    G = StyleGenerator(2, 1, 16, z_dim=16, width=8, min_width=8)
+    G = StyleGenerator(2, 1, 16, z_dim=16, width=8, min_width=8, mapping_layers=2)
     for layer in G.layers:
         layer.noise_strength.data.fill_(0.5)
     z = torch.randn(2, 16)
@@ -83,14 +82,14 @@ def test_projection_into_w_reconstructs_a_real_image_better_than_a_random_w(trai
     labels = np.zeros(6, np.int64)
     errors = {}
     for plus in (False, True):
-        space = latent_space(G, plus=plus, seed=0)
+        space = WSpace(G, plus=plus, seed=0)
         assert space.z_dim == 32 * (G.num_ws if plus else 1)
         latents, err = project(space, real, labels, steps=150, lr=0.05, batch_size=6, seed=0)
         with torch.no_grad():  # the image decoded from the latent found is the reconstruction measured
             decoded = space(torch.from_numpy(latents))
         assert np.allclose(err, ((decoded - from_uint8(real)) / 2).pow(2).mean((1, 2, 3)).numpy(), atol=1e-5)
         errors[plus] = err.mean()
-    space = latent_space(G, seed=0)
+    space = WSpace(G, seed=0)
     with torch.no_grad():
         random_w = space(space.sample_latents(60, torch.Generator().manual_seed(2)))
     target = from_uint8(np.repeat(real, 10, axis=0))
@@ -101,7 +100,7 @@ def test_projection_into_w_reconstructs_a_real_image_better_than_a_random_w(trai
 
 def test_w_space_is_standardised_and_perturbations_keep_the_label_free_scale(trained):
     _, G, _ = trained
-    space = latent_space(G, seed=0)
+    space = WSpace(G, seed=0)
     u = space.sample_latents(2000, torch.Generator().manual_seed(3))
     assert abs(float(u.mean())) < 0.1 and 0.8 < float(u.std()) < 1.2
     moved, source = perturb(u[:5].numpy(), 3, "random", 0.5, None, [], seed=0)
@@ -111,7 +110,7 @@ def test_w_space_is_standardised_and_perturbations_keep_the_label_free_scale(tra
 def test_predictor_direction_in_w_raises_the_score_it_was_fitted_on(trained):
     """As paper 003 fits its pose direction: a linear predictor on W samples; here the score is the mean brightness."""
     _, G, _ = trained
-    space = latent_space(G, seed=0)
+    space = WSpace(G, seed=0)
 
     def brightness(images, labels):
         return images.mean((1, 2, 3))
@@ -121,11 +120,6 @@ def test_predictor_direction_in_w_raises_the_score_it_was_fitted_on(trained):
     with torch.no_grad():
         up, down = (brightness(space(u + c * dirs[0, 0]), None) for c in (1.5, -1.5))
     assert (up > down).float().mean() >= 0.8 and float(up.mean() - down.mean()) > 0.05 and r2[0] > 0.3
-
-
-def test_a_killed_style_run_resumes_to_the_same_weights(tmp_path, digits16):
-    images, _ = digits16
-    assert_a_killed_run_resumes_to_the_same_weights(style_params(), images, np.zeros(len(images), np.int64), tmp_path)
 
 
 class _BrightnessGenerator(torch.nn.Module):
@@ -152,13 +146,33 @@ def test_a_labelled_pool_fills_its_classes_in_interleaved_order_and_stops_drawin
     from ganaug.gan.pool_format import open_pool
 
     G = _BrightnessGenerator()
-    filled = write_labelled_pool(tmp_path / "filled", G, _class_of_brightness, 5, 4, seed=0, batch_size=100)
-    assert "short" not in filled.meta and filled.meta["drawn"] < 20 * 20  # full before the default cap
+    filled = write_labelled_pool(
+        tmp_path / "filled",
+        G,
+        _class_of_brightness,
+        5,
+        4,
+        seed=0,
+        truncation=None,
+        batch_size=100,
+        extra_meta={},
+        max_draws=20,
+    )
+    assert "short" not in filled.meta and filled.meta["drawn"] < 20 * 20  # full before the cap
     assert list(np.asarray(open_pool(tmp_path / "filled").labels[:8])) == [0, 1, 2, 3] * 2  # any prefix balanced
 
     # the rare class needs ~50 draws per image: 40 of them cannot be filled from 2.5 x 160 draws
     short = write_labelled_pool(
-        tmp_path / "short", G, _class_of_brightness, 40, 4, seed=0, batch_size=100, max_draws=2.5
+        tmp_path / "short",
+        G,
+        _class_of_brightness,
+        40,
+        4,
+        seed=0,
+        truncation=None,
+        batch_size=100,
+        extra_meta={},
+        max_draws=2.5,
     )
     assert short.meta["drawn"] == 400  # the cap, 2.5 x 160, reached at a batch's end: no batch more
     rare = int(short.meta["short"]["3"])

@@ -1,9 +1,7 @@
-"""The generator architectures (``gan.arch``), one ``Arch`` entry each in ARCHS: the networks it builds from
-the gan params, its losses, and which params only it reads. Adding an architecture is a module with its
-networks and losses (as ganaug.gan.stargan) and an entry here; its name goes into ganaug.params.ARCH_NAMES,
-which a test checks against ARCHS. Its generator declares ``takes`` (what it makes an image from besides a
-label) and its discriminator ``judge`` (realism and, if it has one, a class head), which is all the pool,
-the projection and the scores ask of a GAN.
+"""The generators (``gan.arch``), one ``Arch`` entry each in ARCHS (ganaug.gan.interface says what an entry holds):
+the networks it builds from the gan params, its losses, how it makes a pool and a sample grid, and its latent
+space for DAPPER. Adding a generator is a module with its networks and losses (as ganaug.gan.stargan) and an
+entry here (docs/development.md walks through one).
 
   cgan     class-conditional GAN from noise: G(z, label) (BigGAN-style, ganaug.gan.networks, ganaug.gan.cgan)
   stargan  translation GAN, paper 000: G(real image, target label) (ganaug.gan.stargan)
@@ -15,36 +13,34 @@ the projection and the scores ask of a GAN.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from ganaug.gan import cgan, diffusion, stargan
+from ganaug.gan import cgan, diffusion, grids, pool, projection, stargan, style
+from ganaug.gan.interface import Arch
 from ganaug.gan.networks import Discriminator, Generator
-from ganaug.gan.stargan import TranslationDiscriminator, TranslationGenerator
-from ganaug.gan.style import StyleGenerator, UnconditionalDiscriminator
+from ganaug.registry import lookup
 
 
 def build_cgan(num_classes: int, channels: int, image_size: int, gan: dict):
-    # GANs saved before min_width existed: the generator had a floor of 8 channels, the discriminator none
     return (
-        Generator(num_classes, channels, image_size, gan["z_dim"], gan["g_width"], gan.get("min_width", 8)),
-        Discriminator(num_classes, channels, image_size, gan["d_width"], gan.get("min_width", 1)),
+        Generator(num_classes, channels, image_size, gan["z_dim"], gan["g_width"], gan["min_width"]),
+        Discriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
     )
 
 
 def build_stargan(num_classes: int, channels: int, image_size: int, gan: dict):
     return (
-        TranslationGenerator(num_classes, channels, image_size, gan["g_width"], gan["res_blocks"], gan["min_width"]),
-        TranslationDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
+        stargan.TranslationGenerator(
+            num_classes, channels, image_size, gan["g_width"], gan["res_blocks"], gan["min_width"]
+        ),
+        stargan.TranslationDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
     )
 
 
 def build_style(num_classes: int, channels: int, image_size: int, gan: dict):
     return (
-        StyleGenerator(
+        style.StyleGenerator(
             num_classes, channels, image_size, gan["z_dim"], gan["g_width"], gan["min_width"], gan["mapping_layers"]
         ),
-        UnconditionalDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
+        style.UnconditionalDiscriminator(num_classes, channels, image_size, gan["d_width"], gan["min_width"]),
     )
 
 
@@ -53,32 +49,47 @@ def build_ddpm(num_classes: int, channels: int, image_size: int, gan: dict):
     return G, diffusion.DenoisingJudge(num_classes, channels, image_size).bind(G)
 
 
-@dataclass(frozen=True)
-class Arch:
-    name: str  # gan.arch
-    build: Callable  # (num_classes, channels, image_size, gan params dict) -> (G, D)
-    losses: tuple[Callable, Callable]  # D's and G's: (gan, draws, cfg) -> (loss, values to log)
-    # gan params only this architecture reads: left out of what identifies another one's trained GAN (its
-    # checkpoint fingerprint and models/gan/config.json), so a knob of one never invalidates the other
-    only: tuple[str, ...] = ()
-    # False: trained on the unlabelled images (data.unlabelled), labels ignored; its samples are labelled by the scorer
-    conditional: bool = True
-    adversarial: bool = True  # False: no discriminator step (its loss is None), only the generator's loss
-
-
 ARCHS: dict[str, Arch] = {
     a.name: a
     for a in (
-        Arch("cgan", build_cgan, (cgan.d_loss, cgan.g_loss), only=("z_dim",)),
         Arch(
-            "stargan", build_stargan, (stargan.d_loss, stargan.g_loss), only=("res_blocks", "lambda_cls", "lambda_rec")
+            "cgan",
+            build_cgan,
+            (cgan.d_loss, cgan.g_loss),
+            make_pool=pool.sampled_pool,
+            sample_grid=grids.conditional_grid,
+            latent_space=cgan.z_space,
+            project=projection.optimised,
+            directions=projection.latent_directions,
+            only=("z_dim",),
         ),
-        # the cGAN's hinge + DiffAugment losses: the style pair ignores the labels they pass
-        Arch("style", build_style, (cgan.d_loss, cgan.g_loss), only=("z_dim", "mapping_layers"), conditional=False),
+        Arch(
+            "stargan",
+            build_stargan,
+            (stargan.d_loss, stargan.g_loss),
+            make_pool=pool.translation_pool,
+            sample_grid=grids.translation_grid_of,
+            only=("res_blocks", "lambda_cls", "lambda_rec"),
+        ),
+        Arch(
+            "style",
+            build_style,
+            (cgan.d_loss, cgan.g_loss),  # the cGAN's hinge + DiffAugment losses: the style pair ignores the labels
+            make_pool=pool.scorer_labelled_pool,
+            sample_grid=grids.scorer_labelled_grid,
+            latent_space=style.w_space,
+            project=projection.optimised,
+            only=("z_dim", "mapping_layers"),
+            conditional=False,
+        ),
         Arch(
             "ddpm",
             build_ddpm,
             (None, diffusion.g_loss),
+            make_pool=pool.scorer_labelled_pool,
+            sample_grid=grids.scorer_labelled_grid,
+            latent_space=diffusion.noise_space,
+            project=projection.inverted,
             only=("unet_width", "sample_steps"),
             conditional=False,
             adversarial=False,
@@ -87,14 +98,17 @@ ARCHS: dict[str, Arch] = {
 }
 
 
+def arch_of(gan: dict) -> Arch:
+    """The Arch a gan params dict (or a saved GAN's config) names; an unknown name is refused in one line."""
+    return lookup(ARCHS, gan["arch"], "gan.arch", "generator")
+
+
 def relevant_config(gan: dict) -> dict:
-    """The gan params that define a GAN of ``gan['arch']``. A cGAN's omits ``arch`` itself: GANs saved
-    before architectures existed are cGANs, and their configs stay byte-identical."""
-    arch = gan.get("arch", "cgan")
-    other = {k for a in ARCHS.values() if a.name != arch for k in a.only} - set(ARCHS[arch].only)
-    return {k: v for k, v in gan.items() if k not in other and not (k == "arch" and arch == "cgan")}
+    """The gan params that define a GAN of ``gan['arch']``: without the keys only other architectures read."""
+    other = {k for a in ARCHS.values() if a.name != gan["arch"] for k in a.only} - set(arch_of(gan).only)
+    return {k: v for k, v in gan.items() if k not in other}
 
 
 def build_networks(num_classes: int, channels: int, image_size: int, gan: dict):
-    """(G, D) of the architecture ``gan['arch']`` (default cgan), from a gan params dict."""
-    return ARCHS[gan.get("arch", "cgan")].build(num_classes, channels, image_size, gan)
+    """(G, D) of the architecture ``gan['arch']``, from a gan params dict."""
+    return arch_of(gan).build(num_classes, channels, image_size, gan)

@@ -22,6 +22,11 @@ def hinge_d_loss(gan, real, y_real, fake, y_fake, cfg) -> tuple[torch.Tensor, di
     return loss, {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
 
 
+def z_space(G, cfg) -> tuple:
+    """The cGAN's latent space for DAPPER: its own z (G decodes latents and labels as it is)."""
+    return G, "z"
+
+
 def d_loss(gan, draws, cfg) -> tuple[torch.Tensor, dict]:
     real, y_real = draws.real()
     y_fake = draws.labels()

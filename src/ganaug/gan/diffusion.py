@@ -65,15 +65,8 @@ class DiffusionGenerator(nn.Module):
     takes = "latent"
     conditional = False
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 32, sample_steps: int = 20):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int, sample_steps: int):
         super().__init__()
-        self.kwargs = {
-            "num_classes": num_classes,
-            "channels": channels,
-            "image_size": image_size,
-            "width": width,
-            "sample_steps": sample_steps,
-        }
         self.num_classes, self.channels, self.image_size = num_classes, channels, image_size
         self.z_dim, self.sample_steps = channels * image_size**2, sample_steps
         self.unet = unet(channels, image_size, width)
@@ -108,9 +101,6 @@ class DiffusionGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(z)
 
-    def latent_space(self, plus: bool = False, samples: int = 0, seed: int = 0) -> DiffusionSpace:
-        return DiffusionSpace(self)
-
 
 class DiffusionSpace(nn.Module):
     """The model seen from its noise latents, for projection: ``invert`` instead of an optimisation, and latents
@@ -135,14 +125,18 @@ class DiffusionSpace(nn.Module):
         return torch.randn(n, self.z_dim, generator=generator)
 
 
+def noise_space(G: DiffusionGenerator, cfg) -> tuple[DiffusionSpace, str]:
+    """The diffusion model's latent space for DAPPER: its DDIM noise latents (no projection params to read)."""
+    return DiffusionSpace(G), "noise"
+
+
 class DenoisingJudge(nn.Module):
     """The discriminator's place for a diffusion model: realism = minus the denoising error at JUDGE_TIMESTEP with
     fixed noise (seeded the same for every batch, so a score depends on the image alone). No parameters of its own:
     it reads the generator it is bound to (``bind``); labels are ignored."""
 
-    def __init__(self, num_classes: int = 0, channels: int = 1, image_size: int = 32):
+    def __init__(self, num_classes: int, channels: int, image_size: int):
         super().__init__()
-        self.kwargs = {"num_classes": num_classes, "channels": channels, "image_size": image_size}
         self._generator: list[DiffusionGenerator] = []  # a list: not a submodule, its weights are G's to save
 
     def bind(self, G: DiffusionGenerator) -> DenoisingJudge:

@@ -74,18 +74,8 @@ class GBlock(nn.Module):
 class Generator(nn.Module):
     takes = "latent"  # what it makes an image from besides the label (a translation generator takes an image)
 
-    def __init__(
-        self, num_classes: int, channels: int, image_size: int, z_dim: int = 128, width: int = 64, min_width: int = 32
-    ):
+    def __init__(self, num_classes: int, channels: int, image_size: int, z_dim: int, width: int, min_width: int):
         super().__init__()
-        self.kwargs = {
-            "num_classes": num_classes,
-            "channels": channels,
-            "image_size": image_size,
-            "z_dim": z_dim,
-            "width": width,
-            "min_width": min_width,
-        }
         self.num_classes, self.channels, self.image_size, self.z_dim = num_classes, channels, image_size, z_dim
         self.base, blocks = layout(image_size)
         # channels halve as resolution doubles (cost stays flat per block), down to min_width:
@@ -102,6 +92,10 @@ class Generator(nn.Module):
         for block in self.blocks:
             h = block(h, y)
         return _resized(torch.tanh(self.out_conv(F.relu(self.out_bn(h)))), self.image_size)
+
+    def sample_latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` latents from the prior (CPU)."""
+        return torch.randn(n, self.z_dim, generator=generator)
 
 
 class DBlock(nn.Module):
@@ -132,15 +126,8 @@ class TrunkDiscriminator(nn.Module):
     """The spectral-norm ResNet trunk every discriminator shares, summed over space; subclasses add heads
     and ``judge(x, y) -> (realism B, class logits B x classes or None)``, what scoring asks of any D."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int, min_width: int):
         super().__init__()
-        self.kwargs = {
-            "num_classes": num_classes,
-            "channels": channels,
-            "image_size": image_size,
-            "width": width,
-            "min_width": min_width,
-        }
         self.native = native_size(image_size)
         self.blocks, self.features = d_trunk(channels, image_size, width, min_width)
 
@@ -151,7 +138,7 @@ class TrunkDiscriminator(nn.Module):
 class Discriminator(TrunkDiscriminator):
     """The cGAN's projection discriminator: one realism score for (image, label)."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int, min_width: int):
         super().__init__(num_classes, channels, image_size, width, min_width)
         self.linear = spectral_norm(nn.Linear(self.features, 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, self.features))

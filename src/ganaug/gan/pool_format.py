@@ -48,6 +48,34 @@ class NpyWriter:
             raise RuntimeError(f"{self.path}: wrote {self.rows} rows, expected {self.shape[0]}")
 
 
+class PoolWriter:
+    """The one writer of the pool format: ``count`` rows appended batch by batch (images, labels, latents and any
+    ``extra`` per-row arrays, by name and dtype, saved as <name>.npy), then ``close(meta)`` writes meta.json last,
+    so a pool with a meta.json is complete."""
+
+    def __init__(
+        self, out_dir: Path, count: int, image_shape: tuple[int, int, int], z_dim: int, extra: dict | None = None
+    ):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.count = out_dir, count
+        self.columns = {
+            "images": NpyWriter(out_dir / "images.npy", np.uint8, (count, *image_shape)),
+            "labels": NpyWriter(out_dir / "labels.npy", np.int64, (count,)),
+            "latents": NpyWriter(out_dir / "latents.npy", np.float32, (count, z_dim)),
+            **{name: NpyWriter(out_dir / f"{name}.npy", dtype, (count,)) for name, dtype in (extra or {}).items()},
+        }
+
+    def write(self, images: np.ndarray, labels: np.ndarray, latents: np.ndarray, **extra: np.ndarray) -> None:
+        for name, rows in {"images": images, "labels": labels, "latents": latents, **extra}.items():
+            self.columns[name].write(rows)
+
+    def close(self, meta: dict) -> Pool:
+        for column in self.columns.values():
+            column.close()
+        (self.out_dir / "meta.json").write_text(json.dumps({"count": self.count, **meta}, indent=2) + "\n")
+        return open_pool(self.out_dir)
+
+
 def save_pool(
     out_dir: Path,
     images: np.ndarray,
@@ -56,16 +84,14 @@ def save_pool(
     meta: dict,
     extra: dict[str, np.ndarray] | None = None,
 ) -> Pool:
-    """An in-memory pool (small, e.g. the projection pool) in the same on-disk format;
-    ``extra`` arrays (one row per image) are saved beside it as <name>.npy."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    np.save(out_dir / "images.npy", images)
-    np.save(out_dir / "labels.npy", labels.astype(np.int64))
-    np.save(out_dir / "latents.npy", latents.astype(np.float32))
-    for name, arr in (extra or {}).items():
-        np.save(out_dir / f"{name}.npy", arr)
-    (out_dir / "meta.json").write_text(json.dumps({"count": len(labels), **meta}, indent=2) + "\n")
-    return open_pool(out_dir)
+    """An in-memory pool (small, e.g. the projection pool) in the same format; ``extra`` arrays (one row per image)
+    are saved beside it as <name>.npy."""
+    extra = extra or {}
+    writer = PoolWriter(
+        out_dir, len(labels), images.shape[1:], latents.shape[1], {k: v.dtype for k, v in extra.items()}
+    )
+    writer.write(images, labels, latents, **extra)
+    return writer.close(meta)
 
 
 def open_pool(pool_dir: Path) -> Pool:

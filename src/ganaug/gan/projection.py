@@ -1,6 +1,7 @@
 """DAPPER (paper 003): project real images into the generator's latent space, then perturb. The latent space is
-a cGAN's z, or, as the paper does it, a style GAN's W (or W+) space (``latent_space``: ganaug.gan.style.WSpace), or
-a diffusion model's noise latent, reached by DDIM inversion instead (ganaug.gan.diffusion.DiffusionSpace).
+the generator's (its Arch's ``latent_space``): a cGAN's z, or, as the paper does it, a style GAN's W (or W+) space
+(ganaug.gan.style.WSpace), or a diffusion model's noise latent, reached by DDIM inversion instead
+(ganaug.gan.diffusion.DiffusionSpace). ``dapper`` is the whole method, for any generator.
 
 Projection: with the generator frozen and the label fixed, optimise a latent so that G(z, y)
 reconstructs the image -- pixel loss plus a feature loss in the real-only classifier's space, and a
@@ -14,6 +15,8 @@ a score we have: the scorer's logit for the class, or the discriminator's realis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,14 +25,11 @@ from tqdm import tqdm
 from ganaug.errors import GanaugError
 from ganaug.gan.networks import Generator
 from ganaug.gan.pixels import from_uint8
+from ganaug.gan.pool import generate
 
 
 def latent_directions(G: Generator, k: int) -> torch.Tensor:
     """k unit directions in z-space, most influential first (SVD of the first linear layer)."""
-    if not hasattr(G, "linear"):
-        raise GanaugError(
-            "projection.method: directions (SeFa) needs the cGAN's first linear layer; use random or predictor"
-        )
     _, _, vh = torch.linalg.svd(G.linear.weight.detach().float().cpu(), full_matrices=False)
     return vh[:k]
 
@@ -38,10 +38,10 @@ def project(
     G: Generator,
     images: np.ndarray,
     labels: np.ndarray,
-    steps: int = 200,
-    lr: float = 0.05,
+    steps: int,
+    lr: float,
     feature_fn=None,
-    feature_weight: float = 0.1,
+    feature_weight: float = 0.0,
     prior_weight: float = 1e-3,
     batch_size: int = 250,
     seed: int = 0,
@@ -50,8 +50,6 @@ def project(
     reconstruction error (mean squared error on [0, 1] pixels)."""
     G.eval().requires_grad_(False)
     device = next(G.parameters()).device
-    if hasattr(G, "invert"):  # a diffusion model: its DDIM inversion, not an optimisation
-        return inverted(G, images, batch_size, device)
     gen = torch.Generator().manual_seed(seed)
     latents, errors = [], []
     for start in tqdm(range(0, len(images), batch_size), desc="project", unit="batch"):
@@ -79,8 +77,16 @@ def project(
     return torch.cat(latents).numpy().astype(np.float32), torch.cat(errors).numpy()
 
 
-def inverted(space, images: np.ndarray, batch_size: int, device) -> tuple[np.ndarray, np.ndarray]:
-    """A diffusion model's latents of ``images`` (DDIM inversion) and the error of decoding them back."""
+def optimised(space, images: np.ndarray, labels: np.ndarray, cfg, feature_fn, seed: int):
+    """An Arch's ``project`` by optimisation (``project`` with the projection params)."""
+    return project(space, images, labels, cfg.steps, cfg.lr, feature_fn, cfg.feature_weight, seed=seed)
+
+
+def inverted(space, images: np.ndarray, labels=None, cfg=None, feature_fn=None, seed: int = 0, batch_size: int = 250):
+    """An Arch's ``project`` for a diffusion model: its latents of ``images`` by DDIM inversion (no optimisation, so
+    labels, params, features and seed go unused) and the error of decoding them back."""
+    space.eval().requires_grad_(False)
+    device = next(space.parameters()).device
     latents, errors = [], []
     for start in tqdm(range(0, len(images), batch_size), desc="invert", unit="batch"):
         x = from_uint8(images[start : start + batch_size]).to(device)
@@ -92,16 +98,8 @@ def inverted(space, images: np.ndarray, batch_size: int, device) -> tuple[np.nda
 
 
 def fresh_latents(G, n: int, generator: torch.Generator) -> torch.Tensor:
-    """``n`` latents from G's prior (CPU): normal z for a cGAN, mapped and standardised w for a style GAN's W space."""
-    if hasattr(G, "sample_latents"):
-        return G.sample_latents(n, generator)
-    return torch.randn(n, G.z_dim, generator=generator)
-
-
-def latent_space(G, plus: bool = False, seed: int = 0):
-    """What projection optimises over: a cGAN's z (G itself), or a style GAN's standardised W (or W+) space,
-    decoded by ``space(latents, labels)`` like G."""
-    return G.latent_space(plus=plus, seed=seed) if hasattr(G, "latent_space") else G
+    """``n`` latents from the space's prior (CPU): normal z for a cGAN, mapped and standardised w for a style GAN."""
+    return G.sample_latents(n, generator)
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -170,3 +168,49 @@ def perturb(
         else directions[torch.from_numpy(which)]
     )
     return (z + coef[:, None] * d).numpy(), source
+
+
+def predictor_score(target: str, extractor, D):
+    """images in [-1, 1], labels -> the score the predictor's direction should raise."""
+    if target == "realism":
+        return lambda x, y: D(x, y)
+    return lambda x, y: extractor.features_and_logits(to_unit(x))[1].gather(1, y[:, None]).squeeze(1)
+
+
+@dataclass
+class Projected:
+    space: str  # the latent space's name: z, w, w+, noise
+    latents: np.ndarray  # N x z_dim, one per projected image
+    errors: np.ndarray  # N reconstruction errors
+    reconstructions: np.ndarray  # uint8 N x H x W x C
+    variant_latents: np.ndarray  # M x z_dim, the pool's rows
+    source: np.ndarray  # M: each row's projected image
+    variant: np.ndarray  # M: 0 the reconstruction, 1.. the variants
+    images: np.ndarray  # uint8 M x H x W x C
+    fit_r2: np.ndarray | None  # method predictor: how much of the target its linear predictor explains, per class
+
+
+def dapper(arch, G, D, extractor, images: np.ndarray, labels: np.ndarray, cfg, num_classes: int) -> Projected:
+    """DAPPER with the projection params ``cfg``: ``images`` projected into ``arch``'s latent space, perturbed there
+    (``cfg.variants`` each, plus the reconstruction with include_reconstruction) and decoded."""
+    space, name = arch.latent_space(G, cfg)
+    feature_fn = extractor.features if cfg.feature_weight > 0 else None
+    z, errors = arch.project(space, images, labels, cfg, feature_fn, cfg.seed)
+    dirs, fit_r2 = None, None
+    if cfg.method == "directions":
+        if arch.directions is None:
+            raise GanaugError(
+                "projection.method: directions (SeFa) needs the cGAN's first linear layer; use random or predictor"
+            )
+        dirs = arch.directions(space, cfg.directions)
+    elif cfg.method == "predictor":
+        score = predictor_score(cfg.predictor_target, extractor, D)
+        dirs, fit_r2 = predictor_directions(space, score, num_classes, cfg.predictor_samples, seed=cfg.seed)
+    z_var, source = perturb(z, cfg.variants, cfg.method, cfg.sigma, dirs, cfg.coefficients, cfg.seed, labels=labels)
+    variant = np.tile(np.arange(1, cfg.variants + 1), len(z))
+    if cfg.include_reconstruction:
+        z_var, source = np.concatenate([z, z_var]), np.concatenate([np.arange(len(z)), source])
+        variant = np.concatenate([np.zeros(len(z), np.int64), variant])
+    decoded = generate(space, torch.from_numpy(z_var), torch.from_numpy(labels[source]))
+    recon = generate(space, torch.from_numpy(z), torch.from_numpy(labels))
+    return Projected(name, z, errors, recon, z_var, source, variant, decoded, fit_r2)

@@ -52,19 +52,11 @@ class TranslationGenerator(nn.Module):
         num_classes: int,
         channels: int,
         image_size: int,
-        width: int = 32,
-        res_blocks: int = 3,
-        min_width: int = 32,
+        width: int,
+        res_blocks: int,
+        min_width: int,
     ):
         super().__init__()
-        self.kwargs = {
-            "num_classes": num_classes,
-            "channels": channels,
-            "image_size": image_size,
-            "width": width,
-            "res_blocks": res_blocks,
-            "min_width": min_width,
-        }
         self.num_classes, self.channels, self.image_size = num_classes, channels, image_size
         self.work = max(8, 4 * round(image_size / 4))  # two stride-2 convs need a multiple of 4
         w1, w2, w3 = (max(width * m, min_width) for m in (1, 2, 4))
@@ -94,7 +86,7 @@ class TranslationDiscriminator(TrunkDiscriminator):
     """The shared trunk with two heads: ``forward`` is the unconditional realism score (the label is
     accepted and ignored, so code calls it like the cGAN's D), ``classify`` the domain logits."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int, min_width: int):
         super().__init__(num_classes, channels, image_size, width, min_width)
         self.realism = spectral_norm(nn.Linear(self.features, 1))
         # no spectral norm on the class head: it must fit a cross-entropy, not bound a critic

@@ -124,21 +124,12 @@ class StyleGenerator(nn.Module):
         num_classes: int,
         channels: int,
         image_size: int,
-        z_dim: int = 128,
-        width: int = 48,
-        min_width: int = 32,
-        mapping_layers: int = 2,
+        z_dim: int,
+        width: int,
+        min_width: int,
+        mapping_layers: int,
     ):
         super().__init__()
-        self.kwargs = {
-            "num_classes": num_classes,
-            "channels": channels,
-            "image_size": image_size,
-            "z_dim": z_dim,
-            "width": width,
-            "min_width": min_width,
-            "mapping_layers": mapping_layers,
-        }
         self.num_classes, self.channels, self.image_size, self.z_dim = num_classes, channels, image_size, z_dim
         self.base, blocks = layout(image_size)
         widths = [max(4 * width // 2**i, min_width) for i in range(blocks + 1)]
@@ -171,9 +162,6 @@ class StyleGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.synthesis(self.mapping(z))
-
-    def latent_space(self, plus: bool = False, samples: int = 4096, seed: int = 0) -> WSpace:
-        return WSpace(self, plus, samples, seed)
 
 
 class WSpace(nn.Module):
@@ -212,10 +200,15 @@ class WSpace(nn.Module):
         return u.repeat(1, self.G.num_ws) if self.plus else u
 
 
+def w_space(G: StyleGenerator, cfg) -> tuple[WSpace, str]:
+    """The style GAN's latent space for DAPPER (projection params ``cfg``): W, or W+ with w_plus."""
+    return WSpace(G, cfg.w_plus, seed=cfg.seed), "w+" if cfg.w_plus else "w"
+
+
 class UnconditionalDiscriminator(TrunkDiscriminator):
     """The spectral-norm trunk and one realism head; labels, where the losses and scoring pass them, are ignored."""
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int = 64, min_width: int = 32):
+    def __init__(self, num_classes: int, channels: int, image_size: int, width: int, min_width: int):
         super().__init__(num_classes, channels, image_size, width, min_width)
         self.linear = spectral_norm(nn.Linear(self.features, 1))
 

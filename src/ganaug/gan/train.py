@@ -17,13 +17,12 @@ import torch
 from timm.utils import ModelEmaV3
 from tqdm import tqdm
 
-from ganaug import distributed
-from ganaug.device import ShrinkOnOutOfMemory
+from ganaug.distributed import Ranks
 from ganaug.errors import GanaugError
-from ganaug.gan.archs import ARCHS, build_networks, relevant_config
+from ganaug.gan.archs import arch_of, build_networks, relevant_config
 from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
-from ganaug.gan.networks import Discriminator, Generator
-from ganaug.gan.pixels import from_uint8, to_uint8
+from ganaug.gan.pixels import from_uint8
+from ganaug.gan.pool import generate
 
 # keys of gan params that do not change what a checkpoint holds (so a run can resume with them changed)
 SCHEDULE_KEYS = {"steps", "ckpt_every", "eval_every", "eval_samples"}
@@ -31,8 +30,8 @@ SCHEDULE_KEYS = {"steps", "ckpt_every", "eval_every", "eval_samples"}
 
 @dataclass
 class Gan:
-    G: Generator
-    D: Discriminator
+    G: torch.nn.Module
+    D: torch.nn.Module
     ema: ModelEmaV3 | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None  # None: a generator without a discriminator to train (gan.arch ddpm)
@@ -45,7 +44,7 @@ class Gan:
     lecam_ema: torch.Tensor = field(default_factory=lambda: torch.zeros(2))  # EMA of D(real), D(fake), on the device
 
     @property
-    def sampler(self) -> Generator:
+    def sampler(self) -> torch.nn.Module:
         """The generator used for sampling: the EMA copy when EMA is on."""
         return self.ema.module if self.ema is not None else self.G
 
@@ -70,24 +69,6 @@ def fingerprint(cfg, data_digest: str, num_classes: int, channels: int, image_si
     what = {k: v for k, v in relevant_config(cfg.model_dump()).items() if k not in SCHEDULE_KEYS}
     what.update(data=data_digest, num_classes=num_classes, channels=channels, image_size=image_size)
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@torch.no_grad()
-def generate(G, z: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    """uint8 N x H x W x C images for ``labels`` from ``z``: latents for the cGAN, source images in
-    [-1, 1] for a translation generator (on G's device)."""
-    G.eval()
-    device = next(G.parameters()).device
-    fit = ShrinkOnOutOfMemory("generate", "generate.batch_size")
-    out = [
-        piece
-        for i in range(0, len(z), batch_size)
-        for piece in fit.run(
-            lambda a, b: to_uint8(G(z[i + a : i + b].to(device), labels[i + a : i + b].to(device))),  # noqa: B023
-            min(batch_size, len(z) - i),
-        )
-    ]
-    return np.concatenate(out) if out else np.empty((0, G.image_size, G.image_size, G.channels), np.uint8)
 
 
 def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
@@ -158,16 +139,17 @@ class Draws:
     draw_labels: object
     batch_size: int
     z_dim: int
+    ranks: Ranks
 
     def real(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = distributed.shard(self.draw_real())
+        idx = self.ranks.shard(self.draw_real())
         return self.real_set[idx], self.real_set.labels[idx].to(self.real_set.device, non_blocking=True)
 
     def labels(self) -> torch.Tensor:
-        return distributed.shard(self.draw_labels()).to(self.real_set.device, non_blocking=True)
+        return self.ranks.shard(self.draw_labels()).to(self.real_set.device, non_blocking=True)
 
     def z(self) -> torch.Tensor:
-        return distributed.shard(torch.randn(self.batch_size, self.z_dim, device=self.real_set.device))
+        return self.ranks.shard(torch.randn(self.batch_size, self.z_dim, device=self.real_set.device))
 
 
 def _tensors(gan: Gan) -> dict[str, torch.Tensor]:
@@ -246,6 +228,30 @@ def evaluation_inputs(G, real: RealSet, targets: torch.Tensor, cfg) -> torch.Ten
     return real[source].cpu()
 
 
+def train_step(gan: Gan, draws: Draws, cfg, losses: tuple, d_steps: int) -> dict:
+    """One generator step after ``d_steps`` discriminator steps, then the EMA; returns the values to log (tensors on
+    the device: read once per logging interval)."""
+    d_loss_of, g_loss_of = losses
+    gan.G.train()
+    logged = {}
+    for _ in range(d_steps):
+        d_loss, d_out = d_loss_of(gan, draws, cfg)
+        gan.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        draws.ranks.average_gradients(gan.D)
+        gan.opt_d.step()
+        logged = {"d_loss": d_loss.detach()}
+    g_loss, g_out = g_loss_of(gan, draws, cfg)
+    gan.opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    draws.ranks.average_gradients(gan.G)
+    gan.opt_g.step()
+    gan.step += 1
+    if gan.ema is not None:
+        gan.ema.update(gan.G, step=gan.step)
+    return {**logged, "g_loss": g_loss.detach(), **(d_out if d_steps else {}), **g_out}
+
+
 def train_gan(
     images: np.ndarray,
     labels: np.ndarray,
@@ -257,6 +263,7 @@ def train_gan(
     on_log=None,
     on_eval=None,
     log_every: int = 50,
+    ranks: Ranks | None = None,
 ) -> Gan:
     """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
 
@@ -266,7 +273,8 @@ def train_gan(
     Under torchrun every rank draws the same global batches (same seed) and trains on its share;
     D's and G's gradients are averaged over ranks before each step, so the replicas stay identical.
     Rank 0 alone evaluates, calls back and writes checkpoints."""
-    distributed.check_batch(cfg.batch_size, "gan.batch_size")
+    ranks = ranks or Ranks.here(device)
+    ranks.check_batch(cfg.batch_size, "gan.batch_size")
     torch.manual_seed(cfg.seed)
     gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
     resumed = resume(gan, ckpt_dir)
@@ -275,7 +283,7 @@ def train_gan(
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
     eval_z = evaluation_inputs(gan.G, real_set, eval_labels, cfg)
     started = time.perf_counter()
-    main = distributed.is_main()
+    main = ranks.is_main
     bar = tqdm(
         total=cfg.steps,
         initial=gan.step,
@@ -284,32 +292,15 @@ def train_gan(
         disable=not main,
     )
     draw_real, draw_labels = batch_drawers(real_set.labels, num_classes, cfg.batch_size, cfg.balance_classes)
-    draws = Draws(real_set, draw_real, draw_labels, cfg.batch_size, cfg.z_dim)
-    d_loss_of, g_loss_of = ARCHS[cfg.arch].losses
-    d_steps = cfg.n_dis if ARCHS[cfg.arch].adversarial else 0
+    draws = Draws(real_set, draw_real, draw_labels, cfg.batch_size, cfg.z_dim, ranks)
+    arch = arch_of(cfg.model_dump())
+    d_steps = cfg.n_dis if arch.adversarial else 0
     while gan.step < cfg.steps:
-        gan.G.train()
-        for _ in range(d_steps):
-            d_loss, d_out = d_loss_of(gan, draws, cfg)
-            gan.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            distributed.average_gradients(gan.D)
-            gan.opt_d.step()
-        g_loss, g_out = g_loss_of(gan, draws, cfg)
-        gan.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        distributed.average_gradients(gan.G)
-        gan.opt_g.step()
-        gan.step += 1
-        if gan.ema is not None:
-            gan.ema.update(gan.G, step=gan.step)
+        logged = train_step(gan, draws, cfg, arch.losses, d_steps)
         if not main:  # rank 0 logs, evaluates and checkpoints
             continue
         bar.update(1)
-        if d_steps:
-            gan.window.append({"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_out, **g_out})
-        else:  # no discriminator: the generator's loss alone
-            gan.window.append({"g_loss": g_loss.detach(), **g_out})
+        gan.window.append(logged)
 
         if gan.step % log_every == 0 or gan.step == cfg.steps:
             window = window_rows(gan.window)
@@ -321,7 +312,7 @@ def train_gan(
                 on_log(row)
         if evaluate is not None and (gan.step % cfg.eval_every == 0 or gan.step == cfg.steps):
             fake_images = generate(gan.sampler, eval_z, eval_labels)
-            with distributed.rank0_rng():  # KID's random subsets must not move rank 0's batch draws
+            with ranks.rank0_rng():  # KID's random subsets must not move rank 0's batch draws
                 quality = evaluate(fake_images, eval_labels.numpy())
             row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **quality}
             gan.evals.append(row)
@@ -347,12 +338,11 @@ def train_gan(
     return gan
 
 
-def best_networks(gan: Gan):
-    """The sampler generator and the discriminator at the best-FID step (the last ones if never evaluated)."""
+def best_networks(gan: Gan, cfg):
+    """The sampler generator and the discriminator at the best-FID step (the last ones if never evaluated), on the
+    CPU."""
     # fresh networks + state dicts: spectral-norm modules cannot be deep-copied
-    G, D = type(gan.G)(**gan.G.kwargs), type(gan.D)(**gan.D.kwargs)
-    if hasattr(D, "bind"):  # a judge without weights of its own reads the generator's (gan.arch ddpm)
-        D.bind(G)
+    G, D = build_networks(gan.G.num_classes, gan.G.channels, gan.G.image_size, cfg.model_dump())
     if gan.best_weights:
         G.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("G.")})
         D.load_state_dict({k[2:]: v for k, v in gan.best_weights.items() if k.startswith("D.")})
