@@ -154,9 +154,8 @@ def test_best_translation_generator_round_trips_through_models_gan(tmp_path, dig
 
 def test_each_architecture_ignores_the_others_params():
     cgan = params_with({}).gan
-    # the cGAN's identity is what it was before architectures existed: no arch, no stargan, style or ddpm keys
+    # the cGAN's identity: its arch and its keys, none of the stargan, style or ddpm ones
     assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {
-        "arch",
         "res_blocks",
         "lambda_cls",
         "lambda_rec",

@@ -13,9 +13,10 @@ entry here (docs/development.md walks through one).
 
 from __future__ import annotations
 
-from ganaug.gan import cgan, diffusion, grids, pool, projection, stargan, style
+from ganaug.gan import cgan, diffusion, grids, pool, stargan, style
 from ganaug.gan.interface import Arch
 from ganaug.gan.networks import Discriminator, Generator
+from ganaug.gan.projection import inverted, latent_directions, optimised
 from ganaug.registry import lookup
 
 
@@ -59,8 +60,8 @@ ARCHS: dict[str, Arch] = {
             make_pool=pool.sampled_pool,
             sample_grid=grids.conditional_grid,
             latent_space=cgan.z_space,
-            project=projection.optimised,
-            directions=projection.latent_directions,
+            project=optimised,
+            directions=latent_directions,
             only=("z_dim",),
         ),
         Arch(
@@ -78,7 +79,7 @@ ARCHS: dict[str, Arch] = {
             make_pool=pool.scorer_labelled_pool,
             sample_grid=grids.scorer_labelled_grid,
             latent_space=style.w_space,
-            project=projection.optimised,
+            project=optimised,
             only=("z_dim", "mapping_layers"),
             conditional=False,
         ),
@@ -89,7 +90,7 @@ ARCHS: dict[str, Arch] = {
             make_pool=pool.scorer_labelled_pool,
             sample_grid=grids.scorer_labelled_grid,
             latent_space=diffusion.noise_space,
-            project=projection.inverted,
+            project=inverted,
             only=("unet_width", "sample_steps"),
             conditional=False,
             adversarial=False,
