@@ -106,6 +106,10 @@ class TrainParams(_Strict):
 
 class GanParams(_Strict):
     arch: str  # a ganaug.gan.archs.ARCHS entry, looked up by the stage that builds the GAN
+    pretrained: str = Field(min_length=1)  # train_gan depends on it, so it always names a folder (paths.NO_WEIGHTS)
+    sd_mode: Literal["img2img", "txt2img"]
+    strength: float = Field(gt=0, le=1)
+    guidance_scale: float = Field(ge=0)
     steps: int = Field(ge=1)
     batch_size: int = Field(ge=2)
     z_dim: int = Field(ge=1)
@@ -186,6 +190,12 @@ class ProjectionParams(_Strict):
 
 
 class ScoreParams(_Strict):
+    batch_size: int = Field(ge=1)
+    features: Literal["scorer", "clip"]
+
+
+class ClipParams(_Strict):
+    path: str = Field(min_length=1)  # the score and retrieval stages depend on it (paths.NO_WEIGHTS: no CLIP)
     batch_size: int = Field(ge=1)
 
 
@@ -273,6 +283,7 @@ class Params(_Strict):
     generate: GenerateParams
     projection: ProjectionParams
     score: ScoreParams
+    clip: ClipParams
     select: SelectParams
     rl: RlParams
     experiments: ExperimentParams

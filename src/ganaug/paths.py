@@ -5,6 +5,9 @@ from pathlib import Path
 RAW = Path("data/raw")
 # a placeholder folder in git (a README only): data.root and data.unlabelled_root name it when no folder is used
 NO_FOLDER = Path("data/no-images")
+# a placeholder folder in git (a README only): gan.pretrained and clip.path name it when no weights are used
+NO_WEIGHTS = Path("weights/none")
+PROMPTS = Path("prompts.yaml")  # each class's text prompt (gan.arch sd, CLIP)
 PREPARED = Path("data/prepared")
 SCORER = Path("models/scorer")
 METRICS = Path("reports/metrics")
