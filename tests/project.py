@@ -65,10 +65,11 @@ def write_digit_folder(folder: Path, per_class: int, classes: list[str] = DIGIT_
 def new_project(root: Path, params: dict) -> Path:
     """The project's code and pipeline in ``root`` with ``params`` (validated), committed in a new git + DVC repo."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore", "prompts.yaml"):  # prompts.yaml: generate's and score's dep
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(ROOT / "data/no-images", root / "data/no-images")  # the default data.root, a fetch dependency
+    shutil.copytree(ROOT / "weights/none", root / "weights/none")  # the default gan.pretrained / clip.path, deps too
     (root / "params.yaml").write_text(yaml.safe_dump(params_with(params).model_dump(), sort_keys=False))
     sh(root, "git", "init", "-q")
     sh(root, "git", "config", "user.email", "tests@ganaug")
