@@ -35,38 +35,63 @@ def imbalance_fractions(imbalance, n_classes: int) -> np.ndarray:
     return float(imbalance) ** (-np.arange(n_classes) / max(n_classes - 1, 1))
 
 
+def wanted_per_class(per_class: int, fractions: np.ndarray) -> np.ndarray:
+    """Training images per class for a number ``per_class``: that many x the class's imbalance fraction, at least 1."""
+    return np.maximum(1, np.floor(per_class * fractions + 1e-9).astype(int))
+
+
 def train_counts(
-    available: np.ndarray,
-    per_class,
-    fractions: np.ndarray,
-    classes: list[str],
-    val_sizes: list[int],
-    val_given: bool = False,
+    available: np.ndarray, per_class, fractions: np.ndarray, classes: list[str], val_given: bool = False
 ) -> list[int]:
-    """Training images per class after val is set aside; an error names a class that is too small."""
+    """Training images per class after val is set aside; an error names a class that is too small (with val drawn
+    here, room_for_val has checked it before the draw)."""
     if per_class == "all" and np.all(fractions == 1):
         wanted = available
     else:  # with 'all', the smallest class sets the scale of the profile
         base = int(available.min()) if per_class == "all" else per_class
-        wanted = np.maximum(1, np.floor(base * fractions + 1e-9).astype(int))
+        wanted = wanted_per_class(base, fractions)
+        if np.ptp(fractions) > 0 and np.ptp(wanted) == 0:  # e.g. 1 per class: the long tail silently gone
+            raise GanaugError(
+                f"data.imbalance: at {base} training images per class (data.per_class: {per_class}) every class "
+                f"gets {wanted[0]}, so no imbalance is left; raise data.per_class or set data.imbalance: null"
+            )
     for c, (want, have) in enumerate(zip(wanted, available)):
         if want > have and val_given:
             raise GanaugError(
                 f"data.per_class: class '{classes[c]}' has {have} training images (train/ less any test split), "
                 f"but data.per_class asks for {want}"
             )
-        if want > have:
-            raise GanaugError(
-                f"data.per_class: class '{classes[c]}' has {have + val_sizes[c]} images left after the test split, "
-                f"but data.per_class ({want}) + data.val_per_class ({val_sizes[c]}) ask for {want + val_sizes[c]}"
-            )
     return [int(w) for w in wanted]
+
+
+def room_for_val(size, per_class, fractions: np.ndarray, counts: np.ndarray, classes: list[str]) -> None:
+    """Validation is drawn from the non-test images that a class's training images leave: with a number of training
+    images per class (1 in a few-shot sweep), a class whose ``counts`` cannot hold both is refused, naming both
+    params and what they ask for. With per_class 'all', training takes what val leaves (split_sizes checks some
+    remain)."""
+    if per_class == "all":
+        return
+    for c, (want, val, have) in enumerate(
+        zip(wanted_per_class(per_class, fractions), per_class_sizes(size, counts), counts)
+    ):
+        if want + val > have:
+            asked = f"{val}" if isinstance(size, int) else f"{size:g} of them: {val}"
+            raise GanaugError(
+                f"data.val_per_class: class '{classes[c]}' has {have} images left after the test split, but "
+                f"data.per_class ({want}) + data.val_per_class ({asked}) ask for {want + val}; validation is drawn "
+                f"from what the training images leave ({max(have - want, 0)}): add images to that class or lower either"
+            )
+
+
+def per_class_sizes(size, counts: np.ndarray) -> list[int]:
+    """A count per class, or a fraction of each class's ``counts`` (at least 1)."""
+    return [int(size)] * len(counts) if isinstance(size, int) else [max(1, int(round(size * n))) for n in counts]
 
 
 def split_sizes(size, counts: np.ndarray, classes: list[str], key: str, what: str) -> list[int]:
     """Per-class split sizes from a count or a fraction of each class's ``counts``; every class must
     keep at least one image for what comes after (an error names the class and its count)."""
-    sizes = [int(size)] * len(counts) if isinstance(size, int) else [max(1, int(round(size * n))) for n in counts]
+    sizes = per_class_sizes(size, counts)
     for c, (want, have) in enumerate(zip(sizes, counts)):
         if have < 2 or want >= have:
             asked = f"{want}" if isinstance(size, int) else f"{size:g} of it ({want})"
@@ -90,6 +115,7 @@ def split_indices(
     (x imbalance) of what remains."""
     rng = np.random.default_rng(params.seed)
     n_classes = len(classes)
+    fractions = imbalance_fractions(params.imbalance, n_classes)
     all_idx = np.arange(len(labels))
     given_val = all_idx[is_val] if is_val is not None else all_idx[:0]
     if is_test is None:
@@ -103,20 +129,13 @@ def split_indices(
     rest = np.setdiff1d(all_idx, test)
     if is_val is None:
         rest_counts = np.bincount(labels[rest], minlength=n_classes)
+        room_for_val(params.val_per_class, params.per_class, fractions, rest_counts, classes)
         val_sizes = split_sizes(params.val_per_class, rest_counts, classes, "val_per_class", "non-test images")
         val = stratified_take(labels, rest, val_sizes, rng)
     else:
         val = given_val
-        val_sizes = [int(n) for n in np.bincount(labels[val], minlength=n_classes)]
     rest = np.setdiff1d(rest, val)
     available = np.bincount(labels[rest], minlength=n_classes)
-    counts = train_counts(
-        available,
-        params.per_class,
-        imbalance_fractions(params.imbalance, n_classes),
-        classes,
-        val_sizes,
-        val_given=is_val is not None,
-    )
+    counts = train_counts(available, params.per_class, fractions, classes, val_given=is_val is not None)
     train = stratified_take(labels, rest, counts, rng)
     return {"train": train, "val": val, "test": test}
