@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled budget test test-all lint ui server compare bench gpu-check browser clean
+.PHONY: help install lock run run-paper run-gpu run-longtail run-unlabelled run-fewshot budget test test-all lint ui server compare bench gpu-check browser clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +69,15 @@ UNLABELLED := -S gan.steps=2000 -S gan.eval_every=200 -S gan.ckpt_every=200 -S '
 
 run-unlabelled: install ## generators pre-trained on unlabelled images (DAPPER in W, Diffusion Inversion) vs pseudo-labelling them, 10 and 100 labelled/class (reports/sweep/unlabelled.md)
 	$(BIN)/python -m ganaug.sweep unlabelled --per-class 10 100 $(UNLABELLED) $(ARGS)
+
+# DA-Fusion's few-shot protocol (Trabucco et al. 2024): 1, 2, 4, 8 and 16 labelled images per class (and data.per_class,
+# the "data saved" reference), the source's other training images unlabelled (data.unlabelled: rest); at each size
+# real-only, pseudo-labelling and retrieval from those images, and the generator's samples (random, cl-sam), 5 seeds
+FEWSHOT := -S data.unlabelled=rest -S 'experiments.samplers=[pseudo-label,retrieval,random,cl-sam]' \
+	-S 'experiments.seeds=[0,1,2,3,4]'
+
+run-fewshot: install ## the few-shot sweep: 1-16 labelled/class vs real-only, pseudo-label and retrieval at each size (reports/sweep/lowdata.md; ARGS="-S ...")
+	$(BIN)/python -m ganaug.sweep lowdata --per-class 1 2 4 8 16 $(FEWSHOT) $(ARGS)
 
 run-gpu: install ## the default regime sized for one GPU (GANAUG_DEVICE=cuda) as DVC experiment `gpu` (ARGS="-S ...")
 	GANAUG_DEVICE=$${GANAUG_DEVICE:-cuda} $(BIN)/dvc exp run --temp -n gpu $(GPU) $(ARGS)

@@ -1,7 +1,8 @@
 """`python -m ganaug.sweep <sweep>`: sweeps that rerun the pipeline as DVC experiments (ganaug.sweeps), one
 module per sweep in SWEEPS, and their reports across experiments:
 
-  lowdata  `--per-class 10 50`: the leak-free low-data sweep (paper 003, Fig. 6)
+  lowdata  `--per-class 10 50`: the leak-free low-data sweep (paper 003, Fig. 6); at `--per-class 1 2 4 8 16`
+           with data.unlabelled: rest, the few-shot protocol (make run-fewshot)
   pools    `--pool-seeds 0 1 2`: GAN + pool replicates, the stronger test
   gan      `--seeds 0 1 --variant "ndis1: gan.n_dis=1 gan.steps=1600"`: GAN settings A/B
   unlabelled `--per-class 10 100`: generators pre-trained on unlabelled images (DAPPER in W, Diffusion

@@ -1,15 +1,21 @@
 """What every sweep shares: params with ``-S`` overrides applied, experiment names, running one DVC
-experiment, and reading a finished experiment's files."""
+experiment, reading a finished experiment's files, and pairing a sweep table's rows with its references over seeds
+(one Holm family per table)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 from pathlib import Path
 
+import pandas as pd
+
 from ganaug import paths
 from ganaug.errors import GanaugError
+from ganaug.report.cells import MISSING, signed_points
+from ganaug.report.stats import holm, paired, verdict
 
 OUT = paths.REPORT / "sweep"
 
@@ -71,3 +77,44 @@ def read_summary(experiment: str, path: str = "reports/summary.json") -> dict:
             f"sweep: {path} of experiment {experiment}: not readable ({type(err).__name__}); "
             "run the sweep without --report-only first"
         ) from None
+
+
+def seed_series(row: dict) -> pd.Series:
+    """A summary.json row's accuracies, indexed by seed (what ``paired`` matches on)."""
+    return pd.Series({int(k): v for k, v in row["seeds"].items()})
+
+
+def versus(ref: str, a: pd.Series | None, b: pd.Series | None) -> dict:
+    """The columns of one row against reference ``ref``: ``vs <ref>`` (the mean paired difference over the seeds both
+    have), its 95% CI and its p-value; NaN when there is no such reference (``b`` None), never a made-up value."""
+    d = paired(a, b) if a is not None and b is not None else {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    return {
+        f"vs {ref}": d["diff"],
+        f"vs {ref} ci_low": d["ci_low"],
+        f"vs {ref} ci_high": d["ci_high"],
+        f"p {ref}": d.get("p", math.nan),
+    }
+
+
+def holm_verdicts(table: pd.DataFrame, refs: list[str]) -> pd.DataFrame:
+    """``p_holm <ref>`` and ``verdict <ref>`` for every ``versus`` column set in ``table``: Holm's adjustment over every
+    comparison of the table at once (one family: the sweep's claims), untested ones (NaN) left out of it."""
+    refs = [r for r in refs if f"p {r}" in table]
+    if not refs:
+        return table
+    adjusted = holm(pd.concat([table[f"p {r}"] for r in refs]).to_numpy())
+    for i, ref in enumerate(refs):
+        table[f"p_holm {ref}"] = adjusted[i * len(table) : (i + 1) * len(table)]
+        table[f"verdict {ref}"] = [
+            None if math.isnan(p) else verdict(d, p, n)
+            for d, p, n in zip(table[f"vs {ref}"], table[f"p_holm {ref}"], table["n"])
+        ]
+    return table
+
+
+def versus_cell(row, ref: str) -> str:
+    """A ``versus`` comparison in a sweep's markdown: difference in points [95% CI] verdict, or a dash."""
+    if pd.isna(row.get(f"verdict {ref}")):
+        return MISSING
+    low, high = signed_points(row[f"vs {ref} ci_low"]), signed_points(row[f"vs {ref} ci_high"])
+    return f"{signed_points(row[f'vs {ref}'])} [{low}, {high}] {row[f'verdict {ref}']}"

@@ -22,6 +22,13 @@ checkpoint by FID against train + val: at 10/class it sees 10 + 5 real images pe
 
 The full size (data.per_class) runs as an experiment too, with the same extra overrides, so every
 size shares one recipe. Writes reports/sweep/lowdata.{md,csv}, data_saved.json and low_data.png.
+
+The few-shot protocol (DA-Fusion, Trabucco et al. 2024) is this sweep at ``--per-class 1 2 4 8 16`` with
+``-S data.unlabelled=rest`` and the real-image samplers among experiments.samplers (``make run-fewshot``): at 1/class
+the classifier sees 10 images, a batch of 64 is drawn from permutations of them chained (ganaug.classify.train), and
+validation is 1 image per class, drawn from what the training images leave (ganaug.data.splits). Within a size
+every row is paired over seeds with real-only and with each real-image reference that ran (REFERENCES:
+pseudo-label, retrieval) at the same mode and amount, one Holm family for the table.
 """
 
 from __future__ import annotations
@@ -35,13 +42,27 @@ import pandas as pd
 
 from ganaug import paths
 from ganaug.errors import GanaugError
-from ganaug.experiment.plan import REAL_ONLY_ID
+from ganaug.experiment.plan import REAL_ONLY_ID, row_id
 from ganaug.report.cells import ci_cell, signed_points
 from ganaug.report.rows import label
 from ganaug.report.stats import summarize, welch
-from ganaug.sweeps.common import OUT, experiment_name, read_summary, run_named, with_overrides
+from ganaug.sweeps.common import (
+    OUT,
+    experiment_name,
+    holm_verdicts,
+    read_summary,
+    run_named,
+    seed_series,
+    versus,
+    versus_cell,
+    with_overrides,
+)
 
 SWEEP_KEYS = ("data.per_class", "data.val_per_class")  # set by the sweep per size: not overridable
+# samplers of real unlabelled images (data.unlabelled), the baselines a synthetic row must beat at its size: the
+# scorer's most confident labels of them, and those nearest each class's training images (Geng et al. 2024); a
+# size's rows are paired with the ones that ran (experiments.samplers)
+REFERENCES = ("pseudo-label", "retrieval")
 
 
 def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]:
@@ -51,8 +72,8 @@ def size_overrides(params, per_class: int, train_counts: list[int]) -> list[str]
     in proportion (the GAN picks its checkpoint by FID against train + val images).
     ``train_counts``: the full-size training set's images per class (data/prepared)."""
     full = params.data.per_class
-    if full == "all" or per_class > full:
-        raise GanaugError(f"sweep: --per-class {per_class}: expected sizes up to data.per_class ({full})")
+    if full == "all" or not 1 <= per_class <= full:
+        raise GanaugError(f"sweep: --per-class {per_class}: expected sizes from 1 up to data.per_class ({full})")
     if per_class == full:
         return []  # the reference size: the params as they are
     if isinstance(params.data.val_per_class, float):
@@ -82,34 +103,65 @@ def run_size(per_class: int, overrides: list[str], params, train_counts: list[in
     return run_named(name, [*overrides, *size_overrides(params, per_class, train_counts)], dvc)
 
 
+def references(row: dict) -> list[tuple[str, str]]:
+    """(name, row id) of each row ``row`` is paired with at its size: real-only (every row but itself), and each
+    real-image reference in REFERENCES at the row's mode and amount (a synthetic row faces all of them; a reference
+    only those before it, so no pair is tested twice; real-only variants only real-only, as in the report)."""
+    if row["mode"] == "baseline":
+        return [] if row["method"] == "real" else [("real-only", REAL_ONLY_ID)]
+    refs = [("real-only", REAL_ONLY_ID)]
+    for method in REFERENCES:
+        if row["method"] == method:
+            break
+        refs.append((method, row_id(row["mode"], method, row["amount"])))
+    return refs
+
+
+def in_table_order(rows: dict) -> list[str]:
+    """A size's row ids: real-only, then the real-image references, then the rest in the experiment report's order."""
+
+    def rank(row: str) -> int:
+        if row == REAL_ONLY_ID:
+            return 0
+        method = rows[row]["method"]
+        return 1 + REFERENCES.index(method) if method in REFERENCES else 1 + len(REFERENCES)
+
+    return sorted(rows, key=rank)  # stable: the report's order within each rank
+
+
 def sweep_table(summaries: dict[int, dict]) -> pd.DataFrame:
-    """One row per (size, table row): statistics over seeds, the verdict against real-only of the
-    same size (paired, from that experiment's report), and the unpaired difference against real-only
-    at the full size (the reference for "data saved"). Rows are joined across sizes by id."""
+    """One row per (size, table row): statistics over seeds; paired over seeds with real-only and with each reference
+    of REFERENCES that ran at the same size (``references``; NaN when it did not), Holm over every comparison of the
+    table; and the unpaired difference against real-only at the full size (the reference for "data saved"). A row
+    an experiment did not run is absent at that size. Rows are joined across sizes by id."""
     full = max(summaries)
     reference = list(summaries[full]["rows"][REAL_ONLY_ID]["seeds"].values())
     rows = []
     for n, head in sorted(summaries.items()):
-        verdicts = {c["id"]: c for c in head.get("comparisons", []) if c["reference_id"] == REAL_ONLY_ID}
-        for row, r in head["rows"].items():
+        runs = head["rows"]
+        seeds = {row: seed_series(r) for row, r in runs.items()}
+        for row in in_table_order(runs):
+            r = runs[row]
             accs = list(r["seeds"].values())
             diff, lo, hi = welch(accs, reference)
-            c = verdicts.get(row)
+            entry = {
+                "per_class": n,
+                "id": row,
+                "row": label(r["mode"], r["method"], r["amount"]),
+                **summarize(accs),
+                "steps": r["steps"],
+            }
+            for name, ref in references(r):
+                entry.update(versus(name, seeds[row], seeds.get(ref)))
             rows.append(
                 {
-                    "per_class": n,
-                    "id": row,
-                    "row": label(r["mode"], r["method"], r["amount"]),
-                    **summarize(accs),
-                    "steps": r["steps"],
-                    "vs_real_same_size": None if c is None else c["verdict"],
-                    "diff_same_size": None if c is None else c["diff"],
+                    **entry,
                     "diff_vs_full_real": diff,
                     "diff_vs_full_real_ci_low": lo,
                     "diff_vs_full_real_ci_high": hi,
                 }
             )
-    return pd.DataFrame(rows)
+    return holm_verdicts(pd.DataFrame(rows), ["real-only", *REFERENCES])
 
 
 def data_saved(table: pd.DataFrame) -> dict:
@@ -125,24 +177,30 @@ def data_saved(table: pd.DataFrame) -> dict:
 
 def to_markdown(table: pd.DataFrame, saved: dict) -> str:
     pts = signed_points
+    refs = [r for r in ("real-only", *REFERENCES) if f"verdict {r}" in table and table[f"verdict {r}"].notna().any()]
     lines = [
         "### Low-data sweep: test accuracy by real images per class (each size: its own GAN, pool and scorer)",
         "",
-        "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | vs real-only, same size | "
-        f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| real/class | run | steps | n | accuracy (mean ± std) | 95% CI | "
+        + "".join(f"vs {r}, same size | " for r in refs)
+        + f"vs real-only at {saved['reference_per_class']}/class (Welch 95% CI) |",
+        "|---|---|---|---|---|---|" + "---|" * (len(refs) + 1),
     ]
     for _, r in table.iterrows():
         ci = ci_cell(r["ci_low"], r["ci_high"])
-        same = "—" if pd.isna(r["vs_real_same_size"]) else f"{pts(r['diff_same_size'])} ({r['vs_real_same_size']})"
         low, high = pts(r["diff_vs_full_real_ci_low"]), pts(r["diff_vs_full_real_ci_high"])
         vs_full = f"{pts(r['diff_vs_full_real'])} [{low}, {high}]"
         std = "n=1" if r["n"] < 2 else f"± {100 * r['std']:.2f}"
         lines.append(
-            f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | "
-            f"{ci} | {same} | {vs_full} |"
+            f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | {ci} | "
+            + "".join(f"{versus_cell(r, ref)} | " for ref in refs)
+            + f"{vs_full} |"
         )
     lines += [
+        "",
+        "Same size: differences in points, paired over the seeds both rows ran at the same optimiser steps, 95% CI; "
+        "verdicts Holm-adjusted over every same-size comparison in the table. A reference is the same mode and "
+        "amount of its sampler; '—' where it did not run at that size.",
         "",
         f"Data saved: real-only at {saved['reference_per_class']}/class reaches "
         f"{100 * saved['reference_accuracy']:.2f} %; "

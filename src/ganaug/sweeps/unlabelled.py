@@ -23,7 +23,6 @@ reports/sweep/unlabelled/grid-<n>-<generator>-<method>.png.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +30,18 @@ import pandas as pd
 
 from ganaug import paths
 from ganaug.experiment.plan import REAL_ONLY_ID, row_id
-from ganaug.report.cells import ci_cell, signed_points
-from ganaug.report.stats import holm, paired, summarize, verdict
+from ganaug.report.cells import ci_cell
+from ganaug.report.stats import summarize
 from ganaug.sweeps.common import (
     OUT,
     experiment_name,
     finished_experiments,
+    holm_verdicts,
     read_summary,
     run_named,
+    seed_series,
+    versus,
+    versus_cell,
     with_overrides,
 )
 from ganaug.sweeps.lowdata import SWEEP_KEYS, size_overrides
@@ -98,26 +101,14 @@ def table_rows(summaries: dict[tuple[int, str, str], dict]) -> pd.DataFrame:
             for method in spec.methods:
                 if (g, method) in points:
                     rows[f"{spec.projected_row} ({method})"] = summaries[(n, g, method)]["rows"][PROJECTED]
-        seeds = {label: pd.Series({int(k): v for k, v in r["seeds"].items()}) for label, r in rows.items()}
+        seeds = {label: seed_series(r) for label, r in rows.items()}
         for label, r in rows.items():
             entry = {"per_class": n, "row": label, "steps": r["steps"], **summarize(list(seeds[label]))}
             for ref in ("real-only", "pseudo-label"):
-                if label in (ref, "real-only"):
-                    continue
-                d = paired(seeds[label], seeds[ref])
-                entry.update({f"vs {ref}": d["diff"], f"vs {ref} ci": (d["ci_low"], d["ci_high"]), f"p {ref}": d["p"]})
+                if label not in (ref, "real-only"):
+                    entry.update(versus(ref, seeds[label], seeds[ref]))
             out.append(entry)
-    table = pd.DataFrame(out)
-    refs = [r for r in ("real-only", "pseudo-label") if f"p {r}" in table]
-    pvalues = pd.concat([table[f"p {r}"] for r in refs]).to_numpy()
-    adjusted = holm(pvalues)  # one family: every comparison of the table
-    for i, ref in enumerate(refs):
-        table[f"p_holm {ref}"] = adjusted[i * len(table) : (i + 1) * len(table)]
-        table[f"verdict {ref}"] = [
-            None if math.isnan(p) else verdict(d, p, n)
-            for d, p, n in zip(table[f"vs {ref}"], table[f"p_holm {ref}"], table["n"])
-        ]
-    return table
+    return holm_verdicts(pd.DataFrame(out), ["real-only", "pseudo-label"])
 
 
 def generator_quality(experiment: str) -> dict:
@@ -158,14 +149,6 @@ def read_json(experiment: str, path: str) -> dict:
 
 
 def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], commands: list[str]) -> str:
-    pts = signed_points
-
-    def vs(r, ref):
-        if pd.isna(r.get(f"verdict {ref}")):
-            return "—"
-        low, high = r[f"vs {ref} ci"]
-        return f"{pts(r[f'vs {ref}'])} [{pts(low)}, {pts(high)}] {r[f'verdict {ref}']}"
-
     lines = [
         "### Unlabelled images: generators pre-trained on them (DAPPER in W, Diffusion Inversion) vs "
         "pseudo-labelling them",
@@ -177,7 +160,7 @@ def to_markdown(table: pd.DataFrame, quality: dict[tuple[int, str], dict], comma
         std = "n=1" if r["n"] < 2 else f"± {100 * r['std']:.2f}"
         lines.append(
             f"| {r['per_class']} | {r['row']} | {r['steps']} | {r['n']} | {100 * r['mean']:.2f} {std} | "
-            f"{ci_cell(r['ci_low'], r['ci_high'])} | {vs(r, 'real-only')} | {vs(r, 'pseudo-label')} |"
+            f"{ci_cell(r['ci_low'], r['ci_high'])} | {versus_cell(r, 'real-only')} | {versus_cell(r, 'pseudo-label')} |"
         )
     lines += [
         "",
