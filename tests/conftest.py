@@ -127,3 +127,31 @@ def digits16():
     d = load_digits()
     images = resize(np.rint(d.images * 255 / 16).astype(np.uint8)[..., None], 16, None)
     return images[:300], d.target[:300].astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """A tiny CLIP trained contrastively on 1,000 scikit-learn digits (16 px) captioned with their class prompts
+    (prompts.yaml: 'a photo of a 3'), saved with save_pretrained (~10 s, once a session), and the 797 digits it did
+    not see: (folder, held-out images, their labels, the prompts)."""
+    from types import SimpleNamespace
+
+    from sklearn.datasets import load_digits
+
+    from ganaug.data.prepare import resize
+    from ganaug.prompts import load_prompts
+    from ganaug.tiny.clip import train_tiny_clip
+
+    d = load_digits()
+    images = resize(np.rint(d.images * 255 / 16).astype(np.uint8)[..., None], 16, None)
+    labels = d.target.astype(np.int64)
+    prompts = load_prompts([str(c) for c in range(10)], PARAMS_YAML.parent / "prompts.yaml")
+    folder = train_tiny_clip(images[:1000], labels[:1000], prompts, tmp_path_factory.mktemp("tiny-clip") / "clip")
+    return SimpleNamespace(
+        path=folder,
+        train_images=images[:1000],
+        train_labels=labels[:1000],
+        images=images[1000:],
+        labels=labels[1000:],
+        prompts=prompts,
+    )

@@ -157,6 +157,42 @@ def test_count_with_confidence_weights_and_soft_labels(project):
     np.testing.assert_allclose(main.targets[200:], probs[ids])
 
 
+def test_a_run_on_clip_scores_keeps_what_clip_labels_as_its_own_and_carries_the_clip_weights_md5(project):
+    from ganaug.weights import weights_md5
+
+    folder = project / "weights/clip"  # the run reads CLIP's scores, not the model: any folder's md5 will do
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"clip weights")
+    table = pd.read_parquet(paths.SCORES / "pool.parquet")
+    margin = np.random.default_rng(1).normal(size=len(table)).astype(np.float32)
+    clip_label = np.where(margin > 0, table["label"], (table["label"] + 1) % 10)
+    table.assign(clip_label=clip_label, clip_margin=margin).to_parquet(paths.SCORES / "pool.parquet")
+    spec = RunSpec("augment", "clip", "0.5", seed=0)
+    metrics = run_experiment(
+        spec, params_with({**TINY, "clip": {"path": "weights/clip"}, "experiments": {"epochs": 1}})
+    )
+    chosen = pd.read_parquet(spec.selection_path)
+    assert len(chosen) == 100 and (chosen["clip_label"] == chosen["label"]).all() and (chosen["clip_margin"] > 0).all()
+    tags = mlflow.search_runs(experiment_names=["ganaug-tests"], output_format="list")[0].data.tags
+    assert tags["input.weights/clip.md5"] == metrics["inputs"]["weights/clip"] == weights_md5(folder)
+
+
+def test_the_clip_and_retrieval_samplers_refuse_in_one_line_without_their_inputs(project):
+    from ganaug.gan.pool_format import save_empty_pool
+
+    with pytest.raises(GanaugError) as err:  # no CLIP was given: the pool's scores have no CLIP columns
+        build_training_set(RunSpec("augment", "clip", "1", 0), real_split(), make_params())
+    assert str(err.value).startswith("sampler clip: the score table has no clip_margin column; set clip.path")
+    save_empty_pool(paths.RETRIEVAL, 16, 1, {"kind": "retrieval", "skipped": "data.unlabelled is null: no images"})
+    with pytest.raises(GanaugError) as err:
+        build_training_set(RunSpec("augment", "retrieval", "1", 0), real_split(), make_params())
+    line = str(err.value)
+    assert (
+        line.startswith("sampler retrieval: there is no retrieval pool (data.unlabelled is null") and "\n" not in line
+    )
+    assert line.endswith("set data.unlabelled")
+
+
 def test_run_spec_rejects_bad_input():
     with pytest.raises(GanaugError, match="unknown experiment mode 'augmnet'"):
         RunSpec("augmnet", "random", "1", 0)
@@ -173,6 +209,8 @@ def test_a_tracked_run_records_its_data(project, monkeypatch):
     saved = json.loads((spec.report_dir / "metrics.json").read_text())
     assert saved["method"] == "random" and saved["selection"] == "data/selected/augment/random-1-s0.parquet"
     assert saved["recipe"]["finetune_epochs"] == 1 and saved["inputs"]["data/prepared"].endswith(".dir")
+    # no CLIP given (clip.path: weights/none): the run's inputs are its data, pool and selection only
+    assert set(saved["inputs"]) == {"data/prepared", "data/synthetic/pool", "data/selected/augment/random-1-s0.parquet"}
     history = pd.read_csv(spec.report_dir / "summary.csv")
     assert history["phase"].tolist() == ["train", "train", "finetune"]
     assert (spec.model_dir / "model.safetensors").is_file()

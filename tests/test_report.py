@@ -348,6 +348,37 @@ def test_with_pseudo_labelling_every_synthetic_row_also_faces_it_at_the_same_amo
     assert "vs pseudo-label" not in set(comparisons(without, summary_table(without))["kind"])
 
 
+def test_every_synthetic_row_faces_retrieval_at_its_amount_and_no_pair_counts_twice(tmp_path):
+    from ganaug.report.tables import collect_runs, comparisons, summary_table
+
+    runs, specs = tmp_path / "runs", []
+    rows = {
+        ("baseline", "real", "0"): [0.70, 0.71, 0.72],
+        ("augment", "retrieval", "1"): [0.78, 0.79, 0.80],
+        ("augment", "pseudo-label", "1"): [0.76, 0.77, 0.78],
+        ("augment", "clip", "1"): [0.73, 0.75, 0.74],
+        ("augment", "random", "1"): [0.68, 0.69, 0.70],
+        ("augment", "random", "2"): [0.69, 0.69, 0.70],  # no retrieval row at 2x: nothing to face
+    }
+    for (mode, sampler, amount), accs in rows.items():
+        for seed, acc in enumerate(accs):
+            specs.append(RunSpec(mode, sampler, amount, seed))
+            write_run(runs, specs[-1], acc)
+    frame = collect_runs(runs, specs)
+    comp = comparisons(frame, summary_table(frame))
+    vs = comp[comp["kind"] == "vs retrieval"].set_index("row")
+    # not retrieval itself, not real-only, and not pseudo-labelling: that pair is retrieval's row vs pseudo-label
+    assert sorted(vs.index) == ["clip 1x", "random 1x"] and (vs["reference"] == "retrieval 1x").all()
+    assert vs.loc["clip 1x", "diff"] == pytest.approx(-0.05)
+    retrieval_vs_pseudo = comp[(comp["row"] == "retrieval 1x") & (comp["kind"] == "vs pseudo-label")]
+    assert retrieval_vs_pseudo["diff"].item() == pytest.approx(0.02)
+    assert "retrieval 1x" not in set(comp[comp["kind"] == "vs random"]["row"])  # random faces it as vs retrieval
+    pairs = [frozenset((r, ref)) for r, ref in zip(comp["row"], comp["reference"])]
+    assert len(pairs) == len(set(pairs))  # no pair of rows compared twice (each would count in Holm's family)
+    without = collect_runs(runs, [s for s in specs if s.method != "retrieval"])
+    assert "vs retrieval" not in set(comparisons(without, summary_table(without))["kind"])
+
+
 def test_the_figure_checks_refuse_empty_axes_and_a_flat_grid(tmp_path):
     import matplotlib
 

@@ -200,6 +200,8 @@ def test_every_sampler_returns_unique_ids_on_a_table_of_ties(name):
                 "entropy": np.zeros(n),
                 "realism": np.zeros(n),
                 "d_confidence": np.full(n, 0.5),
+                "clip_margin": np.zeros(n, np.float32),
+                "similarity": np.full(n, 0.5, np.float32),
             }
         ),
         features=np.zeros((n, 4), np.float16),

@@ -40,11 +40,17 @@ def test_plan_names_the_optional_stages_each_planned_run_needs(tmp_path):
         plan = optional_stage_plan(params_with({"experiments": experiments}))
         return {stage: entry["needed_by"] for stage, entry in plan.items()}
 
-    assert needed({"samplers": ["random", "cl-sam"]}) == {"rl_policy": [], "projection": [], "pseudo_label": []}
-    assert needed({"samplers": ["random", "dapper", "pseudo-label"], "own": ["rl"]}) == {
+    assert needed({"samplers": ["random", "cl-sam", "clip"]}) == {
+        "rl_policy": [],
+        "projection": [],
+        "pseudo_label": [],
+        "retrieval": [],
+    }
+    assert needed({"samplers": ["random", "dapper", "pseudo-label", "retrieval"], "own": ["rl"]}) == {
         "rl_policy": ["rl"],
         "projection": ["dapper"],
         "pseudo_label": ["pseudo-label"],
+        "retrieval": ["retrieval"],
     }
     # a mode's sampler counts only when the mode plans runs: replace_sampler rl with no fractions needs no agent
     assert needed({"samplers": ["random"], "replace_sampler": "rl", "replace": []})["rl_policy"] == []
@@ -53,8 +59,8 @@ def test_plan_names_the_optional_stages_each_planned_run_needs(tmp_path):
 
 
 def test_a_stage_no_run_needs_writes_its_empty_outputs_without_torch(tmp_path):
-    """rl_policy, projection and pseudo_label skip when the plan says no run needs them: their outputs say why,
-    and the process never imports torch (the skip costs a Python start, not a training stage's start-up)."""
+    """rl_policy, projection, pseudo_label and retrieval skip when the plan says no run needs them: their outputs
+    say why, and the process never imports torch (the skip costs a Python start, not a training stage's start-up)."""
     import json
 
     from ganaug.gan.pool_format import open_pool
@@ -65,7 +71,7 @@ def test_a_stage_no_run_needs_writes_its_empty_outputs_without_torch(tmp_path):
     (tmp_path / "data/prepared/classes.json").write_text(json.dumps(classes))
     plan = subprocess.run([sys.executable, "-m", "ganaug.stages.plan"], cwd=tmp_path, capture_output=True, text=True)
     assert plan.returncode == 0, plan.stderr
-    readers = {"rl_policy": "rl", "projection": "dapper", "pseudo_label": "pseudo-label"}
+    readers = {"rl_policy": "rl", "projection": "dapper", "pseudo_label": "pseudo-label", "retrieval": "retrieval"}
     for stage, sampler in readers.items():
         probe = f"import sys, ganaug.stages.{stage} as s; s.run(); assert 'torch' not in sys.modules, 'torch loaded'"
         proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
@@ -73,7 +79,7 @@ def test_a_stage_no_run_needs_writes_its_empty_outputs_without_torch(tmp_path):
         assert f"{stage}: skipped (not needed: no planned run uses sampler {sampler} " in proc.stdout
     assert json.loads((tmp_path / "reports/metrics/rl.json").read_text())["skipped"].startswith("not needed")
     assert (tmp_path / "data/rl/skipped.json").is_file() and not (tmp_path / "data/rl/keep.parquet").exists()
-    for pool, sampler in (("projection", "dapper"), ("pseudo", "pseudo-label")):
+    for pool, sampler in (("projection", "dapper"), ("pseudo", "pseudo-label"), ("retrieval", "retrieval")):
         empty = open_pool(tmp_path / "data/synthetic" / pool)
         assert len(empty) == 0 and empty.images.shape[1:] == (8, 8, 1) and sampler in empty.meta["skipped"]
     assert (tmp_path / "reports/projection/grid.png").stat().st_size > 0

@@ -19,7 +19,10 @@ POOL = Path("data/synthetic/pool")
 PROJECTION = Path("data/synthetic/projection")
 PROJECTION_REPORTS = Path("reports/projection")
 PSEUDO = Path("data/synthetic/pseudo")  # the unlabelled images, labelled by the scorer (pseudo-labelling)
-POOLS = {"pool": POOL, "projection": PROJECTION, "pseudo": PSEUDO}  # a sampler's source -> its pool
+# the unlabelled images, each labelled with the class of its nearest training image (the retrieval baseline)
+RETRIEVAL = Path("data/synthetic/retrieval")
+# a sampler's source -> its pool
+POOLS = {"pool": POOL, "projection": PROJECTION, "pseudo": PSEUDO, "retrieval": RETRIEVAL}
 SCORES = Path("data/scores")  # <source>.parquet, <source>_features.npy, <source>_probs.npy
 PLAN = Path("data/plan")  # <stage>.json: whether a planned run needs an optional stage (the plan stage)
 RL_POLICY = Path("models/rl_policy")

@@ -217,6 +217,7 @@ OPTIONAL_STAGES: dict[str, Callable] = {
     "rl_policy": lambda sampler: sampler.reads_rl,
     "projection": lambda sampler: sampler.source == "projection",
     "pseudo_label": lambda sampler: sampler.source == "pseudo",
+    "retrieval": lambda sampler: sampler.source == "retrieval",
 }
 
 

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from ganaug import paths
+from ganaug import paths, weights
 from ganaug.errors import GanaugError
 from ganaug.experiment.plan import RunSpec, recipe
 from ganaug.experiment.training import SYNTHETIC, TrainingSet, class_counts, real_only, with_synthetic
@@ -24,7 +25,11 @@ def build_training_set(spec: RunSpec, real, params) -> TrainingSet:
     sampler, how = SAMPLERS[spec.sampler], SYNTHETIC[spec.mode]
     pool = open_pool(paths.POOLS[sampler.source])
     if sampler.source != "pool" and (why := pool.meta.get("skipped")):
-        fix = "set data.unlabelled" if sampler.source == "pseudo" else "use a generator with a latent space"
+        fix = (
+            "set data.unlabelled"
+            if sampler.source in ("pseudo", "retrieval")
+            else "use a generator with a latent space"
+        )
         raise GanaugError(f"sampler {sampler.name}: there is no {sampler.source} pool ({why}); {fix}")
     scores = load_source_scores(sampler)
     counts = class_counts(real)
@@ -62,6 +67,8 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict | None:
         pool = paths.POOLS[SAMPLERS[spec.sampler].source]
         inputs[str(pool)] = pool
         inputs[str(spec.selection_path)] = spec.selection_path
+        if weights.given(params.clip.path):  # every score table (and the retrieval pool) then rests on CLIP
+            inputs[str(params.clip.path)] = Path(params.clip.path)
     tags = {"mode": spec.mode, "method": spec.method, "amount": spec.amount, "seed": str(spec.seed), "match": exp.match}
     name = f"{spec.mode}/{spec.key}"
     # pretrain: the synthetic images alone first, normalised like the real images that the fine-tune, the test

@@ -204,9 +204,10 @@ def vs_no_augmentation(row, table):
 
 
 def vs_random(row, table):
-    """A sampler's row against random's at the same amount, in the modes that compare samplers. Not pseudo-labelling:
-    random's row faces it already (vs_pseudo_label), and the same pair twice would count twice in Holm's family."""
-    if not MODE_ROWS[row["mode"]].vs_random or row["method"] in ("random", "pseudo-label"):
+    """A sampler's row against random's at the same amount, in the modes that compare samplers. Not pseudo-labelling
+    or retrieval: random's row faces them already (vs_pseudo_label, vs_retrieval), and the same pair twice would count
+    twice in Holm's family."""
+    if not MODE_ROWS[row["mode"]].vs_random or row["method"] in ("random", "pseudo-label", "retrieval"):
         return NOT_APPLICABLE
     same = (table["mode"] == row["mode"]) & (table["method"] == "random") & (table["amount"] == row["amount"])
     return first(table[same])
@@ -221,6 +222,16 @@ def vs_pseudo_label(row, table):
     return first(table[same])
 
 
+def vs_retrieval(row, table):
+    """A synthetic row against retrieving real unlabelled images at the same amount, when that ran (Geng et al.
+    2024: real images retrieved for a class match or beat generated ones). Not pseudo-labelling: retrieval's row faces
+    it already (vs_pseudo_label), and the same pair twice would count twice in Holm's family."""
+    if row["mode"] == "baseline" or row["method"] in ("retrieval", "pseudo-label"):
+        return NOT_APPLICABLE
+    same = (table["mode"] == row["mode"]) & (table["method"] == "retrieval") & (table["amount"] == row["amount"])
+    return first(table[same])
+
+
 # every comparison the table's verdicts rest on, in the order each row lists them: (kind, its reference row)
 COMPARISONS = (
     ("vs real-only", vs_real_only),
@@ -228,15 +239,16 @@ COMPARISONS = (
     ("vs no augmentation", vs_no_augmentation),
     ("vs random", vs_random),
     ("vs pseudo-label", vs_pseudo_label),
+    ("vs retrieval", vs_retrieval),
 )
 
 
 def comparisons(runs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Every row vs real-only at the same steps; when several real-only variants ran, every synthetic
     row also vs the best of them by validation accuracy (if that is not plain real-only); every
-    augment sampler vs random at the same ratio; rotated copies vs the un-augmented baseline (paper
-    004's comparison) when both ran. Paired over shared seeds; Holm's adjustment over every tested
-    comparison in the table."""
+    augment sampler vs random at the same ratio; every synthetic row vs pseudo-labelling and vs retrieval at the
+    same amount when they ran; rotated copies vs the un-augmented baseline (paper 004's comparison) when both
+    ran. Paired over shared seeds; Holm's adjustment over every tested comparison in the table (no pair twice)."""
     acc = {row_id(*key): g.set_index("seed")["test_accuracy"] for key, g in by_row(runs)}
     out = []
 

@@ -30,8 +30,13 @@ def _check_quota(scores: Scores, quota: np.ndarray, name: str) -> None:
             "projection": "projection.variants or projection.per_class (the projection pool is per_class x "
             "(variants + 1) per class)",
             "pseudo": "data.unlabelled_max or the unlabelled images (the scorer labels too few of them this class)",
+            "retrieval": "data.unlabelled_max or the unlabelled images (too few are nearest to this class's images)",
         }.get(source, "generate.pool_multiple")
-        pool = {"projection": "the projection pool", "pseudo": "the pseudo-labelled pool"}.get(source, "the pool")
+        pool = {
+            "projection": "the projection pool",
+            "pseudo": "the pseudo-labelled pool",
+            "retrieval": "the retrieval pool",
+        }.get(source, "the pool")
         raise GanaugError(
             f"sampler {name}: needs {int(quota[c])} images of class {c} but {pool} has {int(have[c])}; "
             f"lower the ratio or raise {grow}"
@@ -140,6 +145,19 @@ def uncertainty_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Genera
     return top_k_per_class(t["label"].to_numpy(), key, t["id"].to_numpy(), quota)
 
 
+def clip_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, **_) -> np.ndarray:
+    """The CLIP filter (He et al. 2023; ALIA): the images whose zero-shot CLIP label over the class prompts is their
+    own label, surest first (largest margin of their own class's logit over the best other's); a class with too few
+    of those goes on to the images CLIP likes least for another class, since the margin keeps ranking them."""
+    t = scores.table
+    if "clip_margin" not in t.columns:
+        raise GanaugError(
+            "sampler clip: the score table has no clip_margin column; set clip.path to a transformers CLIPModel "
+            "folder (docs/datasets.md) and re-run `dvc repro score`"
+        )
+    return top_k_per_class(t["label"].to_numpy(), t["clip_margin"].to_numpy(np.float64), t["id"].to_numpy(), quota)
+
+
 def class_quotas(real_counts: np.ndarray, ratio: float, balance: bool = False) -> np.ndarray:
     """Synthetic images per class for ``ratio`` x the real set. Proportional to the real counts,
     or with ``balance`` filled up from the smallest classes (water-filling) so the real +
@@ -219,8 +237,8 @@ class Sampler:
 
     name: str  # as params.yaml names it (experiments.samplers, replace_sampler, count_sampler, own)
     choose: Callable  # (scores, quota, rng, **options) -> pool ids
-    # the pool it chooses from: pool (the GAN's), projection (DAPPER's, paper 003) or pseudo (the unlabelled
-    # images labelled by the scorer); ganaug.paths.POOLS
+    # the pool it chooses from: pool (the GAN's), projection (DAPPER's, paper 003), pseudo (the unlabelled
+    # images labelled by the scorer) or retrieval (labelled by their nearest training image); ganaug.paths.POOLS
     source: str = "pool"
     options: Callable = no_options  # params.yaml's `select` section -> the keyword options ``choose`` takes
     own: Callable | None = None  # scores -> the ids it keeps when it also decides how many (mode own)
@@ -244,6 +262,10 @@ SAMPLERS: dict[str, Sampler] = {
         Sampler("d-class", _by_column("d_confidence")),
         # not synthetic: the unlabelled images the scorer labels most confidently (ganaug.sampling.pseudo)
         Sampler("pseudo-label", _by_column("confidence"), source="pseudo"),
+        # the CLIP filter: CLIP's zero-shot label is the image's own, by margin (clip.path; ganaug.clip)
+        Sampler("clip", clip_sampler),
+        # not synthetic: the unlabelled images most similar to a class's training images (ganaug.sampling.retrieval)
+        Sampler("retrieval", _by_column("similarity"), source="retrieval"),
     )
 }
 

@@ -3,9 +3,11 @@
 For each pool image: the real-only classifier's confidence on the target (generated-for) label,
 its predicted label and prediction entropy, and the discriminator's realism score for the target
 label (and, for a translation GAN, its class head's confidence in the label, ``d_confidence``; a
-translation pool's ``source_id`` and ``source_label`` are carried along). The classifier's penultimate
-features (float16) and class probabilities go to separate .npy files for the diversity-aware sampler and soft
-labels. Memory is bounded by one batch: rows are appended to the .npy files as they are computed.
+translation pool's ``source_id`` and ``source_label`` are carried along). With CLIP (clip.path): its zero-shot label
+over the class prompts, ``clip_label``, and ``clip_margin``, its logit for the image's label minus its best logit for
+another class (> 0 exactly when the two agree). The classifier's penultimate features (or, with score.features: clip,
+CLIP's image features; float16) and class probabilities go to separate .npy files for the diversity-aware sampler and
+soft labels. Memory is bounded by one batch: rows are appended to the .npy files as they are computed.
 """
 
 from __future__ import annotations
@@ -50,9 +52,19 @@ def read_rows(images: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def score_batches(
-    images: np.ndarray, labels: np.ndarray, extractor, discriminator, device, batch_size: int, desc: str = "score"
+    images: np.ndarray,
+    labels: np.ndarray,
+    extractor,
+    discriminator,
+    device,
+    batch_size: int,
+    desc: str = "score",
+    clip=None,
+    clip_features: bool = False,
 ):
-    """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine)."""
+    """Yield (rows dict, features, probs) per batch; ``images`` uint8 N x H x W x C (a memmap is fine). ``clip``
+    (a ganaug.clip.Clip with the class prompts set) adds its zero-shot columns; ``clip_features``: the features
+    yielded are CLIP's image features instead of the classifier's."""
     import torch  # here, not at the top: samplers and selections read scores without torch
 
     from ganaug.device import ShrinkOnOutOfMemory
@@ -60,6 +72,8 @@ def score_batches(
 
     extractor.to(device).eval()
     discriminator.to(device).eval()
+    if clip is not None:
+        clip.to(device).eval()
 
     @torch.inference_mode()
     def judge(raw, y):
@@ -85,7 +99,20 @@ def score_batches(
         }
         if d_logits is not None:  # the discriminator's own belief that the image shows its label
             rows["d_confidence"] = d_logits.float().softmax(1).gather(1, y[:, None]).squeeze(1).cpu().numpy()
+        if clip is not None:  # in clip.batch_size pieces of its own: CLIP's input (e.g. 224 px) is far larger
+            clip_feats, clip_logits = clip.features_and_logits(raw.permute(0, 3, 1, 2))
+            rows["clip_label"] = clip_logits.argmax(1).cpu().numpy()
+            rows["clip_margin"] = margins(clip_logits, y).cpu().numpy()
+            if clip_features:
+                feats = clip_feats
         yield rows, feats.float().cpu().numpy(), probs.cpu().numpy()
+
+
+def margins(logits, labels):
+    """Each image's logit (a torch tensor, N x classes) for its own label minus its best logit for another class:
+    > 0 exactly when the predicted label is its own, and the larger, the surer the model is that it shows its label."""
+    own = logits.gather(1, labels[:, None]).squeeze(1)
+    return own - logits.scatter(1, labels[:, None], float("-inf")).max(1).values
 
 
 def score_pool(
@@ -98,27 +125,34 @@ def score_pool(
     name: str,
     batch_size: int,
     columns: dict[str, np.ndarray] | None = None,
+    clip=None,
+    clip_features: bool = False,
 ) -> pd.DataFrame:
     """Write ``<name>.parquet``, ``<name>_features.npy`` and ``<name>_probs.npy`` into ``out_dir``;
-    ``columns`` (one value per image, e.g. a translation's source) are added to the table as they are."""
+    ``columns`` (one value per image, e.g. a translation's source) are added to the table as they are. ``clip``
+    and ``clip_features``: as score_batches."""
     from ganaug.gan.pool_format import NpyWriter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     n, num_classes = len(images), extractor.model.get_classifier().out_features
-    feats_out = NpyWriter(out_dir / f"{name}_features.npy", np.float16, (n, extractor.num_features))
+    width = clip.num_features if clip_features else extractor.num_features
+    feats_out = NpyWriter(out_dir / f"{name}_features.npy", np.float16, (n, width))
     probs_out = NpyWriter(out_dir / f"{name}_probs.npy", np.float16, (n, num_classes))
     parts = []
     try:
         for rows, feats, probs in score_batches(
-            images, labels, extractor, discriminator, device, batch_size, desc=f"score {name}"
+            images, labels, extractor, discriminator, device, batch_size, f"score {name}", clip, clip_features
         ):
             parts.append(pd.DataFrame(rows))
             feats_out.write(feats)
             probs_out.write(probs)
     finally:
         feats_out.file.close(), probs_out.file.close()
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in COLUMNS})
+    empty = [*COLUMNS, *(("clip_label", "clip_margin") if clip is not None else ())]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in empty})
     table = table.astype({"confidence": "float32", "entropy": "float32", "realism": "float32"})
+    if clip is not None:
+        table = table.astype({"clip_label": "int64", "clip_margin": "float32"})
     table = table.assign(**(columns or {}))
     table.to_parquet(out_dir / f"{name}.parquet", index=False)
     return table

@@ -1,5 +1,5 @@
 """Stage plan: which optional stages the planned runs need -> data/plan/<stage>.json (rl_policy, projection,
-pseudo_label). Each of those stages depends on its own file only, so an edit to experiments.* re-runs it when
+pseudo_label, retrieval). Each of those stages depends on its own file only, so an edit to experiments.* re-runs it when
 its answer changes, and a stage no run needs writes its empty outputs in a moment instead of training.
 
 It is the first stage to read the sampler and baseline names of experiments.*, so it refuses an unknown one
