@@ -27,9 +27,10 @@ from ganaug.sampling.scores import score_pool
 from ganaug.stages import main, staged_output
 
 
-def translation_sources(pool, pool_dir) -> dict | None:
-    """A translation pool's source columns: which real image each row was translated from, and its label; the
-    retrieval pool's similarity of each image to its nearest training image (the retrieval sampler's column)."""
+def carried_columns(pool, pool_dir) -> dict | None:
+    """The pool's own per-image columns its score table carries: a translation pool's sources (which real image each
+    row was translated from, and its label); the retrieval pool's similarity of each image to its nearest training
+    image (the retrieval sampler's column)."""
     if pool.meta.get("kind") == "retrieval":
         return {"similarity": np.load(pool_dir / "similarity.npy")}
     if pool.meta.get("kind") != "translation":
@@ -101,7 +102,7 @@ def run() -> None:
                 out,
                 name,
                 params.score.batch_size,
-                translation_sources(pool, paths.POOLS[name]),
+                carried_columns(pool, paths.POOLS[name]),
                 clip,
                 clip_features,
             )
