@@ -110,7 +110,7 @@ class GanParams(_Strict):
     sd_mode: Literal["img2img", "txt2img"]
     strength: float = Field(gt=0, le=1)
     guidance_scale: float = Field(ge=0)
-    steps: int = Field(ge=1)
+    steps: int = Field(ge=0)  # 0: used as loaded from gan.pretrained (ganaug.gan.archs.check_weights)
     batch_size: int = Field(ge=2)
     z_dim: int = Field(ge=1)
     g_width: int = Field(ge=4)

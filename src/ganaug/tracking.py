@@ -25,6 +25,14 @@ DEFAULT_DB = "mlflow.db"
 # MLflow 3's UI opens an experiment on its GenAI overview unless the experiment says it trains models
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 PARENT_TAG = "dvc.experiment"  # on the parent run that groups one DVC experiment's stage runs
+# a generator's weights folder (gan.pretrained) among a run's inputs: the train_gan run's, and that of every run
+# whose pool came from those weights (the pool's meta records their md5)
+GAN_WEIGHTS = "gan_weights"
+
+
+def input_tag(name: str) -> str:
+    """The tag holding the md5 of a run's input ``name``."""
+    return f"input.{name}.md5"
 
 
 def project_root() -> Path:
@@ -154,7 +162,7 @@ def tracked_run(
         run_tags["dvc.baseline_rev"] = baseline
         run_tags["mlflow.parentRunId"] = experiment_parent(client, experiment_id, os.environ["DVC_EXP_NAME"], baseline)
     digests = {name: dvc_md5(path) for name, path in inputs.items()}
-    run_tags.update({f"input.{name}.md5": digest for name, digest in digests.items()})
+    run_tags.update({input_tag(name): digest for name, digest in digests.items()})
     with mlflow.start_run(run_name=run_name or stage) as run:
         mlflow.log_params(flatten(params))
         mlflow.set_tags(run_tags)

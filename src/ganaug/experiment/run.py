@@ -45,6 +45,15 @@ def build_training_set(spec: RunSpec, real, params) -> TrainingSet:
     return with_synthetic(kept, len(real), pool, selection, scores, params.experiments, origin=str(spec.selection_path))
 
 
+def weights_tag(pool_dir) -> dict[str, str]:
+    """A pool made from pretrained weights: their md5 as the run's tag input.gan_weights.md5, as train_gan's run
+    has it (the experiment stages depend on the pool, not on the weights folder itself)."""
+    from ganaug.tracking import GAN_WEIGHTS, input_tag
+
+    md5 = json.loads((pool_dir / "meta.json").read_text()).get("weights_md5")
+    return {input_tag(GAN_WEIGHTS): md5} if md5 else {}
+
+
 def run_experiment(spec: RunSpec, params, track: bool = True) -> dict | None:
     """Train and test one run; writes ``spec.report_dir`` (metrics.json, summary.csv, confusion.png)
     and the classifier to ``spec.model_dir`` (Grad-CAM in the report reads it). Returns the metrics
@@ -70,6 +79,8 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict | None:
         if weights.given(params.clip.path):  # every score table (and the retrieval pool) then rests on CLIP
             inputs[str(params.clip.path)] = Path(params.clip.path)
     tags = {"mode": spec.mode, "method": spec.method, "amount": spec.amount, "seed": str(spec.seed), "match": exp.match}
+    if data.selection is not None:
+        tags.update(weights_tag(pool))
     name = f"{spec.mode}/{spec.key}"
     # pretrain: the synthetic images alone first, normalised like the real images that the fine-tune, the test
     # and the saved model see

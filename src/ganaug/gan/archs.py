@@ -8,16 +8,20 @@ entry here (docs/development.md walks through one).
   style    unconditional style-based GAN pre-trained on the unlabelled images, paper 003's: G(z) through w
            (ganaug.gan.style); its pool is labelled by the scorer, its projection is in W
   ddpm     unconditional diffusion model pre-trained on the unlabelled images (Diffusion Inversion): G(z) is DDIM
-           from the noise latent z; projection inverts DDIM (ganaug.gan.diffusion)
+           from the noise latent z; projection inverts DDIM (ganaug.gan.diffusion). With gan.pretrained, a
+           diffusers UNet loaded from that folder instead, used as it is (gan.steps 0) or fine-tuned
 """
 
 from __future__ import annotations
 
+from ganaug import paths
+from ganaug.errors import GanaugError
 from ganaug.gan import cgan, diffusion, grids, pool, stargan, style
 from ganaug.gan.interface import Arch
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.gan.projection import inverted, latent_directions, optimised
 from ganaug.registry import lookup
+from ganaug.weights import given, weights_md5
 
 
 def build_cgan(num_classes: int, channels: int, image_size: int, gan: dict):
@@ -46,7 +50,11 @@ def build_style(num_classes: int, channels: int, image_size: int, gan: dict):
 
 
 def build_ddpm(num_classes: int, channels: int, image_size: int, gan: dict):
-    G = diffusion.DiffusionGenerator(num_classes, channels, image_size, gan["unet_width"], gan["sample_steps"])
+    if given(gan["pretrained"]):  # its UNet and noise schedule from the folder; gan.unet_width unused
+        net, schedule = diffusion.pretrained(gan["pretrained"])
+    else:
+        net, schedule = diffusion.unet(channels, image_size, gan["unet_width"]), diffusion.SCHEDULE
+    G = diffusion.DiffusionGenerator(num_classes, channels, image_size, net, schedule, gan["sample_steps"])
     return G, diffusion.DenoisingJudge(num_classes, channels, image_size).bind(G)
 
 
@@ -91,9 +99,10 @@ ARCHS: dict[str, Arch] = {
             sample_grid=grids.scorer_labelled_grid,
             latent_space=diffusion.noise_space,
             project=inverted,
-            only=("unet_width", "sample_steps"),
+            only=("unet_width", "sample_steps", "pretrained"),
             conditional=False,
             adversarial=False,
+            loads_weights=True,
         ),
     )
 }
@@ -108,6 +117,36 @@ def relevant_config(gan: dict) -> dict:
     """The gan params that define a GAN of ``gan['arch']``: without the keys only other architectures read."""
     other = {k for a in ARCHS.values() if a.name != gan["arch"] for k in a.only} - set(arch_of(gan).only)
     return {k: v for k, v in gan.items() if k not in other}
+
+
+def from_weights(gan: dict) -> bool:
+    """Whether the generator starts from the weights folder gan.pretrained."""
+    return arch_of(gan).loads_weights and given(gan["pretrained"])
+
+
+def weights_record(gan: dict) -> dict:
+    """What a saved generator and its checkpoint fingerprint record of its weights folder: the md5 DVC gives it
+    (so changed weights never resume or load a stale generator); nothing for a generator trained from scratch."""
+    return {"weights_md5": weights_md5(gan["pretrained"])} if from_weights(gan) else {}
+
+
+def check_weights(gan: dict) -> None:
+    """gan.pretrained and gan.steps as the architecture allows them, or one line saying what to set."""
+    arch = arch_of(gan)
+    if given(gan["pretrained"]) and not arch.loads_weights:
+        takes = ", ".join(a.name for a in ARCHS.values() if a.loads_weights)
+        raise GanaugError(
+            f"gan.pretrained: gan.arch {arch.name} does not start from weights (those that do: {takes}); "
+            f"set gan.pretrained: {paths.NO_WEIGHTS} (got {gan['pretrained']})"
+        )
+    if gan["steps"] == 0 and not from_weights(gan):
+        raise GanaugError(
+            f"gan.steps: 0 uses a generator as it is, so it needs weights to start from: set gan.pretrained to a "
+            f"weights folder for a gan.arch that loads one, or gan.steps > 0 (got gan.arch {arch.name}, "
+            f"gan.pretrained {gan['pretrained']})"
+        )
+    if gan["steps"] > 0 and not arch.trainable:
+        raise GanaugError(f"gan.steps: gan.arch {arch.name} is used as it is, never trained here; set gan.steps: 0")
 
 
 def build_networks(num_classes: int, channels: int, image_size: int, gan: dict):

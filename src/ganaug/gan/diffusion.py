@@ -14,6 +14,12 @@ latent, the latent is perturbed, and the perturbed latents are decoded into vari
   predicting the noise added to it at a fixed mid timestep (a one-term estimate of the model's likelihood), with
   fixed noise, so cr-sam and the RL sampler still have a realism to read.
 
+From pretrained weights (``gan.pretrained``: a diffusers UNet2DModel folder or a DDPM/DDIM pipeline folder, local,
+never downloaded): the UNet and the folder's noise schedule are loaded instead (``gan.unet_width`` unused), and G
+works at the model's native size and channels, converting at its edges: images in are resized to the model's size
+(gray repeated to RGB, RGB averaged to gray), images out are resized back to ``data.image_size`` and the data's
+channels. Everything that reads G (pools, inversion, the judge, scoring) sees the data's images, as before.
+
 Cost: on this project's 2-core CPU machines the 1.1M-parameter UNet trains at ~2.4 steps/s at batch 64, 32 px,
 and sampling is ``sample_steps`` network passes per image (10,000 images x 50 DDIM steps took ~70 min), so the
 CPU default samples and inverts with 20 steps.
@@ -21,15 +27,21 @@ CPU default samples and inverts with 20 steps.
 
 from __future__ import annotations
 
+import inspect
+import json
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ganaug.errors import GanaugError
+from ganaug.weights import local_folder
 
 TIMESTEPS = 1000
 SCHEDULE = {"num_train_timesteps": TIMESTEPS, "beta_schedule": "linear", "clip_sample": False}
-JUDGE_TIMESTEP = 250  # the noise level the realism score measures the denoising error at
+JUDGE_LEVEL = 0.25  # the noise level the realism score measures the denoising error at: timestep 250 of 1,000
+PRETRAINED = ("gan.pretrained", "a diffusers UNet2DModel or DDPM pipeline folder")  # what a bad folder is named by
 
 
 def unet(channels: int, image_size: int, width: int):
@@ -51,49 +63,141 @@ def unet(channels: int, image_size: int, width: int):
     )
 
 
-def ddim(inverse: bool, steps: int):
+def pretrained(path: str | Path):
+    """(the UNet2DModel, its noise schedule) of a local folder: a UNet saved with ``save_pretrained`` (config.json +
+    weights), or a DDPM/DDIM pipeline (unet/ and scheduler/, or those files flat beside model_index.json). The
+    schedule is the folder's scheduler config, else SCHEDULE. A missing or wrong folder is one line naming it."""
+    from diffusers import UNet2DModel
+
+    key, expected = PRETRAINED
+    folder = local_folder(path, key, expected)
+    nested = (folder / "unet").is_dir()
+    unet_dir = local_folder(folder / "unet" if nested else folder, key, expected, "config.json")
+    try:
+        config = json.loads((unet_dir / "config.json").read_text())
+    except ValueError as err:
+        raise GanaugError(f"{key}: {unet_dir / 'config.json'}: not valid JSON ({err}; expected {expected})") from None
+    kind = config.get("_class_name") or (config.get("architectures") or [None])[0] or config.get("model_type")
+    if kind != "UNet2DModel":
+        raise GanaugError(
+            f"{key}: {unet_dir / 'config.json'}: describes {kind or 'no diffusers model'}, not a UNet2DModel "
+            f"(expected {expected}, saved with save_pretrained)"
+        )
+    try:
+        net = UNet2DModel.from_pretrained(unet_dir, local_files_only=True, low_cpu_mem_usage=False)  # no accelerate
+    except Exception as err:  # missing or mismatched weights: diffusers raises several types, each many lines long
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise GanaugError(f"{key}: {unet_dir}: not loadable as a UNet2DModel ({message})") from None
+    scheduler_config = folder / "scheduler" / "scheduler_config.json" if nested else folder / "scheduler_config.json"
+    if not scheduler_config.is_file():
+        return net, SCHEDULE
+    return net, {k: v for k, v in json.loads(scheduler_config.read_text()).items() if not k.startswith("_")}
+
+
+def scheduler_of(cls, schedule: dict):
+    """A diffusers scheduler of class ``cls`` with the keys of ``schedule`` it takes (a DDPM folder's config has
+    keys a DDIM scheduler has not, e.g. variance_type)."""
+    takes = inspect.signature(cls.__init__).parameters
+    return cls(**{k: v for k, v in schedule.items() if k in takes})
+
+
+def ddim(inverse: bool, steps: int, schedule: dict):
     from diffusers import DDIMInverseScheduler, DDIMScheduler
 
-    scheduler = (DDIMInverseScheduler if inverse else DDIMScheduler)(**SCHEDULE)
+    scheduler = scheduler_of(DDIMInverseScheduler if inverse else DDIMScheduler, schedule)
     scheduler.set_timesteps(steps)
     return scheduler
 
 
+def native_size(net) -> int:
+    size = net.config.sample_size
+    if isinstance(size, int):
+        return size
+    if len(size) == 2 and size[0] == size[1]:
+        return int(size[0])
+    raise GanaugError(f"{PRETRAINED[0]}: a UNet of sample_size {list(size)}; expected a square one")
+
+
+def convert(x: torch.Tensor, channels: int, size: int) -> torch.Tensor:
+    """Images in [-1, 1] (B x C x H x W) at ``channels`` x ``size`` x ``size``: gray repeated to RGB or RGB
+    averaged to gray (as ganaug.data.prepare does), then antialiased bilinear resizing; unchanged when they fit."""
+    if x.shape[1] != channels:
+        x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, channels, -1, -1)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
 class DiffusionGenerator(nn.Module):
-    """G(z) -> images in [-1, 1]: DDIM from the noise latent z (B x C*H*W); labels ignored (unconditional)."""
+    """G(z) -> images in [-1, 1] of the data's channels and size: DDIM from the noise latent z (B x the UNet's
+    C*H*W); labels ignored (unconditional). ``net`` is the UNet2DModel, ``schedule`` its DDPM noise schedule."""
 
     takes = "latent"
     conditional = False
 
-    def __init__(self, num_classes: int, channels: int, image_size: int, width: int, sample_steps: int):
+    def __init__(self, num_classes: int, channels: int, image_size: int, net, schedule: dict, sample_steps: int):
         super().__init__()
         self.num_classes, self.channels, self.image_size = num_classes, channels, image_size
-        self.z_dim, self.sample_steps = channels * image_size**2, sample_steps
-        self.unet = unet(channels, image_size, width)
+        self.unet, self.schedule, self.sample_steps = net, schedule, sample_steps
+        if net.config.in_channels != net.config.out_channels:
+            raise GanaugError(
+                f"{PRETRAINED[0]}: a UNet of {net.config.in_channels} channels in and {net.config.out_channels} out "
+                "(a learned variance?); expected one that predicts as many channels as it takes"
+            )
+        self.model_shape = (net.config.in_channels, native_size(net), native_size(net))
+        if self.model_shape[0] != channels and {self.model_shape[0], channels} != {1, 3}:
+            raise GanaugError(
+                f"{PRETRAINED[0]}: a UNet of {self.model_shape[0]} channels cannot take {channels}-channel images "
+                "(expected 1 or 3)"
+            )
+        self.z_dim = self.model_shape[0] * self.model_shape[1] * self.model_shape[2]
         from diffusers import DDPMScheduler
 
-        self.register_buffer("alphas_cumprod", DDPMScheduler(**SCHEDULE).alphas_cumprod.float(), persistent=False)
+        alphas = scheduler_of(DDPMScheduler, schedule).alphas_cumprod.float()
+        self.register_buffer("alphas_cumprod", alphas, persistent=False)
+        self.timesteps = len(alphas)
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data images -> the UNet's channels and size."""
+        return convert(x, self.model_shape[0], self.model_shape[1])
+
+    def from_model(self, x: torch.Tensor) -> torch.Tensor:
+        """The UNet's images -> the data's channels and size."""
+        return convert(x, self.channels, self.image_size)
 
     def noisy(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
+    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """What the UNet predicts, by the schedule's prediction_type: the noise (DDPM's), v, or the image."""
+        kind = self.schedule.get("prediction_type", "epsilon")
+        if kind == "epsilon":
+            return noise
+        if kind == "sample":
+            return x0
+        a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
+        return a.sqrt() * noise - (1 - a).sqrt() * x0  # v_prediction
+
     def denoising_error(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Per image: the mean squared error of the predicted noise at timesteps ``t``."""
+        """Per image: the mean squared error of the UNet's prediction at timesteps ``t``; ``x0`` are data images,
+        ``noise`` is of the UNet's shape."""
+        x0 = self.to_model(x0)
         predicted = self.unet(self.noisy(x0, noise, t), t).sample
-        return (predicted - noise).pow(2).mean((1, 2, 3))
+        return (predicted - self.target(x0, noise, t)).pow(2).mean((1, 2, 3))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        x = latents.view(len(latents), self.channels, self.image_size, self.image_size)
-        scheduler = ddim(inverse=False, steps=self.sample_steps)
+        x = latents.view(len(latents), *self.model_shape)
+        scheduler = ddim(inverse=False, steps=self.sample_steps, schedule=self.schedule)
         for t in scheduler.timesteps:
             x = scheduler.step(self.unet(x, t).sample, t, x, eta=0.0).prev_sample
-        return x.clamp(-1, 1)
+        return self.from_model(x.clamp(-1, 1)).clamp(-1, 1)
 
     def invert(self, images: torch.Tensor) -> torch.Tensor:
-        """The noise latents (B x C*H*W) DDIM decodes back into ``images`` (B x C x H x W in [-1, 1]), approximately."""
-        x = images
-        scheduler = ddim(inverse=True, steps=self.sample_steps)
+        """The noise latents (B x the UNet's C*H*W) DDIM decodes back into ``images`` (B x C x H x W in [-1, 1]),
+        approximately."""
+        x = self.to_model(images)
+        scheduler = ddim(inverse=True, steps=self.sample_steps, schedule=self.schedule)
         for t in scheduler.timesteps:
             x = scheduler.step(self.unet(x, t).sample, t, x).prev_sample
         return x.flatten(1)
@@ -148,17 +252,22 @@ class DenoisingJudge(nn.Module):
         if not self._generator:
             raise RuntimeError("DenoisingJudge: bind it to its generator first")
         G = self._generator[0].to(x.device)  # scoring moves the judge, whose weights are the generator's
-        noise = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(0)).to(x.device).expand_as(x)
-        t = torch.full((len(x),), JUDGE_TIMESTEP, dtype=torch.long, device=x.device)
-        return -G.denoising_error(x, t, noise), None
+        noise = torch.randn(G.model_shape, generator=torch.Generator().manual_seed(0)).to(x.device)
+        t = torch.full((len(x),), round(JUDGE_LEVEL * G.timesteps), dtype=torch.long, device=x.device)
+        return -G.denoising_error(x, t, noise.expand(len(x), -1, -1, -1)), None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.judge(x, labels)[0]
 
 
-def g_loss(gan, draws, cfg) -> tuple[torch.Tensor, dict]:
-    """DDPM's simple loss: the noise added at a uniformly drawn timestep, predicted; mean squared error."""
-    x0, _ = draws.real()
-    t = torch.randint(TIMESTEPS, (len(x0),), device=x0.device)
+def denoising_loss(G: DiffusionGenerator, images: torch.Tensor) -> torch.Tensor:
+    """DDPM's simple loss on data images: the noise added at a uniformly drawn timestep, predicted (or v, or the
+    image, by the schedule's prediction_type); mean squared error."""
+    x0 = G.to_model(images)
+    t = torch.randint(G.timesteps, (len(x0),), device=x0.device)
     noise = torch.randn_like(x0)
-    return F.mse_loss(gan.G.unet(gan.G.noisy(x0, noise, t), t).sample, noise), {}
+    return F.mse_loss(G.unet(G.noisy(x0, noise, t), t).sample, G.target(x0, noise, t))
+
+
+def g_loss(gan, draws, cfg) -> tuple[torch.Tensor, dict]:
+    return denoising_loss(gan.G, draws.real()[0]), {}

@@ -32,6 +32,11 @@ class Arch:
     # False: trained on the unlabelled images (data.unlabelled), labels ignored; its samples are labelled by the scorer
     conditional: bool = True
     adversarial: bool = True  # False: no discriminator step (its loss is None), only the generator's loss
+    # True: ``build`` starts from the local weights folder gan.pretrained when one is given (and ``only`` lists
+    # "pretrained"). Then gan.steps 0 uses the networks as loaded, and models/gan saves only a reference to that
+    # folder and its md5 (ganaug.gan.export), never a copy of its weights
+    loads_weights: bool = False
+    trainable: bool = True  # False: never trained here (its losses are never called); gan.steps must be 0
 
 
 @dataclass

@@ -23,11 +23,12 @@ def chosen(train, cfg, num_classes: int):
     return train.images[idx], train.labels[idx], train.ids[idx]
 
 
-def save_projection(folder: Path, out: Projected, labels, ids, cfg, classes: list[str], generator_md5: str) -> None:
+def save_projection(folder: Path, out: Projected, labels, ids, cfg, classes: list[str], about: dict) -> None:
+    """The projection pool; ``about``: what its meta records of the generator (ganaug.gan.export.provenance)."""
     meta = {"method": cfg.method, "space": out.space, "variants": cfg.variants, "projected": len(out.latents)}
     rows = {"source_ids": ids[out.source], "variant": out.variant, "recon_error": out.errors[out.source]}
     rows["recon_error"] = rows["recon_error"].astype(np.float32)
-    meta.update(classes=classes, generator_md5=generator_md5)
+    meta.update(classes=classes, **about)
     save_pool(folder, out.images, labels[out.source], out.variant_latents, meta, rows)
 
 

@@ -13,9 +13,9 @@ from ganaug.data.store import ids_digest
 from ganaug.metrics.quality import balanced_draw
 
 
-def gan_metrics(gan, evaluator, test, source, cfg, classes: list[str], conditional: bool) -> dict:
+def gan_metrics(gan, evaluator, test, source, cfg, classes: list[str], conditional: bool, learned_from: str) -> dict:
     """The best step's FID, KID, diversity (and label agreement, for a conditional generator) beside the real
-    floor; ``source`` is what it learned from (the training or the unlabelled split)."""
+    floor; ``source`` is what it learned from, the split named ``learned_from`` (train or unlabelled)."""
     held_out = balanced_draw(test.labels, cfg.eval_samples, len(classes), cfg.seed)  # class-balanced, like fakes
     floor = evaluator.evaluate(test.images[held_out], test.labels[held_out])
     best = next(r for r in gan.evals if r["step"] == gan.best["step"])
@@ -24,7 +24,7 @@ def gan_metrics(gan, evaluator, test, source, cfg, classes: list[str], condition
         "best_step": gan.best["step"],
         "steps": gan.step,
         "train_ids_md5": ids_digest(source.ids),
-        **({} if conditional else {"learned_from": "unlabelled", "images": len(source)}),
+        **({} if conditional else {"learned_from": learned_from, "images": len(source)}),
         **{k: round(best[k], 5) for k in kept},
         "real_test": {k: round(floor[k], 5) for k in ("fid", "kid", "diversity_ratio", "label_agreement")},
         "diversity_per_class": dict(zip(classes, (round(v, 4) for v in best["diversity_per_class"]))),

@@ -1,7 +1,8 @@
 """Training a GAN of any ``gan.arch`` (its networks and losses: ganaug.gan.archs.ARCHS): hinge loss,
 DiffAugment on real and fake in D and G steps, ``n_dis`` D steps per G step, an EMA generator for sampling,
 optional LeCam regulariser.
-By steps, with checkpoints and resume; the kept generator is the best by FID, not the last.
+By steps, with checkpoints and resume; the kept generator is the best by FID, not the last. At gan.steps 0 (a
+generator started from weights, used as it is) nothing is trained or resumed: its FID is measured once.
 Read top to bottom: train_gan() is the loop."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from ganaug.distributed import Ranks
 from ganaug.errors import GanaugError
-from ganaug.gan.archs import arch_of, build_networks, relevant_config
+from ganaug.gan.archs import arch_of, build_networks, relevant_config, weights_record
 from ganaug.gan.checkpoint import load_checkpoint, load_state, save_checkpoint
 from ganaug.gan.pixels import from_uint8
 from ganaug.gan.pool import generate
@@ -52,7 +53,8 @@ class Gan:
 def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: torch.device) -> Gan:
     G, D = build_networks(num_classes, channels, image_size, cfg.model_dump())
     G, D = G.to(device), D.to(device)
-    ema = ModelEmaV3(G, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 else None
+    # no EMA copy of a generator that is not trained (a pretrained one's copy could take gigabytes)
+    ema = ModelEmaV3(G, decay=cfg.ema_decay, use_warmup=True) if cfg.ema_decay > 0 and cfg.steps > 0 else None
     betas = (cfg.beta1, cfg.beta2)
     return Gan(
         G,
@@ -65,8 +67,10 @@ def build_gan(num_classes: int, channels: int, image_size: int, cfg, device: tor
 
 
 def fingerprint(cfg, data_digest: str, num_classes: int, channels: int, image_size: int) -> str:
-    """What a checkpoint is a checkpoint *of*: the networks, the optimisation and the data."""
+    """What a checkpoint is a checkpoint *of*: the networks (and the weights they started from), the optimisation
+    and the data."""
     what = {k: v for k, v in relevant_config(cfg.model_dump()).items() if k not in SCHEDULE_KEYS}
+    what.update(weights_record(cfg.model_dump()))
     what.update(data=data_digest, num_classes=num_classes, channels=channels, image_size=image_size)
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -277,7 +281,7 @@ def train_gan(
     ranks.check_batch(cfg.batch_size, "gan.batch_size")
     torch.manual_seed(cfg.seed)
     gan = build_gan(num_classes, images.shape[-1], images.shape[1], cfg, device)
-    resumed = resume(gan, ckpt_dir)
+    resumed = cfg.steps > 0 and resume(gan, ckpt_dir)  # steps 0: the networks as loaded, never a checkpoint's
     real_set = RealSet(images, labels, device)
     # fixed inputs for evaluation, so successive FIDs compare the same draws
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
@@ -311,36 +315,43 @@ def train_gan(
             if on_log:
                 on_log(row)
         if evaluate is not None and (gan.step % cfg.eval_every == 0 or gan.step == cfg.steps):
-            fake_images = generate(gan.sampler, eval_z, eval_labels)
-            with ranks.rank0_rng():  # KID's random subsets must not move rank 0's batch draws
-                quality = evaluate(fake_images, eval_labels.numpy())
-            row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **quality}
-            gan.evals.append(row)
-            if row["fid"] < gan.best["fid"]:
-                gan.best = {"fid": row["fid"], "step": gan.step}
-                gan.best_weights = {
-                    **{f"G.{k}": v.detach().cpu().clone() for k, v in gan.sampler.state_dict().items()},
-                    **{f"D.{k}": v.detach().cpu().clone() for k, v in gan.D.state_dict().items()},
-                }
-            bar.write(
-                f"step {gan.step}: FID {row['fid']:.1f}  KID {row['kid']:.4f}  diversity {row['diversity_ratio']:.2f}  "
-                + (
-                    f"label agreement {row['label_agreement']:.2f}"
-                    if row["label_agreement"] == row["label_agreement"]
-                    else ""
-                )
-            )  # (NaN for an unconditional generator: no label to agree with)
-            if on_eval:
-                on_eval(row, fake_images)
+            evaluation(gan, evaluate, eval_z, eval_labels, ranks, started, bar, on_eval, keep=True)
         if gan.step % cfg.ckpt_every == 0 or gan.step == cfg.steps:
             save(gan, ckpt_dir)
+    if cfg.steps == 0 and main and evaluate is not None:  # used as it is: its quality, once
+        evaluation(gan, evaluate, eval_z, eval_labels, ranks, started, bar, on_eval, keep=False)
     bar.close()
     return gan
 
 
+def evaluation(gan: Gan, evaluate, eval_z, eval_labels, ranks: Ranks, started: float, bar, on_eval, keep: bool):
+    """One evaluation row at the current step; a new best FID is recorded, with a copy of the networks when
+    ``keep`` (without it, as at step 0, the networks as built are the best)."""
+    fake_images = generate(gan.sampler, eval_z, eval_labels)
+    with ranks.rank0_rng():  # KID's random subsets must not move rank 0's batch draws
+        quality = evaluate(fake_images, eval_labels.numpy())
+    row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **quality}
+    gan.evals.append(row)
+    if row["fid"] < gan.best["fid"]:
+        gan.best = {"fid": row["fid"], "step": gan.step}
+        if keep:
+            gan.best_weights = {
+                **{f"G.{k}": v.detach().cpu().clone() for k, v in gan.sampler.state_dict().items()},
+                **{f"D.{k}": v.detach().cpu().clone() for k, v in gan.D.state_dict().items()},
+            }
+    bar.write(
+        f"step {gan.step}: FID {row['fid']:.1f}  KID {row['kid']:.4f}  diversity {row['diversity_ratio']:.2f}  "
+        + (f"label agreement {row['label_agreement']:.2f}" if row["label_agreement"] == row["label_agreement"] else "")
+    )  # (NaN for an unconditional generator: no label to agree with)
+    if on_eval:
+        on_eval(row, fake_images)
+
+
 def best_networks(gan: Gan, cfg):
     """The sampler generator and the discriminator at the best-FID step (the last ones if never evaluated), on the
-    CPU."""
+    CPU; at gan.steps 0, the networks as built, where they are (a pretrained one is loaded and moved once)."""
+    if cfg.steps == 0:
+        return gan.G.eval(), gan.D.eval()
     # fresh networks + state dicts: spectral-norm modules cannot be deep-copied
     G, D = build_networks(gan.G.num_classes, gan.G.channels, gan.G.image_size, cfg.model_dump())
     if gan.best_weights:

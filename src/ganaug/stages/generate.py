@@ -15,9 +15,8 @@ import functools
 from ganaug import paths
 from ganaug.data.store import load_classes, load_split
 from ganaug.device import pick_device
-from ganaug.digests import dvc_md5
 from ganaug.gan.archs import arch_of
-from ganaug.gan.export import load_gan
+from ganaug.gan.export import load_gan, provenance
 from ganaug.gan.interface import Inputs
 from ganaug.params import load_params
 from ganaug.stages import main, staged_output
@@ -40,7 +39,7 @@ def run() -> None:
         device,
         scorer,
         lambda images: predict(images, scorer(), device, params.generate.batch_size, progress=False),
-        {"generator_md5": dvc_md5(paths.GAN / "generator.safetensors"), "classes": meta["classes"]},
+        {**provenance(paths.GAN, config), "classes": meta["classes"]},
     )
     with staged_output(paths.POOL) as out:
         pool, how = arch_of(config["gan"]).make_pool(G.to(device), out, inputs)

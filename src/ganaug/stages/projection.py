@@ -30,9 +30,8 @@ def run() -> None:
     # the GAN, the scorer and torch, loaded only when a run needs the projection
     from ganaug.data.store import load_split
     from ganaug.device import pick_device
-    from ganaug.digests import dvc_md5
     from ganaug.gan.archs import arch_of
-    from ganaug.gan.export import load_gan
+    from ganaug.gan.export import load_gan, provenance
     from ganaug.gan.projected import chosen, report_projection, save_projection
     from ganaug.gan.projection import dapper
     from ganaug.metrics.features import load_feature_extractor
@@ -48,7 +47,7 @@ def run() -> None:
     images, labels, ids = chosen(train, cfg, len(classes))
     out = dapper(arch, G.to(device), D.to(device).eval(), extractor, images, labels, cfg, len(classes))
     with staged_output(paths.PROJECTION) as folder:
-        save_projection(folder, out, labels, ids, cfg, classes, dvc_md5(paths.GAN / "generator.safetensors"))
+        save_projection(folder, out, labels, ids, cfg, classes, provenance(paths.GAN, config))
     grid, metrics_path = paths.PROJECTION_REPORTS / "grid.png", paths.METRICS / "projection.json"
     metrics = report_projection(out, images, labels, classes, cfg, grid, metrics_path)
     print(
