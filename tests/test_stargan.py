@@ -154,7 +154,7 @@ def test_best_translation_generator_round_trips_through_models_gan(tmp_path, dig
 
 def test_each_architecture_ignores_the_others_params():
     cgan = params_with({}).gan
-    # the cGAN's identity: its arch and its keys, none of the stargan, style or ddpm ones
+    # the cGAN's identity: its arch and its keys, none of the stargan, style, ddpm or sd ones
     assert set(relevant_config(cgan.model_dump())) == set(cgan.model_dump()) - {
         "res_blocks",
         "lambda_cls",
@@ -162,10 +162,15 @@ def test_each_architecture_ignores_the_others_params():
         "mapping_layers",
         "unet_width",
         "sample_steps",
+        "pretrained",
+        "sd_mode",
+        "strength",
+        "guidance_scale",
     }
     same = fingerprint(cgan, "d", 10, 1, 32)
     assert fingerprint(cgan.model_copy(update={"lambda_rec": 3.0}), "d", 10, 1, 32) == same
     assert fingerprint(cgan.model_copy(update={"mapping_layers": 8}), "d", 10, 1, 32) == same
+    assert fingerprint(cgan.model_copy(update={"strength": 0.9, "sd_mode": "txt2img"}), "d", 10, 1, 32) == same
     assert fingerprint(cgan.model_copy(update={"arch": "stargan"}), "d", 10, 1, 32) != same
     star = star_params()
     assert fingerprint(star.model_copy(update={"z_dim": 7}), "d", 10, 1, 16) == fingerprint(star, "d", 10, 1, 16)

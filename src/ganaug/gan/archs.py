@@ -10,13 +10,15 @@ entry here (docs/development.md walks through one).
   ddpm     unconditional diffusion model pre-trained on the unlabelled images (Diffusion Inversion): G(z) is DDIM
            from the noise latent z; projection inverts DDIM (ganaug.gan.diffusion). With gan.pretrained, a
            diffusers UNet loaded from that folder instead, used as it is (gan.steps 0) or fine-tuned
+  sd       a pretrained Stable Diffusion pipeline folder (gan.pretrained), used as it is: img2img from each real
+           training image with its class prompt ("real guidance"), or txt2img (ganaug.gan.latent_diffusion)
 """
 
 from __future__ import annotations
 
 from ganaug import paths
 from ganaug.errors import GanaugError
-from ganaug.gan import cgan, diffusion, grids, pool, stargan, style
+from ganaug.gan import cgan, diffusion, grids, latent_diffusion, pool, stargan, style
 from ganaug.gan.interface import Arch
 from ganaug.gan.networks import Discriminator, Generator
 from ganaug.gan.projection import inverted, latent_directions, optimised
@@ -103,6 +105,17 @@ ARCHS: dict[str, Arch] = {
             conditional=False,
             adversarial=False,
             loads_weights=True,
+        ),
+        Arch(
+            "sd",
+            latent_diffusion.build,
+            (None, latent_diffusion.no_training),
+            make_pool=latent_diffusion.make_pool,
+            sample_grid=latent_diffusion.sample_grid,
+            only=("pretrained", "sd_mode", "strength", "guidance_scale", "sample_steps"),
+            adversarial=False,
+            loads_weights=True,
+            trainable=False,
         ),
     )
 }

@@ -8,6 +8,9 @@ made the generator's way (its Arch's ``make_pool``, ganaug.gan.pool):
            with source_ids.npy and source_labels.npy
   style    (unconditional) samples labelled by the scorer, generate.pool_multiple x the real training set, balanced
   ddpm     per class as far as the generator draws every class
+  sd       generate.pool_multiple x the real training set, balanced per class, from the class prompts (prompts.yaml):
+           img2img from each real training image in turn at gan.strength (with source_ids.npy, source_labels.npy),
+           or txt2img (gan.sd_mode)
 """
 
 import functools
