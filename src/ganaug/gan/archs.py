@@ -112,6 +112,7 @@ ARCHS: dict[str, Arch] = {
             (None, latent_diffusion.no_training),
             make_pool=latent_diffusion.make_pool,
             sample_grid=latent_diffusion.sample_grid,
+            sample=latent_diffusion.evaluation_images,
             only=("pretrained", "sd_mode", "strength", "guidance_scale", "sample_steps"),
             adversarial=False,
             loads_weights=True,

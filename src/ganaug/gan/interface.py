@@ -35,6 +35,9 @@ class Arch:
     # True: ``build`` starts from the local weights folder gan.pretrained when one is given (and ``only`` lists
     # "pretrained"). Then gan.steps 0 uses the networks as loaded, and models/gan saves only a reference to that
     # folder and its md5 (ganaug.gan.export), never a copy of its weights
+    # (G, Inputs, labels, seed) -> uint8 images of those labels: how train_gan's FID draws a generator that is not
+    # run as G(z, labels) (sd); None: from seeded latents, as the pool's samples are
+    sample: Callable | None = None
     loads_weights: bool = False
     trainable: bool = True  # False: never trained here (its losses are never called); gan.steps must be 0
 

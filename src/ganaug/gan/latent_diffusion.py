@@ -252,6 +252,51 @@ def class_sources(labels: np.ndarray, num_classes: int, classes: list[str]) -> l
     return rows
 
 
+def draw(G: LatentDiffusionGenerator, inputs: Inputs, labels: np.ndarray, seed: int, writer=None) -> np.ndarray | None:
+    """Image r of class labels[r]: img2img from its class's training image (r // C) in turn (C classes), or txt2img
+    from the class prompt, seeded by (seed, r) alone, so the images do not depend on generate.batch_size. Batches
+    go to ``writer`` (with their source columns) when given, else are returned as uint8 N x H x W x C."""
+    from ganaug.device import ShrinkOnOutOfMemory
+    from ganaug.prompts import load_prompts
+
+    train, num_classes, img2img = inputs.train, len(inputs.classes), G.mode == "img2img"
+    prompts = load_prompts(inputs.classes)
+    n = len(labels)
+    if img2img:
+        rows = class_sources(train.labels, num_classes, inputs.classes)
+        source = np.array([rows[c][k % len(rows[c])] for k, c in zip(np.arange(n) // num_classes, labels)], np.int64)
+    G.ready(inputs.device)
+    pipe = G.pipeline(img2img)
+    ids = np.asarray(train.ids)
+    fit = ShrinkOnOutOfMemory("generate", "generate.batch_size")
+    batch = min(inputs.params.generate.batch_size, MAX_BATCH)
+    out = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, n, batch), total=math.ceil(n / batch), desc=f"generate (sd {G.mode})", unit="batch"):
+            r = np.arange(start, min(start + batch, n))
+
+            def run(a, b, r=r):
+                return G.generate(
+                    pipe,
+                    [prompts[c] for c in labels[r[a:b]]],
+                    train.images[source[r[a:b]]] if img2img else None,
+                    [image_seed(seed, i) for i in r[a:b]],
+                )
+
+            images = np.concatenate(fit.run(run, len(r)))
+            if writer is None:
+                out.append(images)
+                continue
+            more = {"source_ids": ids[source[r]], "source_labels": train.labels[source[r]]} if img2img else {}
+            writer.write(images, labels[r], np.zeros((len(r), 0), np.float32), **more)
+    return np.concatenate(out) if out else None
+
+
+def evaluation_images(G: LatentDiffusionGenerator, inputs: Inputs, labels: np.ndarray, seed: int) -> np.ndarray:
+    """train_gan's FID images: drawn as the pool's are (the class's real images in turn, or the prompt alone)."""
+    return draw(G, inputs, np.asarray(labels, np.int64), seed)
+
+
 def make_pool(G: LatentDiffusionGenerator, out_dir: Path, inputs: Inputs):
     """generate.pool_multiple x the real training set, balanced per class, classes interleaved (row r has class
     r % C, so any prefix is balanced): img2img variants of the class's training images in turn (each source
@@ -270,34 +315,10 @@ def make_pool(G: LatentDiffusionGenerator, out_dir: Path, inputs: Inputs):
     per_class = per_class_count(inputs)
     n = per_class * num_classes
     labels = np.arange(n, dtype=np.int64) % num_classes
-    if img2img:
-        rows = class_sources(train.labels, num_classes, inputs.classes)
-        source = np.array([rows[c][k % len(rows[c])] for k, c in zip(np.arange(n) // num_classes, labels)], np.int64)
-    G.ready(inputs.device)
-    pipe = G.pipeline(img2img)
     shape = (G.image_size, G.image_size, G.channels)
-    ids = np.asarray(train.ids)
-    extra = {"source_ids": ids.dtype, "source_labels": np.int64} if img2img else {}
+    extra = {"source_ids": np.asarray(train.ids).dtype, "source_labels": np.int64} if img2img else {}
     writer = PoolWriter(out_dir, n, shape, 0, extra)
-    from ganaug.device import ShrinkOnOutOfMemory
-
-    fit = ShrinkOnOutOfMemory("generate", "generate.batch_size")
-    batch = min(cfg.batch_size, MAX_BATCH)
-    with torch.inference_mode():
-        for start in tqdm(range(0, n, batch), total=math.ceil(n / batch), desc=f"generate (sd {G.mode})", unit="batch"):
-            r = np.arange(start, min(start + batch, n))
-
-            def run(a, b, r=r):
-                return G.generate(
-                    pipe,
-                    [prompts[c] for c in labels[r[a:b]]],
-                    train.images[source[r[a:b]]] if img2img else None,
-                    [image_seed(cfg.seed, i) for i in r[a:b]],
-                )
-
-            images = np.concatenate(fit.run(run, len(r)))
-            more = {"source_ids": ids[source[r]], "source_labels": train.labels[source[r]]} if img2img else {}
-            writer.write(images, labels[r], np.zeros((len(r), 0), np.float32), **more)
+    draw(G, inputs, labels, cfg.seed, writer)
     meta = {
         **({"kind": "translation", "sources": len(train)} if img2img else {}),
         "per_class": per_class,
@@ -353,5 +374,5 @@ def sample_grid(G: LatentDiffusionGenerator, inputs: Inputs, title: str, path: P
             np.concatenate([inputs.train.images[first], images]),
             np.concatenate([np.arange(num_classes), labels]),
         )
-        title = f"{title}; first column: the real image, then img2img at strength {G.strength}"
+        title = f"{title}\nleft: the real image; img2img at {G.strength}"
     image_grid(images, labels, inputs.classes, path, per_class=GRID_VARIANTS + img2img, title=title)

@@ -268,11 +268,13 @@ def train_gan(
     on_eval=None,
     log_every: int = 50,
     ranks: Ranks | None = None,
+    sample=None,
 ) -> Gan:
     """Train to ``cfg.steps`` generator steps, resuming from ``ckpt_dir`` if it holds a checkpoint.
 
     images: uint8 N x H x W x C; evaluate(fake_uint8, fake_labels) -> dict with 'fid' (or None to skip);
-    on_log(row) / on_eval(row, grid_images) are called as rows are made.
+    on_log(row) / on_eval(row, grid_images) are called as rows are made; sample(G, labels) -> uint8 images draws
+    the evaluation images of a generator that is not run as G(z, labels) (its Arch's ``sample``).
 
     Under torchrun every rank draws the same global batches (same seed) and trains on its share;
     D's and G's gradients are averaged over ranks before each step, so the replicas stay identical.
@@ -285,7 +287,7 @@ def train_gan(
     real_set = RealSet(images, labels, device)
     # fixed inputs for evaluation, so successive FIDs compare the same draws
     eval_labels = balanced_labels(cfg.eval_samples, num_classes)
-    eval_z = evaluation_inputs(gan.G, real_set, eval_labels, cfg)
+    eval_z = evaluation_inputs(gan.G, real_set, eval_labels, cfg) if sample is None else None
     started = time.perf_counter()
     main = ranks.is_main
     bar = tqdm(
@@ -315,19 +317,21 @@ def train_gan(
             if on_log:
                 on_log(row)
         if evaluate is not None and (gan.step % cfg.eval_every == 0 or gan.step == cfg.steps):
-            evaluation(gan, evaluate, eval_z, eval_labels, ranks, started, bar, on_eval, keep=True)
+            evaluation(gan, evaluate, eval_z, eval_labels, ranks, started, bar, on_eval, keep=True, sample=sample)
         if gan.step % cfg.ckpt_every == 0 or gan.step == cfg.steps:
             save(gan, ckpt_dir)
     if cfg.steps == 0 and main and evaluate is not None:  # used as it is: its quality, once
-        evaluation(gan, evaluate, eval_z, eval_labels, ranks, started, bar, on_eval, keep=False)
+        evaluation(gan, evaluate, eval_z, eval_labels, ranks, started, bar, on_eval, keep=False, sample=sample)
     bar.close()
     return gan
 
 
-def evaluation(gan: Gan, evaluate, eval_z, eval_labels, ranks: Ranks, started: float, bar, on_eval, keep: bool):
+def evaluation(
+    gan: Gan, evaluate, eval_z, eval_labels, ranks: Ranks, started: float, bar, on_eval, keep: bool, sample=None
+):
     """One evaluation row at the current step; a new best FID is recorded, with a copy of the networks when
     ``keep`` (without it, as at step 0, the networks as built are the best)."""
-    fake_images = generate(gan.sampler, eval_z, eval_labels)
+    fake_images = generate(gan.sampler, eval_z, eval_labels) if sample is None else sample(gan.sampler, eval_labels)
     with ranks.rank0_rng():  # KID's random subsets must not move rank 0's batch draws
         quality = evaluate(fake_images, eval_labels.numpy())
     row = {"step": gan.step, "seconds": round(time.perf_counter() - started, 1), **quality}

@@ -75,7 +75,21 @@ def run() -> None:
         labels = source.labels if arch.conditional else np.zeros(len(source), np.int64)
         evaluate = evaluator.evaluate if arch.conditional else lambda images, _: evaluator.evaluate(images, None)
         on_log = lambda row: mlflow.log_metrics(scalars(row), step=row["step"])  # noqa: E731
-        gan = train_gan(source.images, labels, n_classes, cfg, device, ckpt_dir, evaluate, on_log, on_eval, ranks=ranks)
+        grid = Inputs(params, cfg.arch, classes, train, device, lambda: extractor, evaluator.predict)
+        sample = None if arch.sample is None else lambda G, wanted: arch.sample(G, grid, wanted.numpy(), cfg.seed + 1)
+        gan = train_gan(
+            source.images,
+            labels,
+            n_classes,
+            cfg,
+            device,
+            ckpt_dir,
+            evaluate,
+            on_log,
+            on_eval,
+            ranks=ranks,
+            sample=sample,
+        )
         if not ranks.is_main:  # a torchrun rank other than 0: it trained, rank 0 reports
             return
         G, D = best_networks(gan, cfg)
@@ -85,7 +99,6 @@ def run() -> None:
         learned_from = learn_from.removesuffix(".npz")
         metrics = gan_metrics(gan, evaluator, test, source, cfg, classes, arch.conditional, learned_from)
         write_results(gan, metrics, paths.METRICS / "gan.json", paths.GAN_REPORTS)
-        grid = Inputs(params, cfg.arch, classes, train, device, lambda: extractor, evaluator.predict)
         title = f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})"
         arch.sample_grid(G, grid, title, paths.GAN_REPORTS / "samples.png")
         latest.unlink(missing_ok=True)
