@@ -63,6 +63,7 @@ PARTS = [
     Part("generate-score", "generate + score, out of memory forced once in each", 150, needs=("gan",)),
     Part("torchrun", "train_scorer + train_gan under torchrun, NCCL, one rank", 150, cuda_only=True, needs=("data",)),
     Part("input-pipeline", "benchmarks/input_pipeline.py with loader workers", 120),
+    Part("sd-speed", "benchmarks/sd_speed.py: full-size-config Stable Diffusion img2img in fp16", 240, cuda_only=True),
 ]
 BY_NAME = {p.name: p for p in PARTS}
 
@@ -402,6 +403,16 @@ def part_input_pipeline(ctx: Context) -> dict:
     return out
 
 
+def part_sd_speed(ctx: Context) -> dict:
+    # random weights of SD 1.5's size (nothing to download): the images/s a pool of gan.arch sd costs on this GPU
+    speed_cmd = [sys.executable, str(ROOT / "benchmarks/sd_speed.py"), "--full", "--steps", "4", "--batch", "8"]
+    text = run_cmd(ctx, speed_cmd)
+    speed = re.search(r"-> ([\d.]+) images/s", text)
+    ratio = re.search(r"pipeline / bare = ([\d.]+)", text)
+    check(speed is not None and ratio is not None, "an images/s line and a pipeline / bare line", text)
+    return {"img2img images/s (batch 8, 512 px)": speed.group(1), "pipeline / bare UNet per step": ratio.group(1)}
+
+
 RUNS = {
     "device": part_device,
     "precision": part_precision,
@@ -411,6 +422,7 @@ RUNS = {
     "generate-score": part_generate_score,
     "torchrun": part_torchrun,
     "input-pipeline": part_input_pipeline,
+    "sd-speed": part_sd_speed,
 }
 
 

@@ -174,7 +174,7 @@ def test_a_run_on_clip_scores_keeps_what_clip_labels_as_its_own_and_carries_the_
     chosen = pd.read_parquet(spec.selection_path)
     assert len(chosen) == 100 and (chosen["clip_label"] == chosen["label"]).all() and (chosen["clip_margin"] > 0).all()
     tags = mlflow.search_runs(experiment_names=["ganaug-tests"], output_format="list")[0].data.tags
-    assert tags["input.weights/clip.md5"] == metrics["inputs"]["weights/clip"] == weights_md5(folder)
+    assert tags["input.clip_weights.md5"] == metrics["inputs"]["clip_weights"] == weights_md5(folder)
 
 
 def test_the_clip_and_retrieval_samplers_refuse_in_one_line_without_their_inputs(project):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ["device", "precision", "data", "classifier", "gan", "generate-score", "torchrun", "input-pipeline"]
-CUDA_ONLY = {"precision", "torchrun"}
+PARTS = ["device", "precision", "data", "classifier", "gan", "generate-score", "torchrun", "input-pipeline", "sd-speed"]
+CUDA_ONLY = {"precision", "torchrun", "sd-speed"}
 
 
 def gpu_check(out: Path, *args: str) -> tuple[int, dict, str]:

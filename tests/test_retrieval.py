@@ -107,3 +107,7 @@ def test_retrieval_without_unlabelled_images_writes_an_empty_pool_saying_why(tmp
     pool = open_pool(paths.RETRIEVAL)
     assert len(pool) == 0 and pool.images.shape[1:] == (16, 16, 1)
     assert pool.meta["skipped"].startswith("data.unlabelled is null")
+    # the score stage reads an empty retrieval pool as it reads an empty pseudo-labelled one: no columns to carry
+    from ganaug.stages.score import carried_columns
+
+    assert carried_columns(pool, paths.RETRIEVAL) is None

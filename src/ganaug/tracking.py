@@ -27,7 +27,8 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 PARENT_TAG = "dvc.experiment"  # on the parent run that groups one DVC experiment's stage runs
 # a generator's weights folder (gan.pretrained) among a run's inputs: the train_gan run's, and that of every run
 # whose pool came from those weights (the pool's meta records their md5)
-GAN_WEIGHTS = "gan_weights"
+GAN_WEIGHTS = "gan_weights"  # the input names of weights folders: tags input.gan_weights.md5, input.clip_weights.md5
+CLIP_WEIGHTS = "clip_weights"
 
 
 def input_tag(name: str) -> str:

@@ -77,7 +77,9 @@ def run_experiment(spec: RunSpec, params, track: bool = True) -> dict | None:
         inputs[str(pool)] = pool
         inputs[str(spec.selection_path)] = spec.selection_path
         if weights.given(params.clip.path):  # every score table (and the retrieval pool) then rests on CLIP
-            inputs[str(params.clip.path)] = Path(params.clip.path)
+            from ganaug.tracking import CLIP_WEIGHTS
+
+            inputs[CLIP_WEIGHTS] = Path(params.clip.path)
     tags = {"mode": spec.mode, "method": spec.method, "amount": spec.amount, "seed": str(spec.seed), "match": exp.match}
     if data.selection is not None:
         tags.update(weights_tag(pool))

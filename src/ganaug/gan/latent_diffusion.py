@@ -305,7 +305,6 @@ def make_pool(G: LatentDiffusionGenerator, out_dir: Path, inputs: Inputs):
     from ganaug.gan.pool import per_class_count
     from ganaug.gan.pool_format import PoolWriter
     from ganaug.prompts import load_prompts
-    from ganaug.weights import weights_md5
 
     cfg, train = inputs.params.generate, inputs.train
     if cfg.translate:
@@ -327,8 +326,7 @@ def make_pool(G: LatentDiffusionGenerator, out_dir: Path, inputs: Inputs):
         "z_dim": 0,
         "seed": cfg.seed,
         "arch": inputs.arch,
-        "pretrained": G.pretrained,
-        "pretrained_md5": weights_md5(G.pretrained),
+        "pretrained": G.pretrained,  # its md5 is the generate stage's weights_md5 (inputs.about)
         "sd_mode": G.mode,
         **({"strength": G.strength} if img2img else {}),
         "guidance_scale": G.guidance_scale,

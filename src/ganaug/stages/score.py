@@ -31,8 +31,8 @@ def carried_columns(pool, pool_dir) -> dict | None:
     """The pool's own per-image columns its score table carries: a translation pool's sources (which real image each
     row was translated from, and its label); the retrieval pool's similarity of each image to its nearest training
     image (the retrieval sampler's column)."""
-    if pool.meta.get("kind") == "retrieval":
-        return {"similarity": np.load(pool_dir / "similarity.npy")}
+    if pool.meta.get("kind") == "retrieval":  # an empty (skipped) one has no similarity file
+        return {"similarity": np.load(pool_dir / "similarity.npy")} if len(pool.labels) else None
     if pool.meta.get("kind") != "translation":
         return None
     return {"source_id": np.load(pool_dir / "source_ids.npy"), "source_label": np.load(pool_dir / "source_labels.npy")}
