@@ -99,7 +99,7 @@ def test_img2img_stays_near_its_source_at_low_strength_and_keeps_its_label(tiny_
     seen = digit_classifier.predict(np.asarray(far.images).reshape(len(far), -1) / 255)
     assert (seen == far.labels).mean() > 0.5, (seen, far.labels)
     assert far.meta["kind"] == "translation" and far.meta["strength"] == 0.9 and far.meta["sd_mode"] == "img2img"
-    assert far.meta["prompts"][3] == "a photo of a 3" and far.meta["pretrained"] == str(tiny_sd)
+    assert far.meta["prompts"][3] == "a photo of a 3" and far.meta["pretrained"] == str(tiny_sd[0])
 
 
 def test_txt2img_draws_the_prompts_class(tiny_sd, digit_classifier, project):

@@ -27,7 +27,8 @@ def plan_lines(project, env) -> list[dict]:
         [sys.executable, "-m", "ganaug.stages.plan"], cwd=project, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "plan: rl_policy for rl; projection not needed; pseudo_label not needed"
+    expected = "plan: rl_policy for rl; projection not needed; pseudo_label not needed; retrieval not needed"
+    assert proc.stdout.strip() == expected
     assert json.loads((project / "data/plan/rl_policy.json").read_text())["needed_by"] == ["rl"]
     return [json.loads(line) for line in (project / "logs/stage-times.jsonl").read_text().splitlines()]
 
