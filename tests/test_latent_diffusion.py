@@ -66,9 +66,9 @@ def sd_inputs(tiny_sd, train: Split, gan: dict | None = None, generate: dict | N
     """(the sd generator and judge built through the Arch entry, Inputs for its pool and grid)."""
     folder = tiny_sd[0]
     gan = {"arch": "sd", "pretrained": str(folder), "sample_steps": 10, "guidance_scale": 3.0, **(gan or {})}
-    params = params_with({"gan": gan, "generate": {"pool_multiple": 1, "batch_size": 8, **(generate or {})}})
-    # gan.steps 0 ("used as it is") is what an sd run sets; until params accept 0 the dict is handed over directly
-    G, D = ARCHS["sd"].build(10, train.images.shape[-1], train.images.shape[1], {**params.gan.model_dump(), "steps": 0})
+    gan_params = {"steps": 0, **gan}  # "used as it is": what an sd run sets
+    params = params_with({"gan": gan_params, "generate": {"pool_multiple": 1, "batch_size": 8, **(generate or {})}})
+    G, D = ARCHS["sd"].build(10, train.images.shape[-1], train.images.shape[1], params.gan.model_dump())
     inputs = Inputs(params, "sd", CLASSES, train, torch.device("cpu"), lambda: None, lambda images: None)
     return G, D, inputs
 
@@ -173,8 +173,12 @@ def test_a_missing_wrong_or_placeholder_folder_and_training_steps_are_refused_in
         message = str(err.value)
         assert "\n" not in message and message.startswith("gan.pretrained:") and why in message, message
         assert folder in message and "Stable Diffusion pipeline folder" in message, message
-    with pytest.raises(GanaugError, match=r"^gan.steps: gan.arch sd .* set gan.steps: 0 \(got 800\)$"):
-        build(10, 1, 16, {**gan, "pretrained": str(tiny_sd[0]), "steps": 800})
+    from ganaug.gan.archs import check_weights  # what train_gan checks before building anything
+
+    with pytest.raises(
+        GanaugError, match=r"^gan.steps: gan.arch sd is used as it is, never trained here; set gan.steps: 0$"
+    ):
+        check_weights({**gan, "pretrained": str(tiny_sd[0]), "steps": 800})
 
 
 def test_the_judge_is_deterministic_and_scores_real_digits_above_noise(tiny_sd):
@@ -186,3 +190,46 @@ def test_the_judge_is_deterministic_and_scores_real_digits_above_noise(tiny_sd):
     assert logits is None and realism.shape == (40,)
     assert torch.equal(realism, D.judge(real)[0]) and torch.equal(realism[5:9], D.judge(real[5:9])[0])
     assert float(realism.mean()) > float(D.judge(noise)[0].mean())
+
+
+def test_train_gan_keeps_sd_by_reference_and_its_fid_images_are_drawn_as_the_pool_is(tiny_sd, project):
+    """train_gan at steps 0 draws its FID images through Arch.sample (sd has no G(z, labels)): the pool's own draw
+    for those labels; the kept generator is its config alone, and load_gan's rebuild makes the same pool bytes."""
+    import json
+
+    from ganaug.gan.archs import relevant_config, weights_record
+    from ganaug.gan.export import load_gan, provenance, save_gan
+    from ganaug.gan.train import best_networks, train_gan
+
+    train = train_split(tiny_sd, 2)
+    G, D, inputs = sd_inputs(tiny_sd, train)
+    cfg = inputs.params.gan.model_copy(update={"eval_samples": 20})
+    seen = []
+
+    def evaluate(images, labels):
+        seen.append((images, labels))
+        return {"fid": 1.0, "kid": 0.0, "diversity_ratio": 1.0, "label_agreement": 1.0}
+
+    def sample(G, wanted):
+        return ARCHS["sd"].sample(G, inputs, wanted.numpy(), cfg.seed + 1)
+
+    gan = train_gan(train.images, train.labels, 10, cfg, torch.device("cpu"), project / "ckpt", evaluate, sample=sample)
+    assert gan.step == 0 and len(seen) == 1 and not (project / "ckpt").exists()
+    images, labels = seen[0]
+    assert images.shape == (20, 16, 16, 1) and (labels == np.arange(20) % 10).all()
+    # the same images the pool's draw gives for those labels and that seed
+    from ganaug.gan.latent_diffusion import draw
+
+    assert np.array_equal(images, draw(G, inputs, labels, cfg.seed + 1))
+
+    kept, judge = best_networks(gan, cfg)
+    config = {"classes": CLASSES, "channels": 1, "image_size": 16, "gan": relevant_config(cfg.model_dump())}
+    record = weights_record(cfg.model_dump())
+    save_gan(project / "gan", kept, judge, {**config, **record}, by_reference=True)
+    assert sorted(p.name for p in (project / "gan").iterdir()) == ["config.json"]
+    G2, _, loaded = load_gan(project / "gan")
+    assert json.loads((project / "gan/config.json").read_text())["weights_md5"] == record["weights_md5"]
+    assert provenance(project / "gan", loaded) == record  # its md5 once
+    first = ARCHS["sd"].make_pool(kept, project / "a", inputs)[0]
+    again = ARCHS["sd"].make_pool(G2, project / "b", inputs)[0]
+    assert np.array_equal(np.asarray(first.images), np.asarray(again.images))

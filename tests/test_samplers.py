@@ -200,7 +200,7 @@ def test_every_sampler_returns_unique_ids_on_a_table_of_ties(name):
                 "entropy": np.zeros(n),
                 "realism": np.zeros(n),
                 "d_confidence": np.full(n, 0.5),
-                "clip_margin": np.zeros(n, np.float32),
+                "clip_margin": np.ones(n, np.float32),  # all tied, all labelled as their own by CLIP
                 "similarity": np.full(n, 0.5, np.float32),
             }
         ),

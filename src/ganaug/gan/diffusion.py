@@ -235,7 +235,7 @@ def noise_space(G: DiffusionGenerator, cfg) -> tuple[DiffusionSpace, str]:
 
 
 class DenoisingJudge(nn.Module):
-    """The discriminator's place for a diffusion model: realism = minus the denoising error at JUDGE_TIMESTEP with
+    """The discriminator's place for a diffusion model: realism = minus the denoising error at JUDGE_LEVEL with
     fixed noise (seeded the same for every batch, so a score depends on the image alone). No parameters of its own:
     it reads the generator it is bound to (``bind``); labels are ignored."""
 

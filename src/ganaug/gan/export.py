@@ -73,8 +73,9 @@ def load_gan(model_dir: Path):
 
 
 def provenance(model_dir: Path, config: dict) -> dict:
-    """What a pool records of the generator that made it: the md5 of its weights file, or of its weights folder
-    when it is kept by reference; and the weights folder's md5 (weights_md5) whenever it started from one."""
+    """What a pool records of the generator that made it: the md5 of its weights file (generator_md5), and the
+    weights folder's md5 (weights_md5) whenever it started from one (alone when it is kept by reference)."""
     weights = {"weights_md5": config["weights_md5"]} if "weights_md5" in config else {}
-    generator = config["weights_md5"] if config.get("by_reference") else dvc_md5(model_dir / NETWORKS[0])
-    return {"generator_md5": generator, **weights}
+    if config.get("by_reference"):  # the generator is its weights folder: one md5, not the same one twice
+        return weights
+    return {"generator_md5": dvc_md5(model_dir / NETWORKS[0]), **weights}

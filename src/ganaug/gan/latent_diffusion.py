@@ -1,7 +1,7 @@
 """A pretrained text-to-image latent diffusion model (gan.arch: sd): a diffusers Stable Diffusion pipeline folder
 (gan.pretrained, local, never downloaded), prompted with each class's text (prompts.yaml, ganaug.prompts).
 
-- img2img ("real guidance", He et al. 2023; DA-Fusion's augmentation, Trabucco et al. 2023): every real training
+- img2img ("real guidance", He et al. 2023; DA-Fusion's augmentation, Trabucco et al. 2024): every real training
   image is encoded by the VAE, noised to gan.strength of the schedule and denoised with its class prompt under
   classifier-free guidance (gan.guidance_scale); the variant keeps its source's label and records which source
   it came from (source_ids.npy, as a translation pool does).
@@ -28,10 +28,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ganaug.errors import GanaugError
+from ganaug.gan.diffusion import (
+    JUDGE_LEVEL,
+    convert,
+)  # the pretrained ddpm's gray<->RGB + resize, the same at both edges
 
 if TYPE_CHECKING:
     from ganaug.gan.interface import Inputs
@@ -48,7 +51,6 @@ COMPONENTS = {  # what a Stable Diffusion folder's model_index.json names, and t
 # little on a GPU and nothing on a CPU
 MAX_BATCH = 8
 JUDGE_BATCH = 8  # images per judge pass (the score stage's batches are sized for the scorer, not a 512 px VAE)
-JUDGE_TIMESTEP = 250  # the noise level (of 1,000) the realism score measures the denoising error at
 GRID_VARIANTS = 4  # images per class in samples.png
 
 
@@ -97,17 +99,6 @@ def load_components(path: str | Path) -> dict:
     return parts
 
 
-def fit(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
-    """Float N x C x H x W -> N x channels x size x size: gray made RGB or RGB made gray (the channel mean), then
-    antialiased bilinear, as prepare resizes the data (its function is not imported: it would make every data
-    module a code dependency of the generator stages)."""
-    if x.shape[1] != channels:
-        x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-
-
 def image_seed(seed: int, index: int) -> int:
     """The seed of pool image ``index``: one torch generator per image, so a pool does not depend on batching."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)
@@ -138,9 +129,13 @@ class LatentDiffusionGenerator(nn.Module):
         self.requires_grad_(False).eval()
 
     def ready(self, device: torch.device) -> LatentDiffusionGenerator:
-        """On ``device``, in fp16 on CUDA (fp32 on a CPU)."""
-        if device.type == "cuda" and self.unet.dtype != torch.float16:
-            self.half()
+        """On ``device``, in the project's half precision on CUDA (bf16 from compute capability 8, else fp16; its
+        wider range keeps a VAE from overflowing where it can), fp32 on a CPU."""
+        from ganaug.device import half_precision
+
+        dtype = half_precision(device)
+        if dtype is not None and self.unet.dtype != dtype:
+            self.to(dtype)
         return self.to(device)
 
     def pipeline(self, img2img: bool):
@@ -175,15 +170,15 @@ class LatentDiffusionGenerator(nn.Module):
         if sources is None:
             out = pipe(height=self.native, width=self.native, **common).images
         else:
-            x = fit(torch.from_numpy(np.asarray(sources)).permute(0, 3, 1, 2).float().div(255), self.native, 3)
+            x = convert(torch.from_numpy(np.asarray(sources)).permute(0, 3, 1, 2).float().div(255), 3, self.native)
             out = pipe(image=x.clamp(0, 1), strength=self.strength, **common).images
-        x = fit(torch.from_numpy(out).permute(0, 3, 1, 2).float(), self.image_size, self.channels)
+        x = convert(torch.from_numpy(out).permute(0, 3, 1, 2).float(), self.channels, self.image_size)
         return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 class LatentDenoisingJudge(nn.Module):
     """The discriminator's place for the sd generator: realism = minus the UNet's error at predicting the noise
-    (or velocity, for a v-prediction model) added to an image's VAE latent (the posterior mean) at JUDGE_TIMESTEP,
+    (or velocity, for a v-prediction model) added to an image's VAE latent (the posterior mean) at JUDGE_LEVEL,
     with fixed noise, under the empty prompt: how natural the image is to the model, whatever its label (the
     scorer's confidence judges the label; a label-free realism also needs no class names here). No parameters of
     its own: it reads the generator it is bound to."""
@@ -204,12 +199,14 @@ class LatentDenoisingJudge(nn.Module):
         return torch.cat([self.error(G, x[i : i + JUDGE_BATCH]) for i in range(0, len(x), JUDGE_BATCH)]).neg(), None
 
     def error(self, G: LatentDiffusionGenerator, x: torch.Tensor) -> torch.Tensor:
-        x = fit(x.float(), G.native, 3)  # as the pool's sources are
+        x = convert(x.float(), 3, G.native)  # as the pool's sources are
         dtype = G.unet.dtype
         latents = G.vae.encode(x.to(dtype)).latent_dist.mean * G.vae.config.scaling_factor
         noise = torch.randn(latents.shape[1:], generator=torch.Generator().manual_seed(0))
         noise = noise.to(x.device, dtype).expand_as(latents)
-        t = torch.full((len(x),), JUDGE_TIMESTEP, dtype=torch.long, device=x.device)
+        t = torch.full(
+            (len(x),), round(JUDGE_LEVEL * G.scheduler.config.num_train_timesteps), dtype=torch.long, device=x.device
+        )
         ids = G.tokenizer(
             [""], padding="max_length", max_length=G.tokenizer.model_max_length, truncation=True, return_tensors="pt"
         ).input_ids.to(x.device)
@@ -225,12 +222,7 @@ class LatentDenoisingJudge(nn.Module):
 
 
 def build(num_classes: int, channels: int, image_size: int, gan: dict):
-    """(the generator loaded from gan.pretrained, its judge); fine-tuning is refused."""
-    if gan["steps"] > 0:
-        raise GanaugError(
-            f"gan.steps: gan.arch sd uses the pretrained pipeline as it is, nothing is trained; set gan.steps: 0 "
-            f"(got {gan['steps']})"
-        )
+    """(the generator loaded from gan.pretrained, its judge); gan.steps > 0 is refused by archs.check_weights."""
     if gan["sd_mode"] == "img2img" and int(gan["sample_steps"] * gan["strength"]) < 1:
         raise GanaugError(
             f"gan.strength: img2img runs gan.strength x gan.sample_steps denoising steps, at least 1 "

@@ -147,15 +147,24 @@ def uncertainty_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Genera
 
 def clip_sampler(scores: Scores, quota: np.ndarray, rng: np.random.Generator, **_) -> np.ndarray:
     """The CLIP filter (He et al. 2023; ALIA): the images whose zero-shot CLIP label over the class prompts is their
-    own label, surest first (largest margin of their own class's logit over the best other's); a class with too few
-    of those goes on to the images CLIP likes least for another class, since the margin keeps ranking them."""
+    own label (margin of their own class's logit over the best other's > 0), surest first. A class with fewer of
+    them than its quota is refused: an image CLIP gives another class is what the filter exists to drop."""
     t = scores.table
     if "clip_margin" not in t.columns:
         raise GanaugError(
             "sampler clip: the score table has no clip_margin column; set clip.path to a transformers CLIPModel "
             "folder (docs/datasets.md) and re-run `dvc repro score`"
         )
-    return top_k_per_class(t["label"].to_numpy(), t["clip_margin"].to_numpy(np.float64), t["id"].to_numpy(), quota)
+    labels, margin = t["label"].to_numpy(), t["clip_margin"].to_numpy(np.float64)
+    kept = np.bincount(labels[margin > 0], minlength=len(quota))[: len(quota)]
+    short = np.flatnonzero(quota > kept)
+    if len(short):
+        c = int(short[0])
+        raise GanaugError(
+            f"sampler clip: needs {int(quota[c])} images of class {c} that CLIP labels as their own, the pool has "
+            f"{int(kept[c])}; lower the ratio or raise generate.pool_multiple"
+        )
+    return top_k_per_class(labels, margin, t["id"].to_numpy(), quota)
 
 
 def class_quotas(real_counts: np.ndarray, ratio: float, balance: bool = False) -> np.ndarray:

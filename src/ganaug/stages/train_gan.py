@@ -96,7 +96,8 @@ def run() -> None:
         config = {"classes": classes, "channels": meta["channels"], "image_size": meta["image_size"]}
         config.update(gan=relevant_config(cfg.model_dump()), best=gan.best, fingerprint=ckpt_dir.name)
         save_gan(paths.GAN, G, D, {**config, **weights_record(cfg.model_dump())}, by_reference=cfg.steps == 0)
-        learned_from = learn_from.removesuffix(".npz")
+        # used as loaded (steps 0), it learned nothing here
+        learned_from = "none" if cfg.steps == 0 else learn_from.removesuffix(".npz")
         metrics = gan_metrics(gan, evaluator, test, source, cfg, classes, arch.conditional, learned_from)
         write_results(gan, metrics, paths.METRICS / "gan.json", paths.GAN_REPORTS)
         title = f"best generator (step {gan.best['step']}, FID {gan.best['fid']:.1f})"
