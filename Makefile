@@ -94,7 +94,7 @@ budget: install ## real-only at 6..40 epochs x 3 seeds: where validation accurac
 # 2 workers on a 2-core machine, one thread each; the tests of the shared pipeline stay in one worker (loadgroup)
 PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test: install ## every test but the slow tier: units, one real dvc repro and what a user does with it (~7 min)
+test: install ## every test but the slow tier: units, one real dvc repro and what a user does with it (~8.5 min on 2 cores)
 	$(PYTEST) -m "not slow"
 	@echo "left out: the slow tier (the low-data and pool sweeps, the experiment queue): make test-all runs it, CI does"
 
