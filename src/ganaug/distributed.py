@@ -8,7 +8,9 @@ environment setting, like the device, not a param: N = 1 is the plain single-pro
 does not re-run stages when it changes. With N > 1 a classifier's BatchNorm statistics are synchronised
 (SyncBatchNorm on CUDA; on CPU each rank's running statistics are averaged after every epoch, timm's
 distribute_bn), but each batch's normalisation still sees its share only on CPU, so results match one
-process within a tolerance, not bit for bit.
+process within a tolerance, not bit for bit. Several machines: ``GANAUG_NNODES``, ``GANAUG_NODE_RANK`` and
+``GANAUG_MASTER=host:port`` (or the launchers' own variables, ``nodes``) start torchrun with static rendezvous
+(docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ if TYPE_CHECKING:  # torch is imported where it is used: rank checks stay torch-
     import torch
 
 DEVICES_ENV = "GANAUG_DEVICES"
+# several machines (static rendezvous): how many, which one this is, where rank 0 listens, which interface to use
+NODES_ENV, NODE_RANK_ENV, MASTER_ENV, IFNAME_ENV = (
+    "GANAUG_NNODES",
+    "GANAUG_NODE_RANK",
+    "GANAUG_MASTER",
+    "GANAUG_SOCKET_IFNAME",
+)
 
 
 def world_size() -> int:
@@ -47,29 +56,91 @@ def requested() -> int:
     return int(value)
 
 
-def launch_command(module: str, nproc: int, argv: list[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        module,
-        *argv,
-    ]
+@dataclass(frozen=True)
+class Nodes:
+    """The machines one training stage spans: ``count`` of them, this one's ``rank``, rank 0's ``master`` address
+    (host, port); one node (count 1) runs torchrun --standalone."""
+
+    count: int = 1
+    rank: int = 0
+    master: tuple[str, int] | None = None
+
+
+def _whole(name: str, value: str, least: int) -> int:
+    if not value.isdigit() or int(value) < least:
+        raise GanaugError(f"${name}={value!r}: expected a whole number, {least} or more")
+    return int(value)
+
+
+def nodes(env: dict | None = None) -> Nodes:
+    """The nodes from $GANAUG_NNODES, $GANAUG_NODE_RANK and $GANAUG_MASTER=host:port, else from what launchers set:
+    torchrun's own PET_NNODES / PET_NODE_RANK / PET_MASTER_ADDR + PET_MASTER_PORT, SLURM's SLURM_NNODES /
+    SLURM_NODEID with MASTER_ADDR + MASTER_PORT, SkyPilot's SKYPILOT_NUM_NODES / SKYPILOT_NODE_RANK /
+    SKYPILOT_NODE_IPS (its first line is the head). One node when none is set."""
+    env = os.environ if env is None else env
+    for count, rank, host, port in (
+        (NODES_ENV, NODE_RANK_ENV, MASTER_ENV, None),
+        ("PET_NNODES", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"),
+        ("SLURM_NNODES", "SLURM_NODEID", "MASTER_ADDR", "MASTER_PORT"),
+        ("SKYPILOT_NUM_NODES", "SKYPILOT_NODE_RANK", "SKYPILOT_NODE_IPS", "MASTER_PORT"),
+    ):
+        if count not in env or _whole(count, env[count], 1) == 1:
+            continue
+        n, r = _whole(count, env[count], 1), _whole(rank, env.get(rank, ""), 0)
+        if r >= n:
+            raise GanaugError(f"${rank}={r}: expected a node rank below ${count}={n}")
+        address = env.get(host, "").strip().splitlines()[0] if env.get(host, "").strip() else ""
+        if port is None:  # GANAUG_MASTER=host:port
+            address, _, port_text = address.rpartition(":")
+        else:
+            port_text = env.get(port, "29500")
+        if not address or not port_text.isdigit():
+            where = f"${host}" + ("" if port is None else f" and ${port}")
+            raise GanaugError(f"{where}: expected rank 0's address as host:port for {n} nodes (got {env.get(host)!r})")
+        return Nodes(n, r, (address, int(port_text)))
+    return Nodes()
+
+
+def launch_command(module: str, nproc: int, argv: list[str], spread: Nodes | None = None) -> list[str]:
+    """torchrun's command line: --standalone on one node; on several, static rendezvous (fixed node ranks, so
+    the node that runs the stage for DVC is rank 0, which dynamic c10d rendezvous does not promise)."""
+    spread = spread or Nodes()
+    if spread.count == 1:
+        where = ["--standalone"]
+    else:
+        host, port = spread.master
+        where = [f"--nnodes={spread.count}", f"--node-rank={spread.rank}", f"--master-addr={host}"]
+        where += [f"--master-port={port}", "--max-restarts=0"]
+    return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}", "-m", module, *argv]
+
+
+def launch_env(env: dict | None = None) -> dict:
+    """The environment torchrun's workers get: $GANAUG_SOCKET_IFNAME as gloo's and NCCL's interface (both bind to
+    whatever the hostname resolves to otherwise, often loopback, and the other nodes cannot reach it)."""
+    env = dict(os.environ if env is None else env)
+    if env.get(IFNAME_ENV):
+        env.setdefault("GLOO_SOCKET_IFNAME", env[IFNAME_ENV])
+        env.setdefault("NCCL_SOCKET_IFNAME", env[IFNAME_ENV])
+    return env
 
 
 def relaunch() -> int | None:
-    """Under $GANAUG_DEVICES > 1 and not yet under torchrun: run this process's module (started with
-    ``python -m``) under torchrun and return its exit status. Otherwise None: this process trains."""
-    nproc = requested()
-    if nproc == 1 or "LOCAL_RANK" in os.environ:
+    """Under $GANAUG_DEVICES > 1 or several nodes, and not yet under torchrun: run this process's module (started
+    with ``python -m``) under torchrun and return its exit status. Otherwise None: this process trains."""
+    if "LOCAL_RANK" in os.environ:  # already a torchrun worker
+        return None
+    nproc, spread = requested(), nodes()
+    if nproc == 1 and spread.count == 1:
         return None
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     if spec is None:
         raise GanaugError(f"${DEVICES_ENV}={nproc}: start the stage as `python -m ganaug.stages.<name>`")
-    return subprocess.run(launch_command(spec.name, nproc, sys.argv[1:])).returncode
+    if spread.rank != 0 and "DVC_STAGE" in os.environ:  # rank 0 alone writes, so it must be where DVC records
+        raise GanaugError(
+            f"node rank {spread.rank}: dvc runs this stage here, but rank 0 writes its outputs; run dvc on the node "
+            f"of rank 0 and `python -m {spec.name}` on the others"
+        )
+    return subprocess.run(launch_command(spec.name, nproc, sys.argv[1:], spread), env=launch_env()).returncode
 
 
 def init(device: torch.device) -> torch.device:
